@@ -1,0 +1,109 @@
+package eventlog
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// NotifyChannel is the LISTEN/NOTIFY channel rung after each append to
+// schema's log. It carries no payload: it is a doorbell, and readers always
+// read the table. The schema is part of the name so that several schemas in
+// one database (tests, test and live accounts) don't wake each other.
+func NotifyChannel(schema string) string {
+	return schema + "_events"
+}
+
+// appendQueries holds the append statements with the schema filled in.
+type appendQueries struct {
+	lockHead, insert, moveHead, notify string
+}
+
+func newAppendQueries(schema string) appendQueries {
+	s := pgx.Identifier{schema}.Sanitize()
+	r := strings.NewReplacer("{{schema}}", s, "{{channel}}", quoteLiteral(NotifyChannel(schema)))
+	return appendQueries{
+		// The row lock is held to commit: appends are serialized, which is
+		// what makes positions gapless and commit-ordered.
+		lockHead: r.Replace(`select seq from {{schema}}.log_head for update`),
+		// Runs after the lock is held, so under READ COMMITTED its snapshot
+		// sees every earlier append: the NOT EXISTS test is exact and the
+		// numbering never leaves a hole for a duplicate.
+		insert: r.Replace(`
+insert into {{schema}}.events
+    (seq, event_id, type, created_at, source, resource_type, resource_id,
+     body, payload, orb_timestamp, orb_signature)
+select h.seq + row_number() over (order by i.ord),
+       i.event_id, i.type, i.created_at, i.source,
+       nullif(i.resource_type, ''), nullif(i.resource_id, ''),
+       i.body, convert_from(i.body, 'UTF8')::jsonb,
+       nullif(i.orb_timestamp, ''), nullif(i.orb_signature, '')
+from {{schema}}.log_head h,
+     unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+            $6::text[], $7::bytea[], $8::text[], $9::text[])
+         with ordinality
+         as i(event_id, type, created_at, source, resource_type, resource_id,
+              body, orb_timestamp, orb_signature, ord)
+where not exists (select 1 from {{schema}}.events e where e.event_id = i.event_id)
+returning event_id, seq`),
+		moveHead: r.Replace(`
+update {{schema}}.log_head
+set seq = coalesce((select max(seq) from {{schema}}.events), 0)`),
+		// A DO block rather than SELECT pg_notify: no result set to read.
+		notify: r.Replace(`do $$ begin perform pg_notify({{channel}}, ''); end $$`),
+	}
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// appendColumns is a batch of events as parallel arrays for unnest.
+type appendColumns struct {
+	ids, types, sources, resourceTypes, resourceIDs, timestamps, signatures []string
+	createdAt                                                               []time.Time
+	bodies                                                                  [][]byte
+}
+
+// newAppendColumns lays out events column-wise, keeping only the first of
+// events sharing an id. firstIndex[i] is the index of the first event with
+// events[i]'s id, so later copies can be answered as duplicates.
+func newAppendColumns(events []Event) (appendColumns, []int) {
+	var c appendColumns
+	firstIndex := make([]int, len(events))
+	seen := make(map[string]int, len(events))
+	for i, ev := range events {
+		if j, ok := seen[ev.ID]; ok {
+			firstIndex[i] = j
+			continue
+		}
+		seen[ev.ID] = i
+		firstIndex[i] = i
+		source := ev.Source
+		if source == "" {
+			source = SourceWebhook
+		}
+		c.ids = append(c.ids, ev.ID)
+		c.types = append(c.types, ev.Type)
+		c.createdAt = append(c.createdAt, ev.CreatedAt)
+		c.sources = append(c.sources, source)
+		c.resourceTypes = append(c.resourceTypes, ev.ResourceType)
+		c.resourceIDs = append(c.resourceIDs, ev.ResourceID)
+		c.bodies = append(c.bodies, ev.Body)
+		c.timestamps = append(c.timestamps, ev.OrbTimestamp)
+		c.signatures = append(c.signatures, ev.OrbSignature)
+	}
+	return c, firstIndex
+}
+
+func (c appendColumns) args() []any {
+	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.bodies, c.timestamps, c.signatures}
+}
+
+// Event sources, as stored in events.source.
+const (
+	SourceWebhook   = "webhook"
+	SourceSnapshot  = "snapshot"
+	SourceRecovered = "recovered"
+)

@@ -1,0 +1,364 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Event is one entry to append to the log.
+type Event struct {
+	Envelope
+	// Source is "webhook" (default), "snapshot" or "recovered".
+	Source string
+	// Body is stored byte for byte; it must be the JSON the envelope came from.
+	Body []byte
+	// OrbTimestamp and OrbSignature are the signing headers, kept so the
+	// event can be re-verified later; empty for events not delivered by Orb.
+	OrbTimestamp string
+	OrbSignature string
+}
+
+// Result says what happened to one appended event.
+type Result struct {
+	// Seq is the log position given to the event; 0 for a duplicate.
+	Seq int64
+	// Duplicate is true when an event with the same id was already stored;
+	// nothing new was written.
+	Duplicate bool
+}
+
+var (
+	// ErrUnavailable wraps failures to reach or write the database: nothing
+	// was acknowledged and the sender should retry later.
+	ErrUnavailable = errors.New("event log unavailable")
+	// ErrUnstorable wraps an event PostgreSQL refuses as data (for example a
+	// JSON string holding \u0000, which jsonb cannot represent). Retrying
+	// will not help.
+	ErrUnstorable = errors.New("event cannot be stored")
+	// ErrStopped is returned by Append after Stop.
+	ErrStopped = errors.New("appender stopped")
+)
+
+// Defaults for AppenderConfig.
+const (
+	maxBatchEventsDefault = 256
+	maxBatchBytesDefault  = 16 << 20
+	writeTimeoutDefault   = 10 * time.Second
+)
+
+// AppenderConfig configures an Appender.
+type AppenderConfig struct {
+	// Schema holds the log. Required.
+	Schema string
+	// MaxBatchEvents caps the events committed together. Defaults to 256.
+	MaxBatchEvents int
+	// MaxBatchBytes caps the body bytes committed together, so one commit
+	// never carries an unbounded amount of data. Defaults to 16 MiB.
+	MaxBatchBytes int
+	// WriteTimeout bounds one batch's transaction. Defaults to 10 seconds.
+	WriteTimeout time.Duration
+	// Logger receives write failures. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics, if set, observes batch sizes and commit times.
+	Metrics *Metrics
+}
+
+func (c AppenderConfig) withDefaults() AppenderConfig {
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = maxBatchEventsDefault
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = maxBatchBytesDefault
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = writeTimeoutDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Appender appends events to the log with group commit: a single writer
+// goroutine takes every event queued while the previous commit was in flight
+// and commits them in one transaction. Each caller gets its answer only after
+// that commit, so nothing is acknowledged before it is durable.
+type Appender struct {
+	cfg     AppenderConfig
+	pool    *pgxpool.Pool
+	queries appendQueries
+	queue   chan *appendRequest
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type appendRequest struct {
+	event Event
+	reply chan appendReply // buffered(1): the writer never blocks on a reply
+}
+
+type appendReply struct {
+	result Result
+	err    error
+}
+
+// NewAppender returns an Appender writing to pool. Call Start before Append.
+func NewAppender(pool *pgxpool.Pool, cfg AppenderConfig) (*Appender, error) {
+	if cfg.Schema == "" {
+		return nil, errors.New("appender: Schema is required")
+	}
+	cfg = cfg.withDefaults()
+	return &Appender{
+		cfg:     cfg,
+		pool:    pool,
+		queries: newAppendQueries(cfg.Schema),
+		queue:   make(chan *appendRequest, cfg.MaxBatchEvents),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// Start launches the writer goroutine. Calling it twice is harmless.
+func (a *Appender) Start() {
+	a.startOnce.Do(func() { go a.run() })
+}
+
+// Stop waits for queued events to be written, then stops the writer. It may
+// be called twice, or before Start.
+func (a *Appender) Stop() {
+	a.stopOnce.Do(func() { close(a.stop) })
+	a.startOnce.Do(func() { close(a.done) }) // Never started: nothing to wait for.
+	<-a.done
+}
+
+// Append queues ev for the next group commit and waits for its outcome.
+// If ctx ends first, Append returns ctx's error; the event may still be
+// committed, which is safe because Orb retries and duplicates are dropped.
+func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
+	select {
+	case <-a.stop:
+		return Result{}, ErrStopped
+	default:
+	}
+	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
+	select {
+	case a.queue <- req:
+	case <-a.stop:
+		return Result{}, ErrStopped
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.result, r.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+func (a *Appender) run() {
+	defer close(a.done)
+	for {
+		var first *appendRequest
+		select {
+		case first = <-a.queue:
+		case <-a.stop:
+			a.drain()
+			return
+		}
+		a.writeBatch(a.collect(first))
+	}
+}
+
+// collect takes first plus whatever else is already queued, within limits.
+func (a *Appender) collect(first *appendRequest) []*appendRequest {
+	batch := []*appendRequest{first}
+	size := len(first.event.Body)
+	for len(batch) < a.cfg.MaxBatchEvents && size < a.cfg.MaxBatchBytes {
+		select {
+		case req := <-a.queue:
+			batch = append(batch, req)
+			size += len(req.event.Body)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes what was queued before Stop, so accepted work is answered.
+func (a *Appender) drain() {
+	for {
+		select {
+		case req := <-a.queue:
+			a.writeBatch(a.collect(req))
+		default:
+			return
+		}
+	}
+}
+
+func (a *Appender) writeBatch(batch []*appendRequest) {
+	events := make([]Event, len(batch))
+	for i, req := range batch {
+		events[i] = req.event
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.WriteTimeout)
+	defer cancel()
+	start := time.Now()
+	results, err := a.AppendBatch(ctx, events)
+	a.cfg.Metrics.observeBatch(len(batch), time.Since(start), err)
+	for i, req := range batch {
+		if err != nil {
+			req.reply <- appendReply{err: err}
+			continue
+		}
+		req.reply <- appendReply{result: results[i]}
+	}
+}
+
+// AppendBatch appends events in one transaction, bypassing the queue (the
+// backfill path uses it directly). Results are in the order of events. An
+// event whose id is already stored, or repeated within events, is a
+// duplicate. If PostgreSQL refuses one event as data, the others are
+// retried one by one so a single bad event cannot block its neighbours.
+func (a *Appender) AppendBatch(ctx context.Context, events []Event) ([]Result, error) {
+	results, err := a.appendOnce(ctx, events)
+	if err == nil || !isDataError(err) || len(events) == 1 {
+		return results, classify(err)
+	}
+	// Isolate the refused event(s): all-or-nothing per event from here.
+	a.cfg.Logger.WarnContext(ctx, "batch refused as data; appending one by one", slog.Int("events", len(events)), slog.String("error", err.Error()))
+	results = make([]Result, len(events))
+	var firstErr error
+	for i := range events {
+		r, err := a.appendOnce(ctx, events[i:i+1])
+		if err != nil {
+			if !isDataError(err) {
+				return nil, classify(err)
+			}
+			if firstErr == nil {
+				firstErr = classify(err)
+			}
+			continue
+		}
+		results[i] = r[0]
+	}
+	if firstErr != nil && len(events) > 1 {
+		// Callers of a multi-event batch learn which failed via PerEventError.
+		return results, &BatchError{Results: results, Err: firstErr}
+	}
+	return results, firstErr
+}
+
+// BatchError reports a batch in which some events were refused as data;
+// the others were stored and their Results are valid.
+type BatchError struct {
+	Results []Result
+	Err     error
+}
+
+func (e *BatchError) Error() string { return e.Err.Error() }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// appendOnce runs the append transaction for events in one round trip:
+// lock the head, insert the new events numbered after it, move the head,
+// ring the doorbell, commit.
+func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, error) {
+	cols, firstIndex := newAppendColumns(events)
+	conn, err := a.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquiring connection: %w", err)
+	}
+	defer conn.Release()
+
+	batch := &pgx.Batch{}
+	batch.Queue("begin")
+	batch.Queue(a.queries.lockHead)
+	batch.Queue(a.queries.insert, cols.args()...)
+	batch.Queue(a.queries.moveHead)
+	batch.Queue(a.queries.notify)
+	batch.Queue("commit")
+	br := conn.SendBatch(ctx, batch)
+	seqs, err := readAppendResults(br)
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		// The batch may have left the session inside a failed transaction;
+		// don't hand that connection to anyone else.
+		conn.Conn().Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("appending %d events: %w", len(events), err)
+	}
+	results := make([]Result, len(events))
+	for i := range events {
+		first := firstIndex[i]
+		if seq, ok := seqs[events[i].ID]; ok && first == i {
+			results[i] = Result{Seq: seq}
+		} else {
+			results[i] = Result{Duplicate: true}
+		}
+	}
+	return results, nil
+}
+
+func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
+	if _, err := br.Exec(); err != nil { // begin
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil { // lock head
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	seqs := make(map[string]int64)
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqs[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for range 3 { // move head, notify, commit
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
+// isDataError reports errors PostgreSQL raises for the values themselves
+// (SQLSTATE class 22), which retrying cannot fix.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && len(pgErr.Code) == 5 && pgErr.Code[:2] == "22"
+}
+
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isDataError(err):
+		return fmt.Errorf("%w: %w", ErrUnstorable, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}

@@ -1,0 +1,80 @@
+package eventlog
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestParseEnvelope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name             string
+		body             string
+		wantErr          bool
+		wantKind, wantID string
+		wantCreated      time.Time
+	}{
+		{name: "customer", body: `{"id":"e1","type":"customer.edited","created_at":"2025-01-08T08:19:20.763280+00:00","customer":{"id":"cus_1"}}`,
+			wantKind: "customer", wantID: "cus_1", wantCreated: time.Date(2025, 1, 8, 8, 19, 20, 763280000, time.UTC)},
+		{name: "zone-less created_at", body: `{"id":"e1","type":"x.y","created_at":"2025-01-08T08:19:20"}`,
+			wantCreated: time.Date(2025, 1, 8, 8, 19, 20, 0, time.UTC)},
+		{name: "credit block key", body: `{"id":"e1","type":"credit_block.accounting_sync_failed","created_at":"2025-01-08T08:19:20Z","block":{"id":"blk_1"}}`, wantKind: "credit_block", wantID: "blk_1"},
+		{name: "sales order carries invoice", body: `{"id":"e1","type":"sales_order.accounting_sync_failed","created_at":"2025-01-08T08:19:20Z","invoice":{"id":"inv_1"}}`, wantKind: "invoice", wantID: "inv_1"},
+		{name: "invoice as bare id", body: `{"id":"e1","type":"invoice.cost_data_exported","created_at":"2025-01-08T08:19:20Z","invoice":"inv_2"}`, wantKind: "invoice", wantID: "inv_2"},
+		{name: "metric without id", body: `{"id":"e1","type":"billable_metric.edited","created_at":"2025-01-08T08:19:20Z","billable_metric":{"name":"x"}}`, wantKind: "billable_metric"},
+		{name: "snapshot", body: `{"id":"snap_1","type":"snapshot.plan","created_at":"2025-01-08T08:19:20Z","plan":{"id":"plan_1"}}`, wantKind: "plan", wantID: "plan_1"},
+		{name: "no resource", body: `{"id":"e1","type":"resource_event.test","created_at":"2025-01-08T08:19:20Z"}`},
+		{name: "array", body: `[1,2]`, wantErr: true},
+		{name: "not json", body: `id=1`, wantErr: true},
+		{name: "missing id", body: `{"type":"a.b","created_at":"2025-01-08T08:19:20Z"}`, wantErr: true},
+		{name: "numeric id", body: `{"id":5,"type":"a.b","created_at":"2025-01-08T08:19:20Z"}`, wantErr: true},
+		{name: "empty type", body: `{"id":"e","type":"","created_at":"2025-01-08T08:19:20Z"}`, wantErr: true},
+		{name: "bad created_at", body: `{"id":"e","type":"a.b","created_at":"soon"}`, wantErr: true},
+		{name: "null created_at", body: `{"id":"e","type":"a.b","created_at":null}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, err := ParseEnvelope([]byte(tt.body))
+			if tt.wantErr {
+				if !errors.Is(err, ErrEnvelope) {
+					t.Fatalf("err = %v, want ErrEnvelope", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if env.ResourceType != tt.wantKind || env.ResourceID != tt.wantID {
+				t.Errorf("resource = %q/%q, want %q/%q", env.ResourceType, env.ResourceID, tt.wantKind, tt.wantID)
+			}
+			if !tt.wantCreated.IsZero() && !env.CreatedAt.Equal(tt.wantCreated) {
+				t.Errorf("created_at = %v, want %v", env.CreatedAt, tt.wantCreated)
+			}
+		})
+	}
+}
+
+// FuzzVerifyAndParse checks that no input makes verification or envelope
+// parsing panic, and that verification never accepts a body it didn't sign.
+func FuzzVerifyAndParse(f *testing.F) {
+	f.Add([]byte(`{"id":"e1","type":"customer.created","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c"}}`), "2024-03-27T15:42:29.551", "v1=00")
+	f.Add([]byte(`{"id":"e1","type":"invoice.cost_data_exported","created_at":"x","invoice":"i"}`), "2024-03-27T15:42:29Z", "v1=a v1=b v2=c")
+	f.Add([]byte(`[]`), "", "")
+	now := time.Date(2024, 3, 27, 15, 42, 29, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte, timestamp, signature string) {
+		env, err := ParseEnvelope(body)
+		if err == nil && (env.ID == "" || env.Type == "" || env.CreatedAt.IsZero()) {
+			t.Fatalf("ParseEnvelope accepted an incomplete envelope: %+v", env)
+		}
+		h := map[string][]string{HeaderTimestamp: {timestamp}, HeaderSignature: {signature}}
+		if Verify(h, body, []string{"secret"}, time.Hour, now) == nil {
+			// Only a correct HMAC may pass; the fuzzer cannot forge one.
+			if !VerifyIgnoringTime(timestamp, "v1="+Sign("secret", timestamp, body), body, []string{"secret"}) {
+				t.Fatal("accepted a signature that does not verify")
+			}
+			t.Fatalf("fuzzer forged a signature: %q", signature)
+		}
+	})
+}
