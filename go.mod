@@ -3,6 +3,7 @@ module github.com/orb-sync/orb-sync
 go 1.26.8
 
 require (
+	github.com/gorilla/mux v1.8.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jackc/tern/v2 v2.4.2
 	github.com/prometheus/client_golang v1.25.0

@@ -45,7 +45,10 @@ from {{schema}}.log_head h,
          with ordinality
          as i(event_id, type, created_at, source, resource_type, resource_id,
               body, orb_timestamp, orb_signature, ord)
-where not exists (select 1 from {{schema}}.events e where e.event_id = i.event_id)
+-- Stored ids are looked up by index with = ANY. A NOT EXISTS here is
+-- planned as a hash anti-join that scans the whole log on every append.
+where i.event_id <> all (array(
+    select e.event_id from {{schema}}.events e where e.event_id = any ($1::text[])))
 returning event_id, seq`),
 		moveHead: r.Replace(`
 update {{schema}}.log_head

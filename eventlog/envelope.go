@@ -27,11 +27,18 @@ type Envelope struct {
 // maxEnvelopeField bounds id and type, which end up in indexes and labels.
 const maxEnvelopeField = 255
 
-// ParseEnvelope validates that body is a JSON object with string id, type
-// and created_at, and finds the resource it is about.
+// ParseEnvelope checks that body is a JSON object with string id, type and
+// created_at, and finds the resource it is about.
 func ParseEnvelope(body []byte) (Envelope, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	fields := map[string][]byte{}
+	err := objectFields(body, func(key, value []byte) bool {
+		// The last of duplicate keys wins, as in jsonb and encoding/json.
+		if k, ok := unquoteKey(key); ok {
+			fields[k] = value
+		}
+		return true
+	})
+	if err != nil {
 		return Envelope{}, fmt.Errorf("%w: body is not a JSON object: %w", ErrEnvelope, err)
 	}
 	var env Envelope
@@ -44,7 +51,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		if !ok {
 			return Envelope{}, fmt.Errorf("%w: missing %q", ErrEnvelope, f.name)
 		}
-		if err := json.Unmarshal(raw, f.dst); err != nil {
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, f.dst) != nil {
 			return Envelope{}, fmt.Errorf("%w: %q must be a string", ErrEnvelope, f.name)
 		}
 		if *f.dst == "" || len(*f.dst) > maxEnvelopeField {
@@ -58,6 +65,17 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 	env.CreatedAt = t
 	env.ResourceType, env.ResourceID = resourceOf(env.Type, fields)
 	return env, nil
+}
+
+// unquoteKey returns a raw JSON key's text; keys with escapes are decoded
+// the slow way.
+func unquoteKey(raw []byte) (string, bool) {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	var k string
+	return k, json.Unmarshal(raw, &k) == nil
 }
 
 // parseOrbTime parses Orb's ISO-8601 times, with or without a zone.
@@ -80,7 +98,7 @@ var resourceKeys = map[string]struct{ key, kind string }{
 // the type's prefix ("customer.edited" → "customer"), or after the part
 // following "snapshot." for API snapshots. The object may be a bare id string
 // (invoice.cost_data_exported).
-func resourceOf(eventType string, fields map[string]json.RawMessage) (kind, id string) {
+func resourceOf(eventType string, fields map[string][]byte) (kind, id string) {
 	prefix, rest, _ := strings.Cut(eventType, ".")
 	if prefix == SnapshotTypePrefix {
 		prefix = rest
@@ -100,15 +118,19 @@ func resourceOf(eventType string, fields map[string]json.RawMessage) (kind, id s
 		}
 		return "", ""
 	}
-	var obj struct {
-		ID *string `json:"id"`
-	}
-	if json.Unmarshal(raw, &obj) != nil || obj.ID == nil || *obj.ID == "" {
+	var rawID []byte
+	if objectFields(raw, func(key, value []byte) bool {
+		if string(key) == `"id"` {
+			rawID = value
+			return false
+		}
+		return true
+	}) != nil || len(rawID) == 0 || rawID[0] != '"' || json.Unmarshal(rawID, &id) != nil || id == "" {
 		// billable_metric.edited has been seen without an id; the event is
 		// still stored, just not indexed by resource.
 		return kind, ""
 	}
-	return kind, *obj.ID
+	return kind, id
 }
 
 // SnapshotTypePrefix starts the type of events read from Orb's API rather

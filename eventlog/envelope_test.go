@@ -1,7 +1,9 @@
 package eventlog
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,6 +69,18 @@ func FuzzVerifyAndParse(f *testing.F) {
 		env, err := ParseEnvelope(body)
 		if err == nil && (env.ID == "" || env.Type == "" || env.CreatedAt.IsZero()) {
 			t.Fatalf("ParseEnvelope accepted an incomplete envelope: %+v", env)
+		}
+		// On valid JSON, the fast scanner must agree with encoding/json.
+		var std struct{ ID, Type any }
+		if json.Valid(body) && json.Unmarshal(body, &std) == nil {
+			id, idOK := std.ID.(string)
+			typ, typOK := std.Type.(string)
+			if err == nil && (id != env.ID || typ != env.Type) {
+				t.Fatalf("scanner read id=%q type=%q, encoding/json id=%v type=%v", env.ID, env.Type, std.ID, std.Type)
+			}
+			if err != nil && idOK && typOK && id != "" && typ != "" && len(id) <= maxEnvelopeField && len(typ) <= maxEnvelopeField && !strings.Contains(err.Error(), "created_at") {
+				t.Fatalf("scanner refused a valid envelope: %v", err)
+			}
 		}
 		h := map[string][]string{HeaderTimestamp: {timestamp}, HeaderSignature: {signature}}
 		if Verify(h, body, []string{"secret"}, time.Hour, now) == nil {

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// newLogger builds the process logger; with a nil w it only validates.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL=%q must be debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		if w == nil {
+			return nil, nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		if w == nil {
+			return nil, nil
+		}
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("LOG_FORMAT=%q must be json or text", format)
+	}
+}
+
+// poolCollector exports pgxpool statistics.
+type poolCollector struct {
+	pool                                        *pgxpool.Pool
+	total, idle, acquired, max                  *prometheus.Desc
+	acquires, emptyAcquires, acquireWait, newed *prometheus.Desc
+}
+
+func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("orb_db_pool_"+name, help, nil, nil)
+	}
+	return &poolCollector{
+		pool:          pool,
+		total:         d("connections", "Connections currently open in the pool."),
+		idle:          d("idle_connections", "Open connections not in use."),
+		acquired:      d("acquired_connections", "Connections currently in use."),
+		max:           d("max_connections", "The pool's size limit."),
+		acquires:      d("acquires_total", "Connections acquired from the pool."),
+		emptyAcquires: d("empty_acquires_total", "Acquires that had to wait or connect because no connection was idle."),
+		acquireWait:   d("acquire_wait_seconds_total", "Total time spent waiting for a connection."),
+		newed:         d("new_connections_total", "Connections opened."),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.total, c.idle, c.acquired, c.max, c.acquires, c.emptyAcquires, c.acquireWait, c.newed} {
+		ch <- d
+	}
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(s.TotalConns()))
+	ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(c.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(c.acquires, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(c.emptyAcquires, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(c.newed, prometheus.CounterValue, float64(s.NewConnsCount()))
+}
+
+// version reports the module version or VCS revision the binary was built
+// from.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
+			v = s.Value
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}
+
+func newBuildInfoCollector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   "orb",
+		Name:        "build_info",
+		Help:        "Always 1; the version label says which orb-sync build is running.",
+		ConstLabels: prometheus.Labels{"version": version()},
+	}, func() float64 { return 1 })
+}
