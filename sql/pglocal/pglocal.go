@@ -59,20 +59,41 @@ func Ensure(ctx context.Context, dir string) (string, error) {
 	if ping(ctx, clusterURL) == nil { // Another process started it meanwhile.
 		return clusterURL, nil
 	}
-	if err := startCluster(ctx, filepath.Join(dir, "data")); err != nil {
+	return StartCluster(ctx, filepath.Join(dir, "data"), ClusterPort)
+}
+
+// StartCluster initializes (once) and starts a cluster in dataDir listening
+// on 127.0.0.1:port, and returns its URL once it answers. The cluster keeps
+// running after the caller exits; StopCluster stops it.
+func StartCluster(ctx context.Context, dataDir string, port int) (string, error) {
+	if err := startCluster(ctx, dataDir, port); err != nil {
 		return "", err
 	}
+	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := ping(ctx, clusterURL)
+		err := ping(ctx, url)
 		if err == nil {
-			return clusterURL, nil
+			return url, nil
 		}
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("waiting for the local cluster: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StopCluster stops a cluster started by StartCluster.
+func StopCluster(ctx context.Context, dataDir string) error {
+	bin, err := binDir()
+	if err != nil {
+		return err
+	}
+	runAs, err := clusterUser("")
+	if err != nil {
+		return err
+	}
+	return run(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-m", "fast", "-w", "stop")
 }
 
 func ping(ctx context.Context, url string) error {
@@ -88,7 +109,7 @@ func ping(ctx context.Context, url string) error {
 
 // startCluster initializes (once) and starts a cluster in dataDir. initdb
 // refuses to run as root, so as root it runs as the postgres user.
-func startCluster(ctx context.Context, dataDir string) error {
+func startCluster(ctx context.Context, dataDir string, port int) error {
 	bin, err := binDir()
 	if err != nil {
 		return err
@@ -102,7 +123,7 @@ func startCluster(ctx context.Context, dataDir string) error {
 			return fmt.Errorf("initdb: %w", err)
 		}
 	}
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=on -c max_connections=200", ClusterPort, filepath.Dir(dataDir))
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=200", port, filepath.Dir(dataDir))
 	if err := run(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-l", filepath.Join(filepath.Dir(dataDir), "server.log"), "-o", opts, "-w", "start"); err != nil {
 		return fmt.Errorf("pg_ctl start: %w", err)
 	}
@@ -141,6 +162,9 @@ func clusterUser(dir string) (*user.User, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	if dir == "" {
+		return u, nil
+	}
 	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
 			return err

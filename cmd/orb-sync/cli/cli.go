@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -121,4 +122,12 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 		return fmt.Errorf("%w: unexpected arguments %s", errUsage, strings.Join(fs.Args(), " "))
 	}
 	return nil
+}
+
+// Run is main: it runs args with the process's streams, cancelled by
+// SIGINT or SIGTERM, and returns the exit code.
+func Run(args []string) int {
+	ctx, stop := signalContext()
+	defer stop()
+	return Main(ctx, args, os.Stdout, os.Stderr)
 }

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &environment{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+	code := mainWithEnv(context.Background(), args, e)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestSettingsErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
+	full := map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db", "ORB_WEBHOOK_SECRET": "s"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range full {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no database url", with("DATABASE_URL", ""), nil, "DATABASE_URL is not set"},
+		{"no secret", with("ORB_WEBHOOK_SECRET", " , "), nil, "ORB_WEBHOOK_SECRET is not set"},
+		{"bad port", with("PORT", "http"), nil, `PORT="http" is not an integer`},
+		{"port out of range", with("PORT", "70000"), nil, "PORT=70000 must be between 1 and 65535"},
+		{"bad schema", with("DATABASE_SCHEMA", "Orb-Live"), nil, "DATABASE_SCHEMA"},
+		{"bad tolerance", with("ORB_WEBHOOK_TOLERANCE", "five"), nil, "ORB_WEBHOOK_TOLERANCE"},
+		{"bad log level", with("LOG_LEVEL", "loud"), nil, "LOG_LEVEL"},
+		{"unreachable database", full, []string{"--port", "65000"}, "acquiring a connection"},
+		{"stray argument", full, []string{"extra"}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, stderr := runCLI(t, tt.env, append([]string{"serve"}, tt.args...)...)
+			if code == 0 || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want failure naming %q", code, stderr, tt.want)
+			}
+			if strings.Contains(stderr, "postgres://u@") {
+				t.Fatal("the database URL leaked into the error output")
+			}
+		})
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runCLI(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestParseMix(t *testing.T) {
+	t.Parallel()
+	if _, err := parseMix("customer=1,subscription=2,invoice=0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"customer", "plan=1", "invoice=-1", "invoice=x"} {
+		if _, err := parseMix(bad); err == nil {
+			t.Errorf("parseMix(%q) accepted", bad)
+		}
+	}
+}
