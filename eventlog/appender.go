@@ -219,6 +219,20 @@ func (a *Appender) writeBatch(batch []*appendRequest) {
 	start := time.Now()
 	results, err := a.AppendBatch(ctx, events)
 	a.cfg.Metrics.observeBatch(len(batch), time.Since(start), err)
+	var partial *BatchError
+	if errors.As(err, &partial) {
+		// Some events were refused as data; the rest are stored and must
+		// be acknowledged as such.
+		results, err = partial.Results, nil
+		for i, req := range batch {
+			if r := results[i]; r.Seq == 0 && !r.Duplicate {
+				req.reply <- appendReply{err: partial.Err}
+				continue
+			}
+			req.reply <- appendReply{result: results[i]}
+		}
+		return
+	}
 	for i, req := range batch {
 		if err != nil {
 			req.reply <- appendReply{err: err}
@@ -256,7 +270,8 @@ func (a *Appender) AppendBatch(ctx context.Context, events []Event) ([]Result, e
 		results[i] = r[0]
 	}
 	if firstErr != nil && len(events) > 1 {
-		// Callers of a multi-event batch learn which failed via PerEventError.
+		// Callers of a multi-event batch learn which events failed from the
+		// zero Seq and Duplicate=false of their Results.
 		return results, &BatchError{Results: results, Err: firstErr}
 	}
 	return results, firstErr

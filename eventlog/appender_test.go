@@ -230,3 +230,38 @@ func readAfter(t *testing.T, b *testBundle, after int64) []string {
 	}
 	return ids
 }
+
+// TestGroupCommitAnswersEachEventOfAPartlyRefusedBatch queues a refused
+// event among good ones: the good ones are acknowledged, the bad one is not.
+func TestGroupCommitAnswersEachEventOfAPartlyRefusedBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	bad := testEvent("bad")
+	bad.Body = []byte(`{"id":"bad","type":"customer.edited","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c","name":"\u0000"}}`)
+	events := []Event{testEvent("g1"), bad, testEvent("g2"), testEvent("g3")}
+	// A second appender, started only once all four are queued, so they
+	// are certainly committed as one batch.
+	a, err := NewAppender(b.schema.Pool, AppenderConfig{Schema: b.schema.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	errs := make([]error, len(events))
+	var wg sync.WaitGroup
+	for i, ev := range events {
+		wg.Go(func() { _, errs[i] = a.Append(context.Background(), ev) })
+	}
+	for len(a.queue) < len(events) {
+		time.Sleep(time.Millisecond)
+	}
+	a.Start()
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 1) != errors.Is(err, ErrUnstorable) || (i != 1 && err != nil) {
+			t.Errorf("event %d: %v", i, err)
+		}
+	}
+	if got := b.count(t, ""); got != 3 {
+		t.Fatalf("stored %d, want 3", got)
+	}
+}
