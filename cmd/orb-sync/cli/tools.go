@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/loadgen"
 	"github.com/orb-sync/orb-sync/sql/pglocal"
 )
@@ -33,6 +34,8 @@ func runLocalPostgres(ctx context.Context, env *environment, args []string) erro
 
 func runLoadgen(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "loadgen")
+	fill := fs.Int("fill", 0, "instead of sending HTTP requests, append this many generated events straight to the log at DATABASE_URL (for benchmarks)")
+	db := addDBSettings(fs, env)
 	url := fs.String("url", "http://127.0.0.1:8080/webhooks", "webhook endpoint (loopback only)")
 	secret := secretSetting(fs, env, setting{"webhook-secret", "ORB_WEBHOOK_SECRET"}, "secret to sign with (the first of a comma-separated list)")
 	concurrency := fs.Int("concurrency", 8, "concurrent senders")
@@ -42,6 +45,9 @@ func runLoadgen(ctx context.Context, env *environment, args []string) error {
 	mix := fs.String("mix", "customer=1,subscription=1,invoice=1", "relative weights of customer.edited (~1 KB), subscription.edited (~54 KB), invoice.issued (~4 KB)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
+	}
+	if *fill > 0 {
+		return fillLog(ctx, env, db, *fill, *entities)
 	}
 	weights, err := parseMix(*mix)
 	if err != nil {
@@ -79,4 +85,36 @@ func parseMix(s string) (map[loadgen.Kind]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// fillLog appends n generated events directly, printing progress.
+func fillLog(ctx context.Context, env *environment, db dbSettings, n, entities int) error {
+	if err := db.validate(); err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, db, "loadgen", 4)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrate(ctx, pool, *db.schema); err != nil {
+		return err
+	}
+	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: *db.schema, WriteTimeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "loadgen: appending %d generated events to %s.events (this adds to the log; use a scratch schema)\n", n, *db.schema)
+	last := time.Now()
+	err = loadgen.Fill(ctx, appender, n, entities, func(p loadgen.FillProgress) {
+		if time.Since(last) > 5*time.Second || p.Appended == n {
+			last = time.Now()
+			fmt.Fprintf(env.stderr, "loadgen: %d/%d events, %.0f events/s\n", p.Appended, n, float64(p.Appended)/p.Elapsed.Seconds())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "appended %d events\n", n)
+	return nil
 }
