@@ -27,6 +27,7 @@ const (
 	outcomeTooLarge     = "too_large"
 	outcomeUnavailable  = "unavailable"
 	outcomeUnstorable   = "unstorable"
+	outcomeCanceled     = "canceled"
 )
 
 // ReceiverConfig configures the webhook endpoint.
@@ -142,6 +143,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outcome = outcomeUnstorable
 		rc.cfg.Logger.ErrorContext(ctx, "webhook cannot be stored", slog.String("event_id", env.ID), slog.String("type", env.Type), slog.String("error", err.Error()))
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+	case err != nil && r.Context().Err() != nil:
+		// The sender hung up before the commit; it will retry, and the
+		// event, if it was committed meanwhile, is then a duplicate.
+		outcome = outcomeCanceled
+		rc.cfg.Logger.InfoContext(ctx, "sender went away before the commit", slog.String("event_id", env.ID))
 	case err != nil:
 		outcome = outcomeUnavailable
 		rc.cfg.Logger.ErrorContext(ctx, "webhook not stored", slog.String("event_id", env.ID), slog.String("type", env.Type), slog.String("error", err.Error()))
