@@ -94,8 +94,7 @@ func (r *Runner) Backfill(ctx context.Context, opts Options) (Summary, error) {
 // backfillEntity runs one entity's backfill to its end, its failure or the
 // end of ctx.
 func (r *Runner) backfillEntity(ctx context.Context, e Entity, opts Options) EntityResult {
-	res := EntityResult{Entity: e.Name, Status: StatusRunning}
-	start := time.Now()
+	res := EntityResult{Entity: e.Name, Status: StatusRunning, began: time.Now()}
 	p, skip, err := r.prepare(ctx, e, opts)
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err
@@ -111,7 +110,7 @@ func (r *Runner) backfillEntity(ctx context.Context, e Entity, opts Options) Ent
 	r.logStart(ctx, e, p)
 	r.notify(opts, res)
 	err = r.readPages(ctx, e, &res, opts)
-	res.Elapsed = time.Since(start)
+	res.Elapsed = time.Since(res.began)
 	switch {
 	case err == nil:
 		res.Status = StatusDone
@@ -185,6 +184,7 @@ func (r *Runner) readPages(ctx context.Context, e Entity, res *EntityResult, opt
 		res.RunPages++
 		res.RunFetched += fetched
 		res.Run.add(c)
+		res.Elapsed = time.Since(res.began)
 		r.cfg.Metrics.observeSnapshots(OriginBackfill, e.Resource, c)
 		r.cfg.Metrics.observePage(e.Name)
 		r.notify(opts, *res)
@@ -260,8 +260,11 @@ func (r *Runner) logStart(ctx context.Context, e Entity, p Progress) {
 	if p.Pages > 0 {
 		msg = "backfill resumed"
 	}
-	r.cfg.Logger.InfoContext(ctx, msg, slog.String("entity", e.Name), slog.String("since", describeSince(p.Since)),
-		slog.Int64("pages_done", p.Pages))
+	since := "all"
+	if p.Since != nil {
+		since = p.Since.UTC().Format(time.RFC3339Nano)
+	}
+	r.cfg.Logger.InfoContext(ctx, msg, slog.String("entity", e.Name), slog.String("since", since), slog.Int64("pages_done", p.Pages))
 }
 
 func progressAttrs(res EntityResult) []any {

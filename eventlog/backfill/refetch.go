@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -129,6 +130,13 @@ func (r *Runner) refetch(ctx context.Context, t target, origin string) (bool, er
 		r.cfg.Logger.InfoContext(ctx, "object to refetch is gone", slog.String("resource", t.resource), slog.String("id", t.id))
 		return false, nil
 	}
+	if permanent(err) {
+		// Asking again will not help; one such object must not hold up
+		// every refetch after it.
+		r.cfg.Logger.WarnContext(ctx, "cannot refetch object; skipped", slog.String("resource", t.resource),
+			slog.String("id", t.id), slog.String("error", err.Error()))
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -138,6 +146,21 @@ func (r *Runner) refetch(ctx context.Context, t target, origin string) (bool, er
 	}
 	r.cfg.Metrics.observeSnapshots(origin, t.resource, c)
 	return true, nil
+}
+
+// permanent reports whether err is an answer from Orb that no retry will
+// change: a 4xx other than a rejected key (401/403, fixed by the operator)
+// and the retryable 408, 409 and 429.
+func permanent(err error) bool {
+	var apiErr *orbapi.APIError
+	if !errors.As(err, &apiErr) || errors.Is(err, orbapi.ErrUnauthorized) {
+		return false
+	}
+	switch apiErr.Status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return apiErr.Status >= 400 && apiErr.Status < 500
 }
 
 // refetchStaleSubscriptions reads again the subscriptions whose newest

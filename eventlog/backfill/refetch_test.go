@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -85,5 +86,39 @@ func TestRefetchReadsAgainWhatPayloadsCannotTell(t *testing.T) {
 	requests := b.srv.RequestCount()
 	if err := b.runner.RefetchUntilCaughtUp(ctx); err != nil || b.srv.RequestCount() != requests {
 		t.Fatalf("second pass: %v, %d requests", err, b.srv.RequestCount()-requests)
+	}
+}
+
+// TestRefetchSkipsWhatCannotBeReadButRetriesOutages: an object Orb refuses
+// for good (422) is skipped so it cannot hold up the rest; an outage (5xx
+// after every retry) leaves the position for the next pass.
+func TestRefetchSkipsWhatCannotBeReadButRetriesOutages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	b.srv.Put("customers", customer(1, nil), customer(2, nil))
+	if err := b.runner.saveSeq(ctx, JobRefetch, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		b.appendWebhook(t, webhookBody(fmt.Sprintf("evt_%d", i), "customer.balance_transaction_created", t0, "customer", customer(i, nil)))
+	}
+
+	b.srv.Inject(6, orbapitest.Fault{Status: http.StatusServiceUnavailable}) // First attempt and 5 retries.
+	if err := b.runner.RefetchUntilCaughtUp(ctx); err == nil {
+		t.Fatal("an outage was not reported")
+	}
+	if cp, _ := b.runner.loadCheckpoint(ctx, JobRefetch); *cp.seq != 0 {
+		t.Fatalf("position moved to %d during an outage", *cp.seq)
+	}
+
+	b.srv.Inject(1, orbapitest.Fault{Status: http.StatusUnprocessableEntity})
+	if err := b.runner.RefetchUntilCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.assertStoredOnce(t, "customer", []string{customerID(2)})
+	head, _ := b.runner.logHead(ctx)
+	if cp, _ := b.runner.loadCheckpoint(ctx, JobRefetch); *cp.seq != head {
+		t.Fatalf("position %d, want the head %d", *cp.seq, head)
 	}
 }

@@ -39,8 +39,10 @@ type EntityResult struct {
 	RunPages, RunFetched int64
 	Run                  writeCounts
 	// Err says why the entity failed or was interrupted.
-	Err     error
+	Err error
+	// Elapsed is the time this run has spent on the entity so far.
 	Elapsed time.Duration
+	began   time.Time
 }
 
 // Summary is the outcome of a backfill, entity by entity.
