@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog/backfill"
 	"github.com/orb-sync/orb-sync/eventlog/orbapi/orbapitest"
 	"github.com/orb-sync/orb-sync/sql/sqltest"
 )
@@ -147,5 +148,15 @@ func TestParseSince(t *testing.T) {
 		if _, err := parseSince(bad, now); err == nil {
 			t.Errorf("parseSince(%q) accepted", bad)
 		}
+	}
+}
+
+func TestProgressBarLine(t *testing.T) {
+	t.Parallel()
+	p := &progressBar{names: []string{"customers", "invoices", "plans", "items"}, states: map[string]backfill.EntityResult{}, begin: time.Now()}
+	p.update(backfill.EntityResult{Entity: "plans", Status: backfill.StatusDone})
+	p.update(backfill.EntityResult{Entity: "customers", Status: backfill.StatusRunning, Progress: backfill.Progress{Fetched: 1200}})
+	if got := p.line(); got != "[#####---------------] 1/4 entities · customers 1200" {
+		t.Fatalf("line %q", got)
 	}
 }

@@ -79,7 +79,7 @@ func (p *progressBar) finish() {
 }
 
 // line renders the current state, e.g.
-// "[########------------] 4/9 entities · customers 12,300 · 1,850 objects/s".
+// "[########------------] 4/9 entities · customers 12300 · 1850 objects/s".
 func (p *progressBar) line() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,7 +92,7 @@ func (p *progressBar) line() string {
 		switch {
 		case !ok:
 		case r.Status == backfill.StatusRunning:
-			running = append(running, fmt.Sprintf("%s %s", name, thousands(r.Progress.Fetched)))
+			running = append(running, fmt.Sprintf("%s %d", name, r.Progress.Fetched))
 		default:
 			finished++
 		}
@@ -104,16 +104,7 @@ func (p *progressBar) line() string {
 		b.WriteString(" · " + r)
 	}
 	if s := time.Since(p.begin).Seconds(); s >= 1 {
-		fmt.Fprintf(&b, " · %s objects/s", thousands(int64(float64(fetched)/s)))
+		fmt.Fprintf(&b, " · %.0f objects/s", float64(fetched)/s)
 	}
 	return b.String()
-}
-
-// thousands formats n with thousands separators.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
