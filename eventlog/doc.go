@@ -16,5 +16,9 @@
 // plain range scan. Deduplication is on Orb's envelope id; a duplicate is
 // acknowledged without storing anything.
 //
+// Writers that must commit their own state with the events they append (the
+// backfill's cursor, a worker's checkpoint) use Appender.AppendTx, which runs
+// the same statements inside the caller's transaction.
+//
 // Readers live in package projector; this package only writes.
 package eventlog

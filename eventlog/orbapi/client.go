@@ -35,7 +35,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("validating orbapi config: %w", err)
 	}
-	return &Client{
+	c := &Client{
 		cfg:       cfg,
 		base:      strings.TrimRight(cfg.BaseURL, "/"),
 		limiter:   newTokenBucket(cfg.RateLimit, 1, time.Now),
@@ -43,7 +43,11 @@ func New(cfg Config) (*Client, error) {
 		sleep:     sleepContext,
 		maxBody:   maxBodyDefault,
 		pageSizes: map[string]int{},
-	}, nil
+	}
+	if cfg.Sleep != nil {
+		c.sleep = cfg.Sleep
+	}
+	return c, nil
 }
 
 // Get fetches one object, GET <BaseURL>/<path>/<id>, and returns it as sent.

@@ -2,6 +2,7 @@ package orbapi
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,13 @@ type Config struct {
 	// Logger receives retries and page-size reductions at Warn level.
 	// Nil discards them.
 	Logger *slog.Logger
+
+	// Sleep waits between retries and for the rate limiter: it returns after
+	// d, or with ctx's error when ctx ends first. Nil means a real timer.
+	// It exists for tests outside this package, which set a function that
+	// returns at once (and may record d) so that retry paths, Retry-After
+	// included, run without waiting. Production code leaves it nil.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.

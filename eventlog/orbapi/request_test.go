@@ -364,3 +364,24 @@ func ExampleClient_List() {
 	_ = c // c.List(ctx, "invoices", q, storedCursor, func(p Page, cursor string) error { … })
 	// Output: invoice_date%5Bgte%5D=2025-01-01T00%3A00%3A00Z&status%5B%5D=draft&status%5B%5D=issued&status%5B%5D=paid&status%5B%5D=synced&status%5B%5D=void
 }
+
+// TestConfigSleep checks that Config.Sleep replaces the retry wait, so tests
+// outside the package can exercise Retry-After without waiting.
+func TestConfigSleep(t *testing.T) {
+	t.Parallel()
+	srv := orbapitest.New(t)
+	srv.Put("customers", orbapitest.Object("cus_1", time.Unix(0, 0), nil))
+	srv.Inject(1, orbapitest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "7"})
+	var waits []time.Duration
+	c, err := New(Config{APIKey: srv.APIKey, BaseURL: srv.URL, RateLimit: -1,
+		Sleep: func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(t.Context(), "customers", "cus_1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(waits, []time.Duration{7 * time.Second}) {
+		t.Fatalf("waits %v, want [7s]", waits)
+	}
+}

@@ -31,6 +31,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":          {"receive webhooks and keep the projections up to date", runServe},
 		"migrate":        {"apply pending database migrations and exit", runMigrate},
+		"backfill":       {"read existing Orb objects into the event log as snapshots (resumable)", runBackfill},
+		"repair":         {"recover webhook events Orb could not deliver, from GET /webhook_events", runRepair},
 		"loadgen":        {"send realistic signed webhooks to a local orb-sync and report throughput", runLoadgen},
 		"local-postgres": {"print the URL of a local PostgreSQL, starting a throwaway one if none runs", runLocalPostgres},
 		"version":        {"print the version", runVersion},

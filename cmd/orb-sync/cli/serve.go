@@ -44,6 +44,7 @@ type serveSettings struct {
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
+	sync         *syncSettings // Orb API workers: serve_sync.go.
 	settingsErrs []error
 }
 
@@ -58,6 +59,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
+	s.sync = addSyncSettings(fs, env, &s.settingsErrs)
 	return s
 }
 
@@ -84,6 +86,7 @@ func (s *serveSettings) validate() error {
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, s.sync.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -142,6 +145,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	router.Handle("/readyz", readiness(pool, schema, &ready)).Methods(http.MethodGet)
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
 
+	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
+	// only with ORB_API_KEY; stopped before the appender.
+	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, router)
+	if err != nil {
+		return err
+	}
+	defer stopSync()
+
 	srv := &http.Server{
 		Addr:              net.JoinHostPort(*s.listenHost, strconv.Itoa(*s.port)),
 		Handler:           router,
@@ -174,6 +185,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Error("http shutdown incomplete", slog.String("error", err.Error()))
 	}
+	stopSync()
 	appender.Stop()
 	logger.Info("stopped")
 	return nil
