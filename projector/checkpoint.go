@@ -1,0 +1,120 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrCheckpointMoved is returned when a projection's checkpoint is not
+// where this runner left it: another runner applied meanwhile. Nothing was
+// applied; reread the checkpoint and go on from there.
+var ErrCheckpointMoved = errors.New("projection checkpoint moved")
+
+// ErrNoCheckpoint is returned for a projection that has never been started
+// in this schema.
+var ErrNoCheckpoint = errors.New("projection has no checkpoint")
+
+// Checkpoint is how far a projection has applied the log.
+type Checkpoint struct {
+	Projection string
+	// Seq is the last log position applied.
+	Seq int64
+	// Version of the projection definition that wrote the table.
+	Version   int
+	UpdatedAt time.Time
+}
+
+func checkpointsTable(schema string) string {
+	return pgx.Identifier{schema, "projection_checkpoints"}.Sanitize()
+}
+
+// LockCheckpoint reads projection's checkpoint and locks it until tx ends.
+// The live projector takes the same lock at the start of every batch, so
+// holding it pauses that projection: a rebuild swaps its table under it,
+// and a dead-letter retry recomputes rows under it.
+func LockCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string) (Checkpoint, error) {
+	c := Checkpoint{Projection: projection}
+	err := tx.QueryRow(ctx, "select seq, version, updated_at from "+checkpointsTable(schema)+
+		" where projection = $1 for update", projection).Scan(&c.Seq, &c.Version, &c.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("%w: %s", ErrNoCheckpoint, projection)
+	}
+	if err != nil {
+		return c, fmt.Errorf("locking checkpoint of %s: %w", projection, err)
+	}
+	return c, nil
+}
+
+// SetCheckpoint moves projection's checkpoint to seq and records version,
+// unconditionally: for a rebuild's swap, under LockCheckpoint.
+func SetCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, seq int64, version int) error {
+	tag, err := tx.Exec(ctx, "update "+checkpointsTable(schema)+
+		" set seq = $2, version = $3, updated_at = now() where projection = $1", projection, seq, version)
+	if err != nil {
+		return fmt.Errorf("setting checkpoint of %s: %w", projection, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("%w: %s", ErrNoCheckpoint, projection)
+	}
+	return nil
+}
+
+// advanceCheckpoint moves the checkpoint from from to to, if it is still
+// at from (compare-and-set).
+func advanceCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, from, to int64) error {
+	tag, err := tx.Exec(ctx, "update "+checkpointsTable(schema)+
+		" set seq = $3, updated_at = now() where projection = $1 and seq = $2", projection, from, to)
+	if err != nil {
+		return fmt.Errorf("advancing checkpoint of %s: %w", projection, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, projection, from)
+	}
+	return nil
+}
+
+// ensureCheckpoints creates a checkpoint at 0 for every projection that
+// has none, recording the version that is about to write it.
+func ensureCheckpoints(ctx context.Context, db DB, schema string, projections []Projection) error {
+	names := make([]string, len(projections))
+	versions := make([]int32, len(projections))
+	for i, p := range projections {
+		names[i], versions[i] = p.Name, int32(p.Version)
+	}
+	_, err := db.Exec(ctx, "insert into "+checkpointsTable(schema)+" (projection, version)"+
+		" select * from unnest($1::text[], $2::int[]) on conflict (projection) do nothing", names, versions)
+	if err != nil {
+		return fmt.Errorf("creating checkpoints: %w", err)
+	}
+	return nil
+}
+
+// readCheckpoints returns every checkpoint by projection name.
+func readCheckpoints(ctx context.Context, db DB, schema string) (map[string]Checkpoint, error) {
+	rows, err := db.Query(ctx, "select projection, seq, version, updated_at from "+checkpointsTable(schema))
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoints: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Checkpoint])
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoints: %w", err)
+	}
+	out := make(map[string]Checkpoint, len(list))
+	for _, c := range list {
+		out[c.Projection] = c
+	}
+	return out, nil
+}
+
+// readHead returns the last position in the log.
+func readHead(ctx context.Context, db DB, schema string) (int64, error) {
+	var head int64
+	if err := db.QueryRow(ctx, "select seq from "+pgx.Identifier{schema, "log_head"}.Sanitize()).Scan(&head); err != nil {
+		return 0, fmt.Errorf("reading the log head: %w", err)
+	}
+	return head, nil
+}

@@ -1,0 +1,138 @@
+package projector
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// elector holds the projector lock: a session advisory lock on a dedicated
+// connection. Only its holder applies events. The lock lives as long as
+// the session, so the connection is watched continuously: when it dies
+// (killed, server restart, network), leadership ends at once and the batch
+// in flight is cancelled; the checkpoint compare-and-set stops any write
+// that slips through.
+type elector struct {
+	p *Projector
+
+	mu     sync.Mutex
+	lead   context.Context // nil unless leading; cancelled when the lead ends
+	cancel context.CancelFunc
+}
+
+func newElector(p *Projector) *elector { return &elector{p: p} }
+
+// lockNamespace is the first key of the two-key advisory lock, so our lock
+// cannot collide with other applications' (or tern's) single-key locks.
+var lockNamespace = hash32("orb-sync projector")
+
+func hash32(s string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return int32(h.Sum32())
+}
+
+// leading returns a context that lives while this instance leads, or nil.
+func (e *elector) leading() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lead
+}
+
+func (e *elector) isLeader() bool { return e.leading() != nil }
+
+// run campaigns until ctx ends: connect, try the lock every
+// ElectInterval, hold it while the connection lives, start over.
+func (e *elector) run(ctx context.Context) {
+	cfg := e.p.connConfig("leader")
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			e.p.logFailure(ctx, "connecting for the projector lock", err)
+			sleep(ctx, jitter(e.p.cfg.ElectInterval))
+			continue
+		}
+		led := e.campaign(ctx, conn)
+		// Closing the session releases the lock, if held.
+		_ = conn.Close(context.WithoutCancel(ctx))
+		if led {
+			// Step back for a while: losing the lock connection may mean
+			// this instance is the unhealthy one, and the others try every
+			// ElectInterval.
+			sleep(ctx, 2*jitter(e.p.cfg.ElectInterval))
+		}
+	}
+}
+
+// campaign tries the lock every ElectInterval until it gets it (then
+// leads until the connection fails) or the connection fails. It reports
+// whether it led.
+func (e *elector) campaign(ctx context.Context, conn *pgx.Conn) bool {
+	key := hash32(e.p.cfg.Schema)
+	for {
+		var got bool
+		err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1, $2)", lockNamespace, key).Scan(&got)
+		if err != nil {
+			e.p.logFailure(ctx, "trying the projector lock", err)
+			return false
+		}
+		if got {
+			e.hold(ctx, conn)
+			return true
+		}
+		if !sleep(ctx, jitter(e.p.cfg.ElectInterval)) {
+			return false
+		}
+	}
+}
+
+// hold leads until the lock connection fails or ctx ends. The connection
+// sits in WaitForNotification, so a killed session is noticed as soon as
+// the server says so; after PingInterval of silence it is pinged.
+func (e *elector) hold(ctx context.Context, conn *pgx.Conn) {
+	lead, cancel := context.WithCancel(ctx)
+	e.mu.Lock()
+	e.lead, e.cancel = lead, cancel
+	e.mu.Unlock()
+	e.p.cfg.Metrics.setLeader(true)
+	e.p.logger.InfoContext(ctx, "leading: this instance applies events", slog.String("schema", e.p.cfg.Schema))
+	e.p.kick(wakeLeader)
+	defer func() {
+		e.mu.Lock()
+		e.lead, e.cancel = nil, nil
+		e.mu.Unlock()
+		cancel()
+		e.p.cfg.Metrics.setLeader(false)
+	}()
+	for {
+		_, err := waitOrPing(ctx, conn, e.p.cfg.PingInterval)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			e.p.logger.WarnContext(ctx, "lost the projector lock connection; no longer leading", slog.String("error", err.Error()))
+			return
+		}
+	}
+}
+
+// waitOrPing blocks on conn for up to d and pings it if no notification
+// came. It returns the notification, if any, and an error when the
+// connection is no longer usable.
+func waitOrPing(ctx context.Context, conn *pgx.Conn, d time.Duration) (*pgconn.Notification, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	n, err := conn.WaitForNotification(wctx)
+	cancel()
+	if err == nil || ctx.Err() != nil || !pgconn.Timeout(err) {
+		return n, err
+	}
+	// A timeout leaves the connection usable (pgx peekMessage).
+	pctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return nil, conn.Ping(pctx)
+}

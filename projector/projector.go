@@ -1,0 +1,277 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
+)
+
+// Defaults for Config.
+const (
+	batchSizeDefault       = 10000
+	pollIntervalDefault    = time.Second
+	electIntervalDefault   = 2 * time.Second
+	pingIntervalDefault    = 5 * time.Second
+	drainTimeoutDefault    = 5 * time.Second
+	applicationNameDefault = "orb-sync"
+)
+
+// Config configures a Projector.
+type Config struct {
+	// Schema holds the log and the tables. Required.
+	Schema string
+	// BatchSize is the most log positions applied in one transaction per
+	// projection. Larger batches collapse more updates of one entity into
+	// one write. Defaults to 10,000.
+	BatchSize int
+	// PollInterval is how often the log is read without a notification, a
+	// safety net for lost NOTIFYs; jittered by ±10%. Also how often a
+	// failed batch is retried. Defaults to 1 second.
+	PollInterval time.Duration
+	// ElectInterval is how often an instance that is not the leader tries
+	// to take the projector lock; jittered by ±10%. Defaults to 2 seconds.
+	ElectInterval time.Duration
+	// PingInterval is the silence after which the listener and lock
+	// connections are pinged, to notice a dead network path. A killed
+	// session is noticed at once regardless. Defaults to 5 seconds.
+	PingInterval time.Duration
+	// DrainTimeout bounds how long Stop lets the batch in flight finish
+	// before cancelling it (which is safe, only wasted). Defaults to 5 s.
+	DrainTimeout time.Duration
+	// ApplicationName prefixes the application_name of the projector's
+	// dedicated connections: <name>-listener and <name>-leader. Defaults to
+	// "orb-sync".
+	ApplicationName string
+	// PollOnly disables LISTEN (for poolers that cannot hold a session):
+	// new events are then seen within PollInterval. The projector lock
+	// still needs a session.
+	PollOnly bool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics, if set, records progress (see NewMetrics).
+	Metrics *Metrics
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchSize == 0 {
+		c.BatchSize = batchSizeDefault
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = pollIntervalDefault
+	}
+	if c.ElectInterval == 0 {
+		c.ElectInterval = electIntervalDefault
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = pingIntervalDefault
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = drainTimeoutDefault
+	}
+	if c.ApplicationName == "" {
+		c.ApplicationName = applicationNameDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if err := orbsql.ValidateSchema(c.Schema); err != nil {
+		errs = append(errs, fmt.Errorf("Schema: %w", err))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
+		errs = append(errs, fmt.Errorf("BatchSize %d must be between 1 and 1,000,000", c.BatchSize))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"PollInterval", c.PollInterval}, {"ElectInterval", c.ElectInterval}, {"PingInterval", c.PingInterval}, {"DrainTimeout", c.DrainTimeout}} {
+		if d.v < 10*time.Millisecond {
+			errs = append(errs, fmt.Errorf("%s %s must be at least 10ms", d.name, d.v))
+		}
+	}
+	if len(c.ApplicationName) > 40 {
+		errs = append(errs, fmt.Errorf("ApplicationName %q must be at most 40 bytes", c.ApplicationName))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrStopped is returned by Start after Stop.
+var ErrStopped = errors.New("projector stopped")
+
+// Projector keeps the projection tables up to date from the log. See the
+// package documentation for the design.
+type Projector struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+
+	targets []*Target
+	elector *elector
+	wake    chan struct{} // capacity 1: a doorbell, not a queue
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
+	stopping chan struct{} // closed by Stop: finish the batch in flight
+	runDone  chan struct{} // closed when the runner has returned
+	wg       sync.WaitGroup
+
+	// Owned by the runner goroutine.
+	checkpoints     map[string]int64
+	typesCounted    int64 // unknown types are counted up to here
+	typesCountedSet bool
+	fieldsLogged    map[string]bool
+	hooks           testHooks
+}
+
+// testHooks let tests interfere at chosen points; nil in production.
+type testHooks struct {
+	// beforeCommit runs inside a batch transaction, after the rows and the
+	// checkpoint are written; an error aborts the batch.
+	beforeCommit func(ctx context.Context, tx pgx.Tx, projection string) error
+}
+
+// New returns a Projector reading and writing through pool. Call Start.
+func New(pool *pgxpool.Pool, cfg Config) (*Projector, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("projector config: %w", err)
+	}
+	p := &Projector{
+		cfg:          cfg,
+		pool:         pool,
+		logger:       cfg.Logger.With("component", "projector"),
+		wake:         make(chan struct{}, 1),
+		stopping:     make(chan struct{}),
+		runDone:      make(chan struct{}),
+		checkpoints:  map[string]int64{},
+		fieldsLogged: map[string]bool{},
+	}
+	p.elector = newElector(p)
+	return p, nil
+}
+
+// Start compiles the projections against their tables (failing if the
+// migrations are not applied), creates missing checkpoints, opens the
+// LISTEN connection, then starts applying in the background. ctx bounds
+// this setup only; the projector runs until Stop.
+func (p *Projector) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.stopped:
+		return ErrStopped
+	case p.started:
+		return nil
+	}
+	if err := p.prepare(ctx); err != nil {
+		return fmt.Errorf("starting projector: %w", err)
+	}
+	var listenConn *pgx.Conn
+	if !p.cfg.PollOnly {
+		conn, err := p.connectListener(ctx)
+		if err != nil {
+			return fmt.Errorf("starting projector: %w", err)
+		}
+		listenConn = conn
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	p.started = true
+	p.wg.Add(2)
+	go func() { defer p.wg.Done(); p.elector.run(runCtx) }()
+	go func() { defer p.wg.Done(); p.run(runCtx) }()
+	if listenConn != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.listen(runCtx, listenConn) }()
+	}
+	return nil
+}
+
+// prepare compiles every projection against its table and creates missing
+// checkpoints.
+func (p *Projector) prepare(ctx context.Context) error {
+	p.targets = p.targets[:0]
+	for _, proj := range catalog {
+		t, err := Compile(ctx, p.pool, p.cfg.Schema, proj.Name, proj.Table)
+		if err != nil {
+			return err
+		}
+		p.targets = append(p.targets, t)
+	}
+	return ensureCheckpoints(ctx, p.pool, p.cfg.Schema, catalog)
+}
+
+// Stop lets the batch in flight commit (up to DrainTimeout), then stops
+// applying, gives up the projector lock and closes its connections. It
+// returns when every goroutine has exited, may be called more than once,
+// and before Start.
+func (p *Projector) Stop() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return
+	}
+	p.stopped = true
+	started := p.started
+	p.mu.Unlock()
+	close(p.stopping)
+	if !started {
+		return
+	}
+	timer := time.NewTimer(p.cfg.DrainTimeout)
+	select {
+	case <-p.runDone:
+	case <-timer.C:
+		p.logger.Warn("stopping: cancelling the batch in flight", slog.Duration("drain_timeout", p.cfg.DrainTimeout))
+	}
+	timer.Stop()
+	p.cancel()
+	p.wg.Wait()
+	p.cfg.Metrics.setLeader(false)
+}
+
+// IsLeader reports whether this instance holds the projector lock and is
+// the one applying events.
+func (p *Projector) IsLeader() bool { return p.elector.isLeader() }
+
+// Status reads every projection's progress (see ReadStatus).
+func (p *Projector) Status(ctx context.Context) (Status, error) {
+	return ReadStatus(ctx, p.pool, p.cfg.Schema)
+}
+
+// kick rings the doorbell: the runner reads the log soon. Rings while a
+// read is pending coalesce.
+func (p *Projector) kick(source string) {
+	p.cfg.Metrics.woke(source)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// connConfig is the pool's connection settings under another
+// application_name, for the dedicated connections.
+func (p *Projector) connConfig(role string) *pgx.ConnConfig {
+	cfg := p.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = p.cfg.ApplicationName + "-" + role
+	return cfg
+}
+
+// listenChannel is the channel the event log rings after each append.
+func (p *Projector) listenChannel() string { return eventlog.NotifyChannel(p.cfg.Schema) }

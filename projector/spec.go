@@ -1,0 +1,184 @@
+package projector
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// Shape says how an event's object folds into its row.
+type Shape int
+
+const (
+	// Full objects are the whole resource as the API returns it: the row
+	// becomes exactly this object (keys it lacks become NULL).
+	Full Shape = iota + 1
+	// Partial objects carry some of the resource's keys: only the keys
+	// present (less Omit, or only Allow) are merged into the row.
+	Partial
+	// Summary objects are Full when they carry FullKey and Partial
+	// otherwise (Orb's summary webhooks drop line items and price intervals).
+	Summary
+)
+
+func (s Shape) String() string {
+	switch s {
+	case Full:
+		return "full"
+	case Partial:
+		return "partial"
+	case Summary:
+		return "summary"
+	}
+	return fmt.Sprintf("Shape(%d)", int(s))
+}
+
+// Entity id columns of the events table a Source may name in IDColumn.
+const (
+	IDResource = "resource_id"
+	IDEvent    = "event_id"
+)
+
+// Source is one way a projection learns about its entities: a set of event
+// types, where their object sits in the payload and what shape it has.
+//
+// SQL fragments are expressions over the events row, aliased e
+// (e.payload, e.type, e.event_id, e.created_at). They are written by this
+// package, never taken from input.
+type Source struct {
+	// Types are the event types read, e.g. "customer.edited".
+	Types []string
+	// Object is the object inside the event, e.g. e.payload -> 'customer'.
+	Object string
+	// IDColumn names the events column holding the entity id: IDResource
+	// (the default; the id the event log extracted from the payload at
+	// append time, so ranking never reads the payload) or IDEvent (one row
+	// per event, for append-only tables).
+	IDColumn string
+	// IDKey, when set, takes the entity id from Object ->> IDKey instead of
+	// IDColumn. The expression needs an index on events for late-event
+	// recomputes (see the migration).
+	IDKey string
+	// Shape of Object.
+	Shape Shape
+	// FullKey marks a Summary object as full when present.
+	FullKey string
+	// Omit lists keys never merged from a partial object.
+	Omit []string
+	// Allow, when set, lists the only keys merged from a partial object.
+	Allow []string
+	// Extra, when set, is a jsonb object merged over Object before it is
+	// folded (e.g. the envelope's customer id for a balance transaction).
+	Extra string
+}
+
+// Projection declares a table maintained from the log. Live batches,
+// late-event recomputes and rebuilds are all generated from this one value,
+// so they apply the same rule.
+type Projection struct {
+	// Name identifies the projection (checkpoint, dead letters, metrics);
+	// it is also the default table name.
+	Name string
+	// Table is the table written, in the configured schema.
+	Table string
+	// Key is the table's primary key column, holding the entity id.
+	Key string
+	// Version changes whenever the definition changes in a way that needs
+	// the table rebuilt from the log.
+	Version int
+	// Sources are read in the order given; the order does not matter for
+	// the result, only the events' (created_at, seq) does.
+	Sources []Source
+}
+
+// Types returns every event type the projection reads.
+func (p Projection) Types() []string {
+	var types []string
+	seen := map[string]bool{}
+	for _, s := range p.Sources {
+		for _, t := range s.Types {
+			if !seen[t] {
+				seen[t] = true
+				types = append(types, t)
+			}
+		}
+	}
+	return types
+}
+
+// Provenance columns, present on every projection table.
+const (
+	colLastEventID  = "last_event_id"
+	colLastEventSeq = "last_event_seq"
+	colLastEventAt  = "last_event_at"
+)
+
+var (
+	namePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	typePattern = regexp.MustCompile(`^[a-z_][a-z0-9_.]{0,254}$`)
+)
+
+// validate checks a declaration; the catalog is checked by a test, and
+// invalid declarations never reach SQL generation.
+func (p Projection) validate() error {
+	var errs []error
+	for _, n := range []string{p.Name, p.Table, p.Key} {
+		if !namePattern.MatchString(n) {
+			errs = append(errs, fmt.Errorf("name %q must match %s", n, namePattern))
+		}
+	}
+	if p.Version < 1 {
+		errs = append(errs, errors.New("version must be at least 1"))
+	}
+	if len(p.Sources) == 0 {
+		errs = append(errs, errors.New("no sources"))
+	}
+	for i, s := range p.Sources {
+		if err := s.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("source %d: %w", i, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("projection %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+func (s Source) validate() error {
+	var errs []error
+	if len(s.Types) == 0 {
+		errs = append(errs, errors.New("no event types"))
+	}
+	for _, t := range s.Types {
+		if !typePattern.MatchString(t) {
+			errs = append(errs, fmt.Errorf("event type %q must match %s", t, typePattern))
+		}
+	}
+	if s.Object == "" {
+		errs = append(errs, errors.New("no object expression"))
+	}
+	switch s.IDColumn {
+	case "", IDResource, IDEvent:
+	default:
+		errs = append(errs, fmt.Errorf("IDColumn %q must be %q or %q", s.IDColumn, IDResource, IDEvent))
+	}
+	switch s.Shape {
+	case Full:
+	case Partial:
+	case Summary:
+		if s.FullKey == "" {
+			errs = append(errs, errors.New("a summary source needs FullKey"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown shape %d", s.Shape))
+	}
+	if len(s.Omit) > 0 && len(s.Allow) > 0 {
+		errs = append(errs, errors.New("set Omit or Allow, not both"))
+	}
+	for _, k := range append(append([]string{s.IDKey, s.FullKey}, s.Omit...), s.Allow...) {
+		if k != "" && !namePattern.MatchString(k) {
+			errs = append(errs, fmt.Errorf("key %q must match %s", k, namePattern))
+		}
+	}
+	return errors.Join(errs...)
+}

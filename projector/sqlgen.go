@@ -1,0 +1,418 @@
+package projector
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The SQL is generated from the Projection declarations rather than written
+// per table because the rule must be one rule: live batches, late-event
+// recomputes and rebuilds into a shadow table all run the statement built
+// here, and the column list comes from the table itself (read at start), so
+// a migration that adds a column named after an Orb field is filled without
+// a code change. Names go through pgx.Identifier; the only literals are the
+// catalog's own event types and keys, validated by Projection.validate.
+
+// column is one column of a projection table, as read from pg_attribute.
+type column struct {
+	Name      string
+	Type      string
+	Generated bool
+}
+
+// statements are one projection's SQL, generated for one target table.
+type statements struct {
+	// apply folds the events with seq in ($1, $2] into the table, and
+	// recomputes from the whole log (seq <= $2) every entity whose batch
+	// holds an event older than its row, plus the entity ids in $3. It
+	// returns (events folded, rows written, entities recomputed).
+	apply string
+	// candidates lists the positions in ($1, $2] the projection reads, to
+	// isolate a poison event by bisection.
+	candidates string
+	// entities maps positions ($1) to the entity ids they are about.
+	entities string
+	// sample returns the top-level keys of the newest object of each full
+	// source in ($1, $2], to count fields that have no column.
+	sample string
+}
+
+// sqlGen holds the names one projection's SQL is generated with.
+type sqlGen struct {
+	p       Projection
+	events  string // <schema>.events
+	dead    string // <schema>.dead_letters
+	target  string // <schema>.<table>
+	agg     string // <schema>.jsonb_merge_agg
+	columns []column
+}
+
+func newSQLGen(p Projection, schema, table string, columns []column) *sqlGen {
+	return &sqlGen{
+		p:       p,
+		events:  pgx.Identifier{schema, "events"}.Sanitize(),
+		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
+		target:  pgx.Identifier{schema, table}.Sanitize(),
+		agg:     pgx.Identifier{schema, "jsonb_merge_agg"}.Sanitize(),
+		columns: columns,
+	}
+}
+
+func (g *sqlGen) statements() statements {
+	return statements{
+		apply:      g.applySQL(),
+		candidates: g.candidatesSQL(),
+		entities:   g.entitiesSQL(),
+		sample:     g.sampleSQL(),
+	}
+}
+
+// applySQL builds the fold. Reading it top down:
+//
+//   - live: the batch's events per source, cheap columns only (position,
+//     created_at, entity id, whether the object is full when the type
+//     says), minus unresolved dead letters. Only ids taken from the object
+//     read the payload here.
+//   - late: entities with a batch event older than their row's provenance
+//     (a late delivery), plus forced ones ($3). They are recomputed from
+//     their whole history rather than folded onto the row.
+//   - cand: the batch events of the other entities, plus every logged
+//     event (seq <= $2) of the late ones, found by index.
+//   - newest … windowed: per entity, the fold window is the newest full
+//     object and everything after it (all events if none). Summary
+//     objects are read to tell full from partial only where it matters.
+//   - folded: the window's objects, shaped (partials keep only the keys
+//     they may set), merged oldest to newest. Only here are payloads of
+//     the winning events read.
+//   - written: jsonb_populate_record(base, merged) maps keys to
+//     same-named columns with their casts and keeps base for absent keys;
+//     base is the current row, or NULL when the window starts with a full
+//     object or the entity was recomputed. One write per entity.
+func (g *sqlGen) applySQL() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "with live as materialized (\n  select b.* from (\n%s\n  ) b\n  where b.entity is not null and %s\n),\n",
+		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+	fmt.Fprintf(&b, `late as materialized (
+  select array(
+    select b.entity from live b join %[1]s t on t.%[2]s = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+`, g.target, pgx.Identifier{g.p.Key}.Sanitize())
+	fmt.Fprintf(&b, `cand as (
+  select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
+  from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
+  from (
+%s
+  ) r
+  where r.entity is not null and %s
+),
+`, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
+	// Most entities' newest event is a full object: the row is that
+	// object, and nothing older matters. heads finds the newest event per
+	// entity (reading a summary source's payload only for it); the window
+	// machinery (deep) runs only for entities whose newest object is
+	// partial, whose window reaches back to their newest full object.
+	fmt.Fprintf(&b, `newest as (
+  select distinct on (c.entity) c.*
+  from cand c order by c.entity, c.created_at desc, c.seq desc
+),
+heads as materialized ( -- Materialized: the probe must run once per row.
+  select n.*, coalesce(n.full, %[1]s) as head_full from newest n
+),
+deep as (
+  select c.*, row_number() over (partition by c.entity order by c.created_at desc, c.seq desc) as rn
+  from cand c join heads h on h.entity = c.entity and not h.head_full
+),
+deep_shaped as materialized (
+  select d.seq, d.created_at, d.event_id, d.entity, d.src, d.relog, d.rn,
+         coalesce(d.full, %[2]s) as full
+  from deep d
+),
+windowed as (
+  select h.seq, h.created_at, h.event_id, h.entity, h.src, h.relog, 1::bigint as rn, true as full, 1::bigint as wsize
+  from heads h where h.head_full
+  union all
+  select d.*, coalesce(min(d.rn) filter (where d.full) over (partition by d.entity),
+                       max(d.rn) over (partition by d.entity)) as wsize
+  from deep_shaped d
+),
+`, g.fullProbe("n"), g.fullProbe("d"))
+	fmt.Fprintf(&b, `folded as (
+  select w.entity,
+         %[1]s(y.obj order by w.created_at, w.seq) as obj,
+         bool_or(w.full or w.relog) as reset,
+         max(w.seq) filter (where w.rn = 1) as last_seq,
+         max(w.event_id) filter (where w.rn = 1) as last_id,
+         max(w.created_at) filter (where w.rn = 1) as last_at,
+         -- Each object of a multi-event window must fit the row on its own:
+         -- otherwise a bad value hidden by a later key would be dead-lettered
+         -- or not depending on where batches happen to split.
+         count(jsonb_populate_record(null::%[2]s, y.obj)) filter (where w.wsize > 1) as checked
+  from windowed w
+  -- One index lookup per event in a window (a join could be planned as a
+  -- scan of the whole log), reading its object once.
+  cross join lateral (
+    select %[5]s as obj
+    from %[3]s e cross join lateral (select %[4]s as o offset 0) x
+    where e.seq = w.seq
+    offset 0
+  ) y
+  where w.rn <= w.wsize
+  group by w.entity
+),
+`, g.agg, g.target, g.events, g.objectCase(), g.shapeCase())
+	cols := g.writable()
+	key := pgx.Identifier{g.p.Key}.Sanitize()
+	var names, values, sets []string
+	names = append(names, key)
+	values = append(values, "f.entity")
+	for _, c := range cols {
+		id := pgx.Identifier{c.Name}.Sanitize()
+		names = append(names, id)
+		value := "r." + id
+		if c.Type == "jsonb" {
+			// An unchanged value is written as the stored datum, so
+			// PostgreSQL keeps its TOAST pointer instead of compressing and
+			// writing tens of KB again (a subscription edit re-sends the
+			// whole plan and price intervals).
+			value = fmt.Sprintf("case when r.%[1]s is not distinct from t.%[1]s then t.%[1]s else r.%[1]s end", id)
+		}
+		values = append(values, value)
+		sets = append(sets, id+" = excluded."+id)
+	}
+	for _, c := range []struct{ name, value string }{
+		{colLastEventID, "f.last_id"}, {colLastEventSeq, "f.last_seq"}, {colLastEventAt, "f.last_at"},
+	} {
+		id := pgx.Identifier{c.name}.Sanitize()
+		names = append(names, id)
+		values = append(values, c.value)
+		sets = append(sets, id+" = excluded."+id)
+	}
+	fmt.Fprintf(&b, `written as (
+  insert into %[1]s (%[2]s)
+  select %[3]s
+  from folded f
+  left join %[1]s t on t.%[4]s = f.entity
+  cross join lateral jsonb_populate_record(case when f.reset then null::%[1]s else t end,
+                                           coalesce(f.obj, '{}'::jsonb)) r
+  where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
+  on conflict (%[4]s) do update set %[5]s
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late)`,
+		g.target, strings.Join(names, ", "), strings.Join(values, ", "), key, strings.Join(sets, ", "))
+	return b.String()
+}
+
+// writable lists the columns taken from the object: all but the key, the
+// provenance and generated columns.
+func (g *sqlGen) writable() []column {
+	var out []column
+	for _, c := range g.columns {
+		switch {
+		case c.Generated, c.Name == g.p.Key,
+			c.Name == colLastEventID, c.Name == colLastEventSeq, c.Name == colLastEventAt:
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// rankUnion is one cheap-columns SELECT per source, UNION ALL'ed.
+// where filters events; from adds to the FROM clause; lookup, when set,
+// adds each source's entity lookup to where.
+func (g *sqlGen) rankUnion(where, from string, lookup func(Source) string) string {
+	parts := make([]string, len(g.p.Sources))
+	for i, s := range g.p.Sources {
+		w := where
+		if lookup != nil {
+			w += " and " + lookup(s)
+		}
+		parts[i] = g.rankSelect(i, s, w, from)
+	}
+	return strings.Join(parts, "\n    union all\n")
+}
+
+func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
+	lateral := ""
+	if needsObject(s) {
+		lateral = fmt.Sprintf(" cross join lateral (select %s as o offset 0) o", s.Object)
+	}
+	if from != "" {
+		from = " " + from
+	}
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src
+    from %s e%s%s
+    where %s and e.type = any (%s)`,
+		rankID(s), rankFull(s), i, g.events, from, lateral, where, textArray(s.Types))
+}
+
+// needsObject reports whether ranking must read the payload: to find the
+// id inside the object.
+func needsObject(s Source) bool { return s.IDKey != "" }
+
+// rankID is the entity id while ranking, from the object read once.
+func rankID(s Source) string {
+	switch {
+	case s.IDKey != "":
+		return "o.o ->> " + literal(s.IDKey)
+	case s.IDColumn == IDEvent:
+		return "e.event_id"
+	}
+	return "e.resource_id"
+}
+
+// rankFull is whether the object is full, while ranking: known from the
+// shape, or from the object when ranking reads it anyway; NULL when only
+// reading the payload can tell (see fullProbe).
+func rankFull(s Source) string {
+	switch {
+	case s.Shape == Full:
+		return "true"
+	case s.Shape == Summary && needsObject(s):
+		return fmt.Sprintf("coalesce(o.o ? %s, false)", literal(s.FullKey))
+	case s.Shape == Summary:
+		return "null::boolean"
+	}
+	return "false"
+}
+
+// fullProbe reads, for the row aliased alias, whether its summary-source
+// object is full.
+func (g *sqlGen) fullProbe(alias string) string {
+	var whens []string
+	for i, s := range g.p.Sources {
+		if s.Shape == Summary && !needsObject(s) {
+			whens = append(whens, fmt.Sprintf("when %d then (select coalesce((%s) ? %s, false) from %s e where e.seq = %s.seq)",
+				i, s.Object, literal(s.FullKey), g.events, alias))
+		}
+	}
+	if len(whens) == 0 {
+		return "false"
+	}
+	return fmt.Sprintf("case %s.src %s else false end", alias, strings.Join(whens, " "))
+}
+
+// lookupExpr is the entity id as an expression over e alone. It must match
+// an index on events (resource_id, event_id, or an expression index in the
+// migration) because late-event recomputes look entities up by it.
+func lookupExpr(s Source) string {
+	switch {
+	case s.IDKey != "":
+		return fmt.Sprintf("((%s) ->> %s)", s.Object, literal(s.IDKey))
+	case s.IDColumn == IDEvent:
+		return "e.event_id"
+	}
+	return "e.resource_id"
+}
+
+// lookupWhere finds the late entities' events; IS NOT NULL matches the
+// partial expression indexes' predicate.
+func (g *sqlGen) lookupWhere(s Source) string {
+	id := lookupExpr(s)
+	return fmt.Sprintf("%s = any (l.ids) and %s is not null", id, id)
+}
+
+func (g *sqlGen) notDead(seq string) string {
+	return fmt.Sprintf("not exists (select from %s d where d.projection = %s and d.seq = %s and d.resolved_at is null)",
+		g.dead, literal(g.p.Name), seq)
+}
+
+// objectCase reads the winning events' objects, each once.
+func (g *sqlGen) objectCase() string {
+	var b strings.Builder
+	b.WriteString("case w.src")
+	for i, s := range g.p.Sources {
+		fmt.Fprintf(&b, " when %d then (%s)", i, s.Object)
+	}
+	b.WriteString(" end")
+	return b.String()
+}
+
+// shapeCase keeps, of each object x.o, the keys its shape may set, and
+// merges the source's Extra over it.
+func (g *sqlGen) shapeCase() string {
+	var b strings.Builder
+	b.WriteString("case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb")
+	for i, s := range g.p.Sources {
+		obj := "x.o"
+		switch s.Shape {
+		case Partial:
+			obj = partialExpr(s)
+		case Summary:
+			obj = fmt.Sprintf("case when w.full then x.o else %s end", partialExpr(s))
+		}
+		if s.Extra != "" {
+			obj = fmt.Sprintf("(%s) || coalesce(%s, '{}'::jsonb)", obj, s.Extra)
+		}
+		fmt.Fprintf(&b, "\n      when w.src = %d then %s", i, obj)
+	}
+	b.WriteString(" end")
+	return b.String()
+}
+
+func partialExpr(s Source) string {
+	switch {
+	case len(s.Omit) > 0:
+		return fmt.Sprintf("x.o - %s", textArray(s.Omit))
+	case len(s.Allow) > 0:
+		parts := make([]string, len(s.Allow))
+		for i, k := range s.Allow {
+			parts[i] = fmt.Sprintf("case when x.o ? %[1]s then jsonb_build_object(%[1]s, x.o -> %[1]s) else '{}'::jsonb end", literal(k))
+		}
+		return "(" + strings.Join(parts, " || ") + ")"
+	}
+	return "x.o"
+}
+
+func (g *sqlGen) candidatesSQL() string {
+	return fmt.Sprintf(`select e.seq from %s e
+where e.seq > $1 and e.seq <= $2 and e.type = any (%s) and %s
+order by e.seq`, g.events, textArray(g.p.Types()), g.notDead("e.seq"))
+}
+
+func (g *sqlGen) entitiesSQL() string {
+	parts := make([]string, len(g.p.Sources))
+	for i, s := range g.p.Sources {
+		parts[i] = fmt.Sprintf("  select %s as entity from %s e where e.seq = any ($1::bigint[]) and e.type = any (%s)",
+			lookupExpr(s), g.events, textArray(s.Types))
+	}
+	return fmt.Sprintf("select distinct x.entity from (\n%s\n) x where x.entity is not null", strings.Join(parts, "\n  union all\n"))
+}
+
+func (g *sqlGen) sampleSQL() string {
+	var parts []string
+	for _, s := range g.p.Sources {
+		if s.Shape == Partial {
+			continue // Partial objects are cut down on purpose.
+		}
+		parts = append(parts, fmt.Sprintf(`  select jsonb_object_keys(x.o) as k from (
+    select (%[1]s) as o from %[2]s e
+    where e.seq = (select max(e2.seq) from %[2]s e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (%[3]s))
+  ) x where jsonb_typeof(x.o) = 'object'`, s.Object, g.events, textArray(s.Types)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("select distinct u.k from (\n%s\n) u", strings.Join(parts, "\n  union all\n"))
+}
+
+func literal(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func textArray(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = literal(s)
+	}
+	return "array[" + strings.Join(quoted, ", ") + "]::text[]"
+}

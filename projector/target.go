@@ -1,0 +1,295 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DB is what the package's functions need: a pool, a connection or a
+// transaction.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Target is a projection compiled for one table: its live table, or a
+// shadow table a rebuild fills before swapping it in.
+type Target struct {
+	projection Projection
+	schema     string
+	table      string
+	columns    []column
+	sql        statements
+}
+
+// ApplyResult says what Apply or Recompute did.
+type ApplyResult struct {
+	// Events is the number of events folded (read by the projection,
+	// neither dead-lettered nor without an entity id).
+	Events int64
+	// Rows is the number of rows written: one per entity touched.
+	Rows int64
+	// Recomputed is the number of entities rebuilt from their whole history
+	// because an event arrived older than their row, or on request.
+	Recomputed int64
+	// DeadLetters are the events set aside in this call.
+	DeadLetters []DeadLetter
+	// UnknownFields are top-level keys of the newest full objects with no
+	// column in the table (Orb added a field, or a migration is missing).
+	UnknownFields []string
+}
+
+func (r *ApplyResult) add(o ApplyResult) {
+	r.Events += o.Events
+	r.Rows += o.Rows
+	r.Recomputed += o.Recomputed
+	r.DeadLetters = append(r.DeadLetters, o.DeadLetters...)
+}
+
+// Compile prepares projection name to write into table, which must have
+// the projection's columns (a live table, or one created LIKE it). It reads
+// the table's columns now: columns added later are written only by a
+// Target compiled after they exist.
+func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, error) {
+	p, ok := projectionByName(name)
+	if !ok {
+		return nil, fmt.Errorf("unknown projection %q", name)
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	cols, err := readColumns(ctx, db, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkColumns(p, table, cols); err != nil {
+		return nil, err
+	}
+	return &Target{
+		projection: p,
+		schema:     schema,
+		table:      table,
+		columns:    cols,
+		sql:        newSQLGen(p, schema, table, cols).statements(),
+	}, nil
+}
+
+// Projection returns the declaration the target was compiled from.
+func (t *Target) Projection() Projection { return t.projection }
+
+// Table returns the table the target writes.
+func (t *Target) Table() string { return t.table }
+
+const columnsSQL = `
+select a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
+from pg_catalog.pg_attribute a
+where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
+order by a.attnum`
+
+func readColumns(ctx context.Context, db DB, schema, table string) ([]column, error) {
+	rows, err := db.Query(ctx, columnsSQL, pgx.Identifier{schema, table}.Sanitize())
+	if err != nil {
+		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
+	if err != nil {
+		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("table %s.%s not found (are migrations applied?)", schema, table)
+	}
+	return cols, nil
+}
+
+// checkColumns makes sure the generated SQL can run against the table.
+func checkColumns(p Projection, table string, cols []column) error {
+	want := map[string]string{
+		p.Key: "text", colLastEventID: "text", colLastEventSeq: "bigint", colLastEventAt: "timestamp with time zone",
+	}
+	for name, typ := range want {
+		i := slices.IndexFunc(cols, func(c column) bool { return c.Name == name })
+		if i < 0 || cols[i].Generated || cols[i].Type != typ {
+			return fmt.Errorf("table %s needs a non-generated %s column %s", table, typ, name)
+		}
+	}
+	return nil
+}
+
+// Apply folds the events at positions (from, to] into the target table,
+// inside tx (the caller commits, together with its checkpoint). Events
+// older than a row's provenance make that entity be recomputed from its
+// whole history, so delivery order never changes the result, and applying
+// (a, b] then (b, c] gives the same rows as (a, c].
+//
+// An event the table refuses as data (SQLSTATE classes 22, 23 and 54, e.g.
+// "abc" in a numeric column) is isolated by bisection under savepoints,
+// recorded in dead_letters in tx, and left out; the other events apply.
+// Other errors are returned and nothing is applied.
+//
+// Apply sets TimeZone to UTC for the rest of tx, so date-only strings
+// ("2025-01-08") are read the same way by every run.
+func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
+	var res ApplyResult
+	if from >= to {
+		return res, nil
+	}
+	if err := prepareTx(ctx, tx); err != nil {
+		return res, err
+	}
+	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
+		return res, err
+	}
+	fields, err := t.unknownFields(ctx, tx, from, to)
+	if err != nil {
+		return res, err
+	}
+	res.UnknownFields = fields
+	return res, nil
+}
+
+// Recompute rebuilds the rows of the given entities from their events at
+// positions up to upTo (normally the projection's checkpoint), inside tx.
+// A data error is returned, not dead-lettered: the caller decides.
+func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo int64) (ApplyResult, error) {
+	if len(ids) == 0 {
+		return ApplyResult{}, nil
+	}
+	if err := prepareTx(ctx, tx); err != nil {
+		return ApplyResult{}, err
+	}
+	return t.execSavepoint(ctx, tx, upTo, upTo, ids)
+}
+
+func prepareTx(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true)"); err != nil {
+		return fmt.Errorf("setting the time zone: %w", err)
+	}
+	return nil
+}
+
+// applyIsolated applies (from, to]; on a data error it splits the range
+// at the middle candidate event until the failing events stand alone, and
+// dead-letters them. Applying the halves in order is equivalent to
+// applying the whole, so the result is the whole minus the poison.
+func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, res *ApplyResult) error {
+	r, err := t.execSavepoint(ctx, tx, from, to, nil)
+	if err == nil {
+		res.add(r)
+		return nil
+	}
+	if !isDataError(err) {
+		return err
+	}
+	seqs, cerr := t.candidates(ctx, tx, from, to)
+	switch {
+	case cerr != nil:
+		return cerr
+	case len(seqs) == 0:
+		return err // Not caused by this range's events: nothing to set aside.
+	case len(seqs) == 1:
+		dl, derr := recordDeadLetter(ctx, tx, t.schema, t.projection.Name, seqs[0], err)
+		if derr != nil {
+			return derr
+		}
+		res.DeadLetters = append(res.DeadLetters, dl)
+		return nil
+	}
+	mid := seqs[len(seqs)/2-1]
+	if err := t.applyIsolated(ctx, tx, from, mid, res); err != nil {
+		return err
+	}
+	return t.applyIsolated(ctx, tx, mid, to, res)
+}
+
+// execSavepoint runs the fold once under a savepoint, so a failure leaves
+// tx usable.
+func (t *Target) execSavepoint(ctx context.Context, tx pgx.Tx, from, to int64, force []string) (ApplyResult, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("opening a savepoint: %w", err)
+	}
+	if force == nil {
+		force = []string{}
+	}
+	var r ApplyResult
+	err = sp.QueryRow(ctx, t.sql.apply, from, to, force).Scan(&r.Events, &r.Rows, &r.Recomputed)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return ApplyResult{}, fmt.Errorf("projecting %s (%d, %d] into %s: %w", t.projection.Name, from, to, t.table, err)
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return ApplyResult{}, fmt.Errorf("releasing a savepoint: %w", err)
+	}
+	return r, nil
+}
+
+func (t *Target) candidates(ctx context.Context, db DB, from, to int64) ([]int64, error) {
+	rows, err := db.Query(ctx, t.sql.candidates, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s events in (%d, %d]: %w", t.projection.Name, from, to, err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("listing %s events in (%d, %d]: %w", t.projection.Name, from, to, err)
+	}
+	return seqs, nil
+}
+
+// entities returns the entity ids the events at seqs are about.
+func (t *Target) entities(ctx context.Context, db DB, seqs []int64) ([]string, error) {
+	rows, err := db.Query(ctx, t.sql.entities, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("finding %s entities: %w", t.projection.Name, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("finding %s entities: %w", t.projection.Name, err)
+	}
+	return ids, nil
+}
+
+// unknownFields samples the newest full object of each source in the
+// range and returns its keys that have no column.
+func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]string, error) {
+	if t.sql.sample == "" {
+		return nil, nil
+	}
+	rows, err := db.Query(ctx, t.sql.sample, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
+	}
+	var unknown []string
+	for _, k := range keys {
+		if !slices.ContainsFunc(t.columns, func(c column) bool { return c.Name == k }) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown, nil
+}
+
+// isDataError reports errors about the values themselves, which retrying
+// the same events cannot fix: data exceptions (class 22, e.g. a bad
+// numeric), integrity violations (23) and limits (54, e.g. an index row
+// too large).
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
