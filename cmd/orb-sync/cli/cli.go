@@ -36,6 +36,8 @@ func commands() map[string]command {
 		"loadgen":        {"send realistic signed webhooks to a local orb-sync and report throughput", runLoadgen},
 		"local-postgres": {"print the URL of a local PostgreSQL, starting a throwaway one if none runs", runLocalPostgres},
 		"version":        {"print the version", runVersion},
+		"status":         {"show each projection's checkpoint, lag and dead letters", runStatus},
+		"deadletters":    {"list dead-lettered events, or retry them once their cause is fixed", runDeadLetters},
 	}
 }
 

@@ -45,6 +45,7 @@ type serveSettings struct {
 	logFormat    *string
 	listenHost   *string
 	sync         *syncSettings // Orb API workers: serve_sync.go.
+	projector    *projectorSettings
 	settingsErrs []error
 }
 
@@ -60,6 +61,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
 	s.sync = addSyncSettings(fs, env, &s.settingsErrs)
+	s.projector = addProjectorSettings(fs, env, &s.settingsErrs)
 	return s
 }
 
@@ -87,6 +89,7 @@ func (s *serveSettings) validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, s.sync.validate()...)
+	errs = append(errs, s.projector.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -145,6 +148,13 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	router.Handle("/readyz", readiness(pool, schema, &ready)).Methods(http.MethodGet)
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
 
+	// The projector: one replica at a time applies the log to the tables.
+	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer proj.Stop()
+
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.
 	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, router)
@@ -187,6 +197,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	stopSync()
 	appender.Stop()
+	proj.Stop()
 	logger.Info("stopped")
 	return nil
 }

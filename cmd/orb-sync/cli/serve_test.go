@@ -72,6 +72,16 @@ func TestServeEndToEnd(t *testing.T) {
 	if err := s.Pool.QueryRow(context.Background(), "select count(*) from "+s.Name+".events where event_id = 'evt_e2e'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("stored rows = %d, %v", n, err)
 	}
+	// The projector running inside serve puts the customer in its table.
+	waitFor(t, func() bool {
+		var n int
+		err := s.Pool.QueryRow(context.Background(), "select count(*) from "+s.Name+".customers where id = 'cus_1'").Scan(&n)
+		return err == nil && n == 1
+	})
+	code, out, errOut := runCLI(t, map[string]string{"DATABASE_URL": s.URL, "DATABASE_SCHEMA": s.Name}, "status")
+	if code != 0 || !strings.Contains(out, "customers") || !strings.Contains(out, "log head: 1") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
 	metrics := get(t, base+"/metrics")
 	for _, want := range []string{`orb_webhook_requests_total{outcome="stored",type="customer.created"} 1`, "orb_db_pool_connections", "orb_build_info"} {
 		if !strings.Contains(metrics, want) {

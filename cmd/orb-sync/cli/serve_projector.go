@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb-sync/orb-sync/projector"
+)
+
+// projectorSettings configure the projector run by serve.
+type projectorSettings struct {
+	batchSize    *int
+	pollInterval *time.Duration
+	pollOnly     *bool
+}
+
+func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *projectorSettings {
+	return &projectorSettings{
+		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 10000, "most log positions applied per transaction and projection", errs),
+		pollInterval: durationSetting(fs, env, setting{"projector-poll-interval", "PROJECTOR_POLL_INTERVAL"}, time.Second, "how often the log is read without a notification (safety net)", errs),
+		pollOnly:     fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
+	}
+}
+
+func (s *projectorSettings) validate() []error {
+	var errs []error
+	if *s.batchSize < 1 || *s.batchSize > 1_000_000 {
+		errs = append(errs, fmt.Errorf("PROJECTOR_BATCH_SIZE=%d must be between 1 and 1000000", *s.batchSize))
+	}
+	if *s.pollInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("PROJECTOR_POLL_INTERVAL=%s must be at least 10ms", *s.pollInterval))
+	}
+	return errs
+}
+
+// startProjector starts the projector; its setup (compiling projections
+// against their tables, the LISTEN connection) fails here, not later.
+func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer) (*projector.Projector, error) {
+	p, err := projector.New(pool, projector.Config{
+		Schema:          schema,
+		BatchSize:       *s.batchSize,
+		PollInterval:    *s.pollInterval,
+		PollOnly:        *s.pollOnly,
+		ApplicationName: "orb-sync",
+		Logger:          logger,
+		Metrics:         projector.NewMetrics(reg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("starting the projector (are migrations applied?): %w", err)
+	}
+	return p, nil
+}
