@@ -1,0 +1,415 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A rebuild of table T works in T_rebuild (the shadow table, created LIKE
+// T without indexes, filled, indexed, then renamed to T) and renames T to
+// T_old in the swap, dropping it right after. Both names are dropped at
+// the start of a rebuild if a cancelled or crashed one left them.
+type shadowNames struct{ live, shadow, old string }
+
+func shadowNamesFor(table string) shadowNames {
+	return shadowNames{live: table, shadow: table + "_rebuild", old: table + "_old"}
+}
+
+// cleanupTimeout bounds dropping the shadow table after a failure.
+const cleanupTimeout = 30 * time.Second
+
+// rebuild is one table's rebuild, run on its own session.
+type rebuild struct {
+	r       *Rebuilder
+	p       Projection
+	names   shadowNames
+	started time.Time
+
+	conn     *pgx.Conn
+	locked   bool // This session holds the table's rebuild lock.
+	swapped  bool
+	liveCols []column
+	indexes  []indexDef
+	target   *Target // Compiled for the shadow table.
+	done     int64   // Log positions folded into the shadow table.
+	total    int64
+	phase    Phase
+	res      RebuildResult
+}
+
+func (b *rebuild) schema() string { return b.r.cfg.Schema }
+
+func (b *rebuild) ident(table string) string { return pgx.Identifier{b.schema(), table}.Sanitize() }
+
+func (b *rebuild) run(ctx context.Context) error {
+	conn, err := b.r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	b.conn = conn
+	defer b.close(ctx)
+	got, err := tryRebuildLock(ctx, conn, b.schema(), b.p.Table)
+	if err != nil {
+		return err
+	}
+	if !got {
+		return ErrRebuildRunning
+	}
+	b.locked = true
+	if err := b.prepare(ctx); err != nil {
+		return err
+	}
+	fillStart := time.Now()
+	if err := b.fill(ctx, 0, b.res.Head); err != nil {
+		return err
+	}
+	b.res.Fill = time.Since(fillStart)
+	if err := b.finishShadow(ctx); err != nil {
+		return err
+	}
+	if err := b.catchUp(ctx); err != nil {
+		return err
+	}
+	if err := b.swap(ctx); err != nil {
+		return err
+	}
+	b.dropOld(ctx)
+	return b.countRows(ctx)
+}
+
+// prepare reads H, checks the live table can be swapped, and creates the
+// shadow table with its key index (ON CONFLICT needs it).
+func (b *rebuild) prepare(ctx context.Context) error {
+	s := b.schema()
+	if err := ensureCheckpoints(ctx, b.conn, s, []Projection{b.p}); err != nil {
+		return err
+	}
+	cols, err := readColumns(ctx, b.conn, s, b.names.live)
+	if err != nil {
+		return err
+	}
+	b.liveCols = cols
+	if err := checkDependents(ctx, b.conn, s, b.names.live); err != nil {
+		return err
+	}
+	if b.indexes, err = readIndexes(ctx, b.conn, s, b.names.live); err != nil {
+		return err
+	}
+	head, err := readHead(ctx, b.conn, s)
+	if err != nil {
+		return err
+	}
+	b.res.Head, b.total = head, head
+	b.progress(PhaseFilling, nil)
+	if err := pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error { return b.createShadow(ctx, tx) }); err != nil {
+		return fmt.Errorf("creating %s: %w", b.names.shadow, err)
+	}
+	if err := b.createIndexes(ctx, true); err != nil {
+		return err
+	}
+	b.target, err = Compile(ctx, b.conn, s, b.p.Name, b.names.shadow)
+	return err
+}
+
+// createShadow replaces leftovers of an earlier run by an empty copy of the
+// live table: columns with their defaults, generated expressions, storage
+// and compression, check constraints; then owner, grants, comment and
+// storage parameters, which LIKE does not copy.
+func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
+	for _, stmt := range []string{
+		"drop table if exists " + b.ident(b.names.old),
+		"drop table if exists " + b.ident(b.names.shadow),
+		fmt.Sprintf("create table %s (like %s including all excluding indexes)", b.ident(b.names.shadow), b.ident(b.names.live)),
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return copyTableProps(ctx, tx, b.ident(b.names.live), b.ident(b.names.shadow))
+}
+
+// fill folds the log positions (from, to] into the shadow table, ChunkSize
+// at a time, each chunk in its own transaction. Chunks give the same rows
+// as one fold: applying (a, b] then (b, c] equals applying (a, c].
+func (b *rebuild) fill(ctx context.Context, from, to int64) error {
+	for from < to {
+		end := min(from+b.r.cfg.ChunkSize, to)
+		if err := b.applyTx(ctx, from, end); err != nil {
+			return err
+		}
+		from, b.done = end, end
+		b.progress(b.phase, nil)
+	}
+	return nil
+}
+
+func (b *rebuild) applyTx(ctx context.Context, from, to int64) error {
+	tx, err := b.conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning a fill transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	res, err := b.target.fold(ctx, tx, from, to)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing %s (%d, %d]: %w", b.names.shadow, from, to, err)
+	}
+	b.add(res)
+	return nil
+}
+
+// fold is Apply without its sample of payload fields that have no column
+// (which the live projector reports, and which costs a scan of the range
+// for a projection with few events): the same statement, rows and dead
+// letters.
+func (t *Target) fold(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
+	var res ApplyResult
+	if from >= to {
+		return res, nil
+	}
+	if err := prepareTx(ctx, tx); err != nil {
+		return res, err
+	}
+	err := t.applyIsolated(ctx, tx, from, to, &res)
+	return res, err
+}
+
+func (b *rebuild) add(res ApplyResult) {
+	b.res.Events += res.Events
+	b.res.DeadLetters = append(b.res.DeadLetters, res.DeadLetters...)
+	for _, dl := range res.DeadLetters {
+		b.r.cfg.Logger.Warn("event dead-lettered during rebuild", slog.String("projection", b.p.Name),
+			slog.Int64("seq", dl.Seq), slog.String("event_id", dl.EventID), slog.String("error", dl.Error))
+	}
+}
+
+// finishShadow gives the filled table statistics and its other indexes:
+// building an index once is faster than maintaining it row by row.
+func (b *rebuild) finishShadow(ctx context.Context) error {
+	b.progress(PhaseIndexing, nil)
+	if _, err := b.conn.Exec(ctx, "analyze "+b.ident(b.names.shadow)); err != nil {
+		return fmt.Errorf("analyzing %s: %w", b.names.shadow, err)
+	}
+	return b.createIndexes(ctx, false)
+}
+
+// createIndexes builds the live table's primary-key or unique indexes
+// (keys true) or the others on the shadow table, under temporary names.
+func (b *rebuild) createIndexes(ctx context.Context, keys bool) error {
+	for _, d := range b.indexes {
+		if (d.Constraint != "") != keys {
+			continue
+		}
+		for _, stmt := range d.createOn(b.ident(b.names.shadow)) {
+			if _, err := b.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("copying index %s: %w", d.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *rebuild) countRows(ctx context.Context) error {
+	err := b.conn.QueryRow(ctx, "select count(*) from "+b.ident(b.names.live)).Scan(&b.res.Rows)
+	if err != nil {
+		return fmt.Errorf("counting rows: %w", err)
+	}
+	return nil
+}
+
+func (b *rebuild) progress(phase Phase, err error) {
+	b.phase = phase
+	b.r.report(RebuildProgress{Projection: b.p.Name, Table: b.p.Table, Phase: phase,
+		Done: b.done, Total: max(b.total, b.done), Started: b.started, Err: err})
+}
+
+// close drops the shadow table unless it was swapped in, then ends the
+// session, which releases the rebuild lock.
+func (b *rebuild) close(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if b.locked && !b.swapped {
+		b.dropShadow(cctx)
+	}
+	_ = b.conn.Close(cctx)
+}
+
+// dropShadow drops the shadow table, holding the table's rebuild lock so
+// another rebuild's shadow is never dropped. Cancelling a statement may
+// have closed the rebuild's session (and released the lock with it): then
+// a new session takes the lock again, or leaves the table to the next
+// rebuild, which drops it first.
+func (b *rebuild) dropShadow(ctx context.Context) {
+	conn := b.conn
+	if conn.IsClosed() {
+		c, err := b.r.connect(ctx)
+		if err != nil {
+			b.r.cfg.Logger.Warn("could not drop the shadow table; the next rebuild will", slog.String("table", b.names.shadow), slog.String("error", err.Error()))
+			return
+		}
+		defer func() { _ = c.Close(ctx) }()
+		if got, err := tryRebuildLock(ctx, c, b.schema(), b.p.Table); err != nil || !got {
+			return
+		}
+		conn = c
+	}
+	if _, err := conn.Exec(ctx, "drop table if exists "+b.ident(b.names.shadow)); err != nil {
+		b.r.cfg.Logger.Warn("could not drop the shadow table; the next rebuild will", slog.String("table", b.names.shadow), slog.String("error", err.Error()))
+	}
+}
+
+// indexDef is an index of the live table, as PostgreSQL prints it.
+type indexDef struct {
+	OID  int64
+	Name string
+	Def  string // pg_get_indexdef: CREATE [UNIQUE] INDEX name ON schema.table USING …
+	// Constraint is "p" or "u" for the index of a primary key or unique
+	// constraint, else "".
+	Constraint string
+}
+
+// tempName is the index's name on the shadow table until the swap; oldName
+// its name on the old table after.
+func (d indexDef) tempName() string { return fmt.Sprintf("orb_rebuild_%d", d.OID) }
+func (d indexDef) oldName() string  { return fmt.Sprintf("orb_old_%d", d.OID) }
+
+// createOn returns the statements building the same index on table.
+func (d indexDef) createOn(table string) []string {
+	head, tail, _ := strings.Cut(d.Def, " USING ") // Checked by readIndexes.
+	unique := ""
+	if strings.HasPrefix(head, "CREATE UNIQUE INDEX ") {
+		unique = "unique "
+	}
+	name := pgx.Identifier{d.tempName()}.Sanitize()
+	stmts := []string{fmt.Sprintf("create %sindex %s on %s using %s", unique, name, table, tail)}
+	switch d.Constraint {
+	case "p":
+		stmts = append(stmts, fmt.Sprintf("alter table %s add constraint %s primary key using index %s", table, name, name))
+	case "u":
+		stmts = append(stmts, fmt.Sprintf("alter table %s add constraint %s unique using index %s", table, name, name))
+	}
+	return stmts
+}
+
+const indexesSQL = `
+select i.indexrelid::bigint, c.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), coalesce(k.contype::text, '')
+from pg_catalog.pg_index i
+join pg_catalog.pg_class c on c.oid = i.indexrelid
+left join pg_catalog.pg_constraint k on k.conindid = i.indexrelid and k.conrelid = i.indrelid and k.contype in ('p', 'u', 'x')
+where i.indrelid = to_regclass($1)
+order by i.indisprimary desc, c.relname`
+
+// indexDefPattern is what createOn can copy: a plain index on a table.
+var indexDefPattern = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX \S+ ON \S+ USING `)
+
+func readIndexes(ctx context.Context, db DB, schema, table string) ([]indexDef, error) {
+	rows, err := db.Query(ctx, indexesSQL, pgx.Identifier{schema, table}.Sanitize())
+	if err != nil {
+		return nil, fmt.Errorf("reading indexes of %s: %w", table, err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[indexDef])
+	if err != nil {
+		return nil, fmt.Errorf("reading indexes of %s: %w", table, err)
+	}
+	for _, d := range list {
+		if d.Constraint == "x" || !indexDefPattern.MatchString(d.Def) {
+			return nil, fmt.Errorf("index %s of %s cannot be copied to a shadow table: %s", d.Name, table, d.Def)
+		}
+	}
+	return list, nil
+}
+
+// dependentsSQL lists what binds to the live table by OID or is not
+// copied by CREATE TABLE … LIKE, and so would be lost or left pointing at
+// the old table by a swap. orb-sync creates none of these.
+const dependentsSQL = `
+select format('view %s', v.oid::regclass) from pg_catalog.pg_depend d
+join pg_catalog.pg_rewrite w on w.oid = d.objid
+join pg_catalog.pg_class v on v.oid = w.ev_class
+where d.classid = 'pg_catalog.pg_rewrite'::regclass and d.refclassid = 'pg_catalog.pg_class'::regclass
+  and d.refobjid = to_regclass($1) and v.oid <> d.refobjid
+union
+select format('foreign key %I on %s', k.conname, k.conrelid::regclass) from pg_catalog.pg_constraint k
+where k.contype = 'f' and to_regclass($1) in (k.conrelid, k.confrelid)
+union
+select format('trigger %I', t.tgname) from pg_catalog.pg_trigger t
+where t.tgrelid = to_regclass($1) and not t.tgisinternal
+union
+select format('policy %I', p.polname) from pg_catalog.pg_policy p where p.polrelid = to_regclass($1)
+union
+select format('publication %I', p.pubname) from pg_catalog.pg_publication_rel r
+join pg_catalog.pg_publication p on p.oid = r.prpubid where r.prrelid = to_regclass($1)
+order by 1`
+
+// checkDependents refuses to rebuild a table that views, foreign keys,
+// triggers, row security policies or publications name: they would follow
+// the old table or be lost. Drop them, rebuild, and create them again.
+func checkDependents(ctx context.Context, db DB, schema, table string) error {
+	rows, err := db.Query(ctx, dependentsSQL, pgx.Identifier{schema, table}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("checking what depends on %s: %w", table, err)
+	}
+	deps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("checking what depends on %s: %w", table, err)
+	}
+	if len(deps) > 0 {
+		return fmt.Errorf("%s cannot be swapped: %s would not follow the new table; drop them, rebuild, then create them again",
+			table, strings.Join(deps, ", "))
+	}
+	return nil
+}
+
+// tablePropsSQL returns, for the live table $1, the statements giving the
+// shadow table $2 the same grants, comment, storage parameters and owner
+// (last: after it the rebuild's role may no longer grant).
+const tablePropsSQL = `
+select format('grant %s on table %s to %s%s', a.privilege_type, $2::text,
+              case when a.grantee = 0 then 'public' else quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) end,
+              case when a.is_grantable then ' with grant option' else '' end)
+from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+where c.oid = to_regclass($1) and a.grantee <> c.relowner
+union all
+select format('comment on table %s is %L', $2::text, d) from pg_catalog.obj_description(to_regclass($1), 'pg_class') d
+where d is not null
+union all
+select format('alter table %s set (%s)', $2::text, array_to_string(c.reloptions, ', '))
+from pg_catalog.pg_class c where c.oid = to_regclass($1) and c.reloptions is not null
+union all
+select format('alter table %s owner to %I', $2::text, pg_catalog.pg_get_userbyid(c.relowner))
+from pg_catalog.pg_class c where c.oid = to_regclass($1) and c.relowner <> (select oid from pg_catalog.pg_roles where rolname = current_user)`
+
+func copyTableProps(ctx context.Context, tx pgx.Tx, live, shadow string) error {
+	rows, err := tx.Query(ctx, tablePropsSQL, live, shadow)
+	if err != nil {
+		return fmt.Errorf("reading the grants and owner of %s: %w", live, err)
+	}
+	stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("reading the grants and owner of %s: %w", live, err)
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("copying %q: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+// tableOID identifies the table now named schema.table (0 if none).
+func tableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
+	var oid uint32
+	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
+	}
+	return oid, nil
+}
