@@ -59,6 +59,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if set, records progress (see NewMetrics).
 	Metrics *Metrics
+	// RebuildMetrics, if set, records the automatic rebuilds of tables
+	// built by another projection version (see autorebuild.go).
+	RebuildMetrics *RebuildMetrics
 }
 
 func (c Config) withDefaults() Config {
@@ -199,6 +202,7 @@ func (p *Projector) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go func() { defer p.wg.Done(); p.listen(runCtx, listenConn) }()
 	}
+	p.startRebuilds(runCtx) // Tables built by another projection version: autorebuild.go.
 	return nil
 }
 

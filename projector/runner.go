@@ -130,6 +130,10 @@ func (p *Projector) applyBatch(ctx context.Context, t *Target, from, to int64) e
 	if cp.Seq != from {
 		return fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, from)
 	}
+	// A rebuild may have swapped in a table with other columns: autorebuild.go.
+	if t, err = p.refreshTarget(ctx, tx, t); err != nil {
+		return err
+	}
 	res, err := t.Apply(ctx, tx, from, to)
 	if err != nil {
 		return err

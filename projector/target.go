@@ -26,6 +26,7 @@ type Target struct {
 	table      string
 	columns    []column
 	sql        statements
+	oid        uint32 // The table's, when compiled: refreshTarget (autorebuild.go).
 }
 
 // ApplyResult says what Apply or Recompute did.
@@ -71,7 +72,12 @@ func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, e
 	if err := checkColumns(p, table, cols); err != nil {
 		return nil, err
 	}
+	oid, err := tableOID(ctx, db, schema, table)
+	if err != nil {
+		return nil, err
+	}
 	return &Target{
+		oid:        oid,
 		projection: p,
 		schema:     schema,
 		table:      table,
