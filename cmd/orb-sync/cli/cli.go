@@ -38,6 +38,8 @@ func commands() map[string]command {
 		"version":        {"print the version", runVersion},
 		"status":         {"show each projection's checkpoint, lag and dead letters", runStatus},
 		"deadletters":    {"list dead-lettered events, or retry them once their cause is fixed", runDeadLetters},
+		"reproject":      {"rebuild tables from the whole event log while the service runs, swapping each in when complete", runReproject},
+		"verify":         {"recompute tables from the event log and report rows that differ from the live tables", runVerify},
 	}
 }
 
