@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/projector"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
@@ -149,11 +150,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
 
 	// The projector: one replica at a time applies the log to the tables.
-	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg)
+	rebuildMetrics := projector.NewRebuildMetrics(reg)
+	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg, rebuildMetrics)
 	if err != nil {
 		return err
 	}
 	defer proj.Stop()
+
+	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
+	// log in the background (admin_reproject.go); cancelled before the
+	// projector stops.
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, router)
+	defer stopReproject()
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.

@@ -42,7 +42,8 @@ func (s *projectorSettings) validate() []error {
 
 // startProjector starts the projector; its setup (compiling projections
 // against their tables, the LISTEN connection) fails here, not later.
-func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer) (*projector.Projector, error) {
+func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer,
+	rebuildMetrics *projector.RebuildMetrics) (*projector.Projector, error) {
 	p, err := projector.New(pool, projector.Config{
 		Schema:          schema,
 		BatchSize:       *s.batchSize,
@@ -51,6 +52,7 @@ func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Poo
 		ApplicationName: "orb-sync",
 		Logger:          logger,
 		Metrics:         projector.NewMetrics(reg),
+		RebuildMetrics:  rebuildMetrics,
 	})
 	if err != nil {
 		return nil, err

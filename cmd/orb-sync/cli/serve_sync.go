@@ -49,7 +49,7 @@ func addSyncSettings(fs *flag.FlagSet, env *environment, errs *[]error) *syncSet
 	s.refetchEvery = durationSetting(fs, env, setting{"refetch-interval", "ORB_REFETCH_INTERVAL"}, refetchIntervalDefault,
 		"how often new log events are checked for objects to read again (0: off)", errs)
 	s.adminToken = secretSetting(fs, env, setting{"admin-token", "ADMIN_TOKEN"},
-		"bearer token for POST/GET /admin/backfill (unset: no admin endpoint)")
+		"bearer token for POST/GET /admin/backfill and /admin/reproject (unset: no admin endpoints)")
 	return s
 }
 
