@@ -200,8 +200,20 @@ select %s from (
 ) x cross join lateral jsonb_populate_record(null::%s, %s) r`,
 			floor, strings.Join(names, ", "), strings.Join(values, ", "), f.id, f.id, events, f.types, f.id,
 			live, strings.Replace(f.object, "e.payload", "x.payload", 1))
+		// Same session settings as the projector's transactions (JIT off),
+		// so the comparison is of the SQL alone.
 		start := time.Now()
-		if _, err := pool.Exec(ctx, q); err != nil {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := prepareTx(ctx, tx); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			tb.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
 			tb.Fatal(err)
 		}
 		took := time.Since(start)

@@ -140,9 +140,10 @@ type Projector struct {
 
 // testHooks let tests interfere at chosen points; nil in production.
 type testHooks struct {
-	// beforeCommit runs inside a batch transaction, after the rows and the
-	// checkpoint are written; an error aborts the batch.
-	beforeCommit func(ctx context.Context, tx pgx.Tx, projection string) error
+	// beforeCommit runs inside a round's transaction, after the rows and
+	// the checkpoints of the named projections are written; an error
+	// aborts the round.
+	beforeCommit func(ctx context.Context, tx pgx.Tx, projections []string) error
 }
 
 // New returns a Projector reading and writing through pool. Call Start.
