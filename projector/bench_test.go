@@ -30,6 +30,14 @@ import (
 // subscription fixture with its full plan) and invoice.issued (~4 KB), over
 // ORB_BENCH_ENTITIES (default 1,000) entities of each kind, so every entity
 // is updated many times.
+//
+// Measured 2026-11-27 on this project's 2-core machine, PostgreSQL 15,
+// other builds running:
+//
+//	ORB_BENCH_EVENTS=1000000 ORB_BENCH_BATCHES=20000 go test -run '^$' -bench Drain -benchtime 1x -count 1 -timeout 60m -v ./projector/
+//	  drain 15.2 s = 65,815 events/s; floor 5.57 s = 179,409 events/s (2.73x)
+//	ORB_BENCH_SENDERS=32 ORB_BENCH_SECONDS=10 go test -run '^$' -bench LiveIngest -benchtime 1x -count 1 ./projector/
+//	  2,651 events/s ingested; max lag 471 events (0.18 s); caught up 57 ms after the last append
 
 func benchEnv(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
