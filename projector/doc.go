@@ -95,4 +95,10 @@
 // projection) to get C, Apply (H, max(C, H)] to the shadow, rename the
 // tables, and SetCheckpoint(max(C, H), Version). The live projector picks
 // up from there; its statements name the table, so they follow the rename.
+//
+// Rebuilder (rebuild.go, shadow.go, swap.go) does exactly this for any
+// table, one rebuild per table at a time; the live projector compiles a
+// table again when a swap replaced it, and rebuilds tables built by another
+// Version on start (autorebuild.go). Verify (verify.go) folds the log into
+// a scratch table and compares it with the live one, in one snapshot.
 package projector

@@ -1,0 +1,53 @@
+package projector
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/sql/sqltest"
+)
+
+// BenchmarkRebuild measures a rebuild of every table (what `orb-sync
+// reproject --all` does: shadow tables, indexes, swaps) over a log of
+// ORB_BENCH_EVENTS events of the reference mix (BenchmarkDrain's backlog),
+// against the same hand-written DISTINCT ON floor:
+//
+//	ORB_BENCH_EVENTS=300000 ORB_BENCH_ENTITIES=10000 go test -run '^$' -bench Rebuild -benchtime 3x -count 1 ./projector/
+//
+// events/s counts log events per second of a whole rebuild of all tables.
+// The README's numbers come from `orb-sync reproject --all` on a log
+// written by `orb-sync loadgen --fill`, against testdata/rebuild_floor.sql.
+func BenchmarkRebuild(b *testing.B) {
+	events := benchEnv("ORB_BENCH_EVENTS", 30000)
+	entities := benchEnv("ORB_BENCH_ENTITIES", 1000)
+	s := sqltest.NewSchema(b)
+	ctx := context.Background()
+	fillBacklog(b, s.Pool, s.Name, events, entities)
+	if _, err := s.Pool.Exec(ctx, "vacuum analyze "+pgx.Identifier{s.Name, "events"}.Sanitize()); err != nil {
+		b.Fatal(err)
+	}
+	floor := distinctOnFloor(b, s.Pool, s.Name)
+	r, err := NewRebuilder(s.Pool, RebuildConfig{Schema: s.Name, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var took time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := r.Rebuild(ctx)
+		took += time.Since(start)
+		if err != nil || len(res) != len(catalog) {
+			b.Fatalf("rebuilt %d tables: %v", len(res), err)
+		}
+	}
+	perRun := took / time.Duration(b.N)
+	b.ReportMetric(float64(events)/perRun.Seconds(), "events/s")
+	b.ReportMetric(float64(events)/floor.Seconds(), "floor-events/s")
+	b.ReportMetric(perRun.Seconds()/floor.Seconds(), "x-floor")
+	b.Logf("rebuild of every table %s (%.0f events/s), %.2f× the floor (%s)", perRun.Round(time.Millisecond),
+		float64(events)/perRun.Seconds(), perRun.Seconds()/floor.Seconds(), floor.Round(time.Millisecond))
+}
