@@ -8,10 +8,13 @@ import (
 
 // A release that changes a projection's definition bumps its Version
 // (catalog.go). The checkpoint records the version that built the table, so
-// on start every instance looks for projections whose stored version
-// differs; the leader rebuilds those tables (shadow table, then swap) while
-// the old ones keep serving and the live projector keeps them current.
-// Other instances wait, and stop looking once no version differs.
+// on start every instance looks for projections whose stored version is
+// older than its own; the leader rebuilds those tables (shadow table, then
+// swap) while the old ones keep serving and the live projector keeps them
+// current. Other instances wait, and stop looking once none is older. A
+// table built by a newer version is left alone: during a rolling deploy an
+// old instance that becomes leader again must not undo the new one's
+// rebuild (after a deliberate downgrade, run reproject).
 
 // startRebuilds starts the goroutine that rebuilds outdated tables. Called
 // by Start, under p.mu.
@@ -24,7 +27,7 @@ func (p *Projector) startRebuilds(ctx context.Context) {
 }
 
 // rebuildOutdated rebuilds, as leader, every projection whose table was
-// built by another version of its definition, until none is left or ctx
+// built by an older version of its definition, until none is left or ctx
 // ends. Leadership is checked every ElectInterval; losing it cancels the
 // rebuild in progress (the new leader starts it again).
 func (p *Projector) rebuildOutdated(ctx context.Context) {
@@ -49,7 +52,7 @@ func (p *Projector) rebuildOutdated(ctx context.Context) {
 }
 
 func (p *Projector) rebuildAsLeader(ctx context.Context, names []string, logger *slog.Logger) error {
-	logger.InfoContext(ctx, "tables were built by another version of their projection; rebuilding them from the log",
+	logger.InfoContext(ctx, "tables were built by an older version of their projection; rebuilding them from the log",
 		slog.Any("projections", names))
 	r, err := NewRebuilder(p.pool, RebuildConfig{Schema: p.cfg.Schema, Logger: p.cfg.Logger, Metrics: p.cfg.RebuildMetrics})
 	if err != nil {
@@ -59,7 +62,7 @@ func (p *Projector) rebuildAsLeader(ctx context.Context, names []string, logger 
 	return err
 }
 
-// outdated lists the projections whose stored version is not this
+// outdated lists the projections whose stored version is older than this
 // binary's.
 func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 	cps, err := readCheckpoints(ctx, p.pool, p.cfg.Schema)
@@ -68,7 +71,7 @@ func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, proj := range catalog {
-		if c, ok := cps[proj.Name]; ok && c.Version != proj.Version {
+		if c, ok := cps[proj.Name]; ok && c.Version < proj.Version {
 			out = append(out, proj.Name)
 		}
 	}
