@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
@@ -220,6 +222,10 @@ func (r *Rebuilder) rebuildOne(ctx context.Context, p Projection) (RebuildResult
 	b.res = RebuildResult{Projection: p.Name, Table: p.Table}
 	r.cfg.Metrics.started(p.Name)
 	err := b.run(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The server reports the cancel request as its own error (57014).
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
 	b.res.Took = time.Since(b.started)
 	r.cfg.Metrics.finished(p.Name, err, b.res.Took)
 	if err != nil {
@@ -251,11 +257,21 @@ func (r *Rebuilder) report(p RebuildProgress) {
 	}
 }
 
+// cancelDeadlineDelay is how long a cancelled statement may take to stop
+// after the cancel request before the rebuild's connection is closed.
+const cancelDeadlineDelay = 5 * time.Second
+
 // connect opens the rebuild's own session: it holds the table's rebuild
 // lock for as long as it lives, and its statements may run for minutes, so
-// it is not the pool's (whose statement_timeout may be short).
+// it is not the pool's (whose statement_timeout may be short). Cancelling
+// ctx sends PostgreSQL a cancel request: pgx's default only closes the
+// socket, and the server would run a long fill to its end, holding the
+// rebuild lock, before noticing.
 func (r *Rebuilder) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg := r.pool.Config().ConnConfig.Copy()
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelDeadlineDelay}
+	}
 	cfg.RuntimeParams["statement_timeout"] = "0"
 	if name := cfg.RuntimeParams["application_name"]; name != "" && len(name) < 50 {
 		cfg.RuntimeParams["application_name"] = name + "-rebuild"

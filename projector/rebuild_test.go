@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -331,5 +332,60 @@ func TestRebuildRefusesDependents(t *testing.T) {
 	_, err := b.rebuilder(t, RebuildConfig{}).Rebuild(ctx, "customers")
 	if err == nil || !strings.Contains(err.Error(), "active_customers") {
 		t.Fatalf("rebuild with a view = %v, want a refusal naming the view", err)
+	}
+}
+
+// TestRebuildCancelledMidStatement cancels while the fill statement runs
+// (held on a lock of the log): the statement is cancelled, the shadow table
+// dropped from a fresh session if the rebuild's was closed, and the live
+// table is untouched.
+func TestRebuildCancelledMidStatement(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.append(t, history(t, 4, 60)...)
+	b.drain(t, 1000)
+	live, layout := b.dump(t), b.layout(t)
+	ctx := context.Background()
+	events := pgx.Identifier{b.schema.Name, "events"}.Sanitize()
+	blocker, err := b.schema.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = blocker.Rollback(ctx) }()
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	r := b.rebuilder(t, RebuildConfig{OnProgress: func(p RebuildProgress) {
+		if p.Phase != PhaseFilling {
+			return
+		}
+		once.Do(func() {
+			if _, err := blocker.Exec(ctx, "lock table "+events+" in access exclusive mode"); err != nil {
+				b.logger.Error("locking the log", "error", err)
+			}
+			go func() { // Cancel once the fill waits for the log.
+				defer cancel()
+				for range 1000 {
+					var waiting bool
+					err := b.schema.Pool.QueryRow(ctx, "select exists (select from pg_locks where relation = $1::regclass and not granted)",
+						events).Scan(&waiting)
+					if err != nil || waiting {
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		})
+	}})
+	if _, err := r.Rebuild(rctx, "customers"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled rebuild returned %v", err)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameDump(t, "after a rebuild cancelled mid-statement", b.dump(t), live)
+	if got := b.layout(t); !slices.Equal(got, layout) {
+		t.Fatalf("tables and indexes after the cancelled rebuild:\n%v\nwant\n%v", got, layout)
 	}
 }
