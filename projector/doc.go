@@ -65,9 +65,12 @@
 //	listener conn ── LISTEN ──► doorbell (chan, capacity 1) ◄── poll timer (±10%)
 //	                                    │
 //	                                    ▼
-//	runner: if leader { head := log_head; for each projection, batch by batch:
-//	            BEGIN; lock checkpoint row (must equal from); Apply(from, to];
-//	            UPDATE checkpoint SET seq = to WHERE seq = from; COMMIT }
+//	runner: if leader { head := log_head; round by round until caught up:
+//	            BEGIN
+//	            for each lagging projection, under a savepoint:
+//	              lock its checkpoint row (must equal from); Apply(from, to];
+//	              UPDATE checkpoint SET seq = to WHERE seq = from
+//	            COMMIT }                   (to = min(from + BatchSize, head))
 //	        refresh gauges
 //
 //	lock conn ── pg_try_advisory_lock(ns, hash(schema)) every ElectInterval

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -372,14 +373,17 @@ func TestSameTimestampBurstsResolveBySeq(t *testing.T) {
 		want  string
 	}{{[]string{"A", "B", "C"}, "C"}, {[]string{"C", "A", "B"}, "B"}} {
 		for _, size := range []int{1, 2, 100} {
-			b := setup(t)
-			for _, n := range tc.order {
-				b.append(t, named("evt_"+n, n))
-			}
-			b.drain(t, size)
-			if row := b.row(t, "customers", "cus_1"); row["name"] != tc.want {
-				t.Errorf("order %v batch %d: name %v, want %v (the last appended)", tc.order, size, row["name"], tc.want)
-			}
+			t.Run(fmt.Sprintf("%s/batch=%d", strings.Join(tc.order, ""), size), func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				for _, n := range tc.order {
+					b.append(t, named("evt_"+n, n))
+				}
+				b.drain(t, size)
+				if row := b.row(t, "customers", "cus_1"); row["name"] != tc.want {
+					t.Errorf("name %v, want %v (the last appended)", row["name"], tc.want)
+				}
+			})
 		}
 	}
 }

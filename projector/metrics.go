@@ -80,12 +80,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, perProjection),
 		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "batch_seconds",
-			Help:    "Duration of one batch transaction of a projection, from begin to commit.",
+			Help:    "Duration of one projection's batch (fold and checkpoint) within a round's transaction, before its commit.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, perProjection),
 		batchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "batch_errors_total",
-			Help: "Batch transactions of a projection that failed and will be retried.",
+			Help: "Batches of a projection that failed and will be retried.",
 		}, perProjection),
 		unknownFields: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "unknown_fields_total",

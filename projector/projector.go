@@ -17,7 +17,7 @@ import (
 
 // Defaults for Config.
 const (
-	batchSizeDefault       = 10000
+	batchSizeDefault       = 20000
 	pollIntervalDefault    = time.Second
 	electIntervalDefault   = 2 * time.Second
 	pingIntervalDefault    = 5 * time.Second
@@ -31,7 +31,7 @@ type Config struct {
 	Schema string
 	// BatchSize is the most log positions applied in one transaction per
 	// projection. Larger batches collapse more updates of one entity into
-	// one write. Defaults to 10,000.
+	// one write. Defaults to 20,000.
 	BatchSize int
 	// PollInterval is how often the log is read without a notification, a
 	// safety net for lost NOTIFYs; jittered by ±10%. Also how often a
@@ -140,9 +140,10 @@ type Projector struct {
 
 // testHooks let tests interfere at chosen points; nil in production.
 type testHooks struct {
-	// beforeCommit runs inside a batch transaction, after the rows and the
-	// checkpoint are written; an error aborts the batch.
-	beforeCommit func(ctx context.Context, tx pgx.Tx, projection string) error
+	// beforeCommit runs inside a round's transaction, after the rows and
+	// the checkpoints of the named projections are written; an error
+	// aborts the round.
+	beforeCommit func(ctx context.Context, tx pgx.Tx, projections []string) error
 }
 
 // New returns a Projector reading and writing through pool. Call Start.

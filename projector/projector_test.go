@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,8 +159,8 @@ func TestCrashBetweenApplyAndCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.hooks.beforeCommit = func(ctx context.Context, tx pgx.Tx, projection string) error {
-		if projection != "subscription_alerts" || killed.Add(1) > 2 {
+	p.hooks.beforeCommit = func(ctx context.Context, tx pgx.Tx, projections []string) error {
+		if !slices.Contains(projections, "subscription_alerts") || killed.Add(1) > 2 {
 			return nil
 		}
 		_, err := tx.Exec(ctx, "select pg_terminate_backend(pg_backend_pid())")
@@ -194,9 +195,12 @@ func TestStaleRunnerFails(t *testing.T) {
 	ctx := context.Background()
 	p1 := b.drain(t, 100) // Applies (0, 10].
 	target := p1.targets[0]
-	err := p1.applyBatch(ctx, target, 0, 10) // Stale: still believes 0.
-	if !errors.Is(err, ErrCheckpointMoved) {
-		t.Fatalf("stale batch = %v, want ErrCheckpointMoved", err)
+	round := []step{{target: target, from: 0, to: 10}} // Stale: still believes 0.
+	if err := p1.applyRound(ctx, round); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(round[0].err, ErrCheckpointMoved) {
+		t.Fatalf("stale batch = %v, want ErrCheckpointMoved", round[0].err)
 	}
 	tx, err := b.schema.Pool.Begin(ctx)
 	if err != nil {
@@ -240,7 +244,9 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	first := leader()
 	b.append(t, customerEvents(t, 0, 10)...)
-	b.waitCaughtUp(t)
+	if st := b.waitCaughtUp(t); st.Leader != names[first]+"-leader" {
+		t.Errorf("status names leader %q, want %q", st.Leader, names[first]+"-leader")
+	}
 
 	if b.killBackends(t, names[first]+"-leader") != 1 {
 		t.Fatal("no lock connection to kill")

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // run is the runner goroutine: wait for a doorbell or the poll timer, then
@@ -38,9 +40,10 @@ func (p *Projector) run(ctx context.Context) {
 	}
 }
 
-// catchUp applies every projection up to the head read at its start, one
-// batch per projection in turn so none starves. A projection whose batch
-// fails is left for the next wake-up; the others go on.
+// catchUp applies every projection up to the head read at its start, in
+// rounds: each round moves every projection that is behind by up to
+// BatchSize positions, in one transaction. A projection whose batch fails
+// is left for the next wake-up; the others go on.
 func (p *Projector) catchUp(ctx context.Context) error {
 	head, err := readHead(ctx, p.pool, p.cfg.Schema)
 	if err != nil {
@@ -54,25 +57,34 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		p.typesCounted, p.typesCountedSet = p.minCheckpoint(), true
 	}
 	failed := map[string]error{}
-	for progressed := true; progressed; {
-		progressed = false
+	for {
+		if p.isStopping() || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var round []step
 		for _, t := range p.targets {
-			if p.isStopping() || ctx.Err() != nil {
-				return ctx.Err()
-			}
 			name := t.projection.Name
-			from := p.checkpoints[name]
-			if from >= head || failed[name] != nil {
-				continue
+			if from := p.checkpoints[name]; from < head && failed[name] == nil {
+				round = append(round, step{target: t, from: from, to: min(from+int64(p.cfg.BatchSize), head)})
 			}
-			to := min(from+int64(p.cfg.BatchSize), head)
-			if err := p.applyBatch(ctx, t, from, to); err != nil {
+		}
+		if len(round) == 0 {
+			break
+		}
+		if err := p.applyRound(ctx, round); err != nil {
+			for _, st := range round {
+				p.cfg.Metrics.batchFailed(st.target.projection.Name)
+			}
+			return err
+		}
+		for _, st := range round {
+			name := st.target.projection.Name
+			if st.err != nil {
 				p.cfg.Metrics.batchFailed(name)
-				failed[name] = fmt.Errorf("applying %s (%d, %d]: %w", name, from, to, err)
+				failed[name] = fmt.Errorf("applying %s (%d, %d]: %w", name, st.from, st.to, st.err)
 				continue
 			}
-			p.checkpoints[name] = to
-			progressed = true
+			p.checkpoints[name] = st.to
 		}
 	}
 	p.countUnknownTypes(ctx)
@@ -83,6 +95,126 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// step is one projection's batch within a round.
+type step struct {
+	target   *Target
+	from, to int64
+	// Filled in by applyRound.
+	res  ApplyResult
+	took time.Duration
+	err  error
+}
+
+// applyRound applies each step's (from, to] and moves its checkpoint, all
+// in one transaction (one commit for the round), each step under its own
+// savepoint so one projection's failure leaves the others' work in. A
+// step's checkpoint row is locked first and must still be at from: a
+// second runner, or a dead-letter retry, serializes behind it, and a stale
+// runner fails instead of applying twice. It returns an error when the
+// transaction itself fails; then nothing was applied.
+func (p *Projector) applyRound(ctx context.Context, round []step) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning a round: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	present, err := p.typesIn(ctx, tx, round)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for i := range round {
+		st := &round[i]
+		start := time.Now()
+		st.res, st.err = p.applyStep(ctx, tx, st, present)
+		st.took = time.Since(start)
+		if st.err != nil && !isStepError(st.err) {
+			return st.err // The transaction is unusable.
+		}
+		names = append(names, st.target.projection.Name)
+	}
+	if hook := p.hooks.beforeCommit; hook != nil {
+		if err := hook(ctx, tx, names); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing a round: %w", err)
+	}
+	for _, st := range round {
+		if st.err == nil {
+			p.cfg.Metrics.observeBatch(st.target.projection.Name, st.res, st.took)
+			p.logBatch(ctx, st.target.projection.Name, st.from, st.to, st.res, st.took)
+		}
+	}
+	return nil
+}
+
+// applyStep runs one projection's batch under a savepoint of tx. Types
+// lists the event types present in the round's range: a projection that
+// reads none of them only moves its checkpoint.
+func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step, present map[string]bool) (ApplyResult, error) {
+	name := st.target.projection.Name
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("opening a savepoint: %w", err)
+	}
+	res, err := func() (ApplyResult, error) {
+		cp, err := LockCheckpoint(ctx, sp, p.cfg.Schema, name)
+		if err != nil {
+			return ApplyResult{}, err
+		}
+		if cp.Seq != st.from {
+			return ApplyResult{}, fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, st.from)
+		}
+		var res ApplyResult
+		if slices.ContainsFunc(st.target.projection.Types(), func(t string) bool { return present[t] }) {
+			if res, err = st.target.Apply(ctx, sp, st.from, st.to); err != nil {
+				return res, err
+			}
+		}
+		return res, advanceCheckpoint(ctx, sp, p.cfg.Schema, name, st.from, st.to)
+	}()
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return ApplyResult{}, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return ApplyResult{}, fmt.Errorf("releasing a savepoint: %w", err)
+	}
+	return res, nil
+}
+
+// isStepError reports errors that fail one step but leave the round's
+// transaction usable: PostgreSQL refused a statement (the savepoint was
+// rolled back), or the checkpoint moved.
+func isStepError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) || errors.Is(err, ErrCheckpointMoved) || errors.Is(err, ErrNoCheckpoint)
+}
+
+// typesIn returns the event types logged in the round's positions.
+func (p *Projector) typesIn(ctx context.Context, tx pgx.Tx, round []step) (map[string]bool, error) {
+	lo, hi := round[0].from, round[0].to
+	for _, st := range round[1:] {
+		lo, hi = min(lo, st.from), max(hi, st.to)
+	}
+	rows, err := tx.Query(ctx, "select distinct type from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+
+		" where seq > $1 and seq <= $2", lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("reading the round's event types: %w", err)
+	}
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("reading the round's event types: %w", err)
+	}
+	present := make(map[string]bool, len(types))
+	for _, t := range types {
+		present[t] = true
+	}
+	return present, nil
 }
 
 func (p *Projector) isStopping() bool {
@@ -108,45 +240,6 @@ func (p *Projector) loadCheckpoints(ctx context.Context) error {
 		}
 		p.checkpoints[t.projection.Name] = c.Seq
 	}
-	return nil
-}
-
-// applyBatch applies (from, to] of one projection and moves its checkpoint
-// in the same transaction. The checkpoint row is locked first and must
-// still be at from: a second runner, or a dead-letter retry, serializes
-// behind it, and a stale runner fails instead of applying twice.
-func (p *Projector) applyBatch(ctx context.Context, t *Target, from, to int64) error {
-	start := time.Now()
-	name := t.projection.Name
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("beginning a batch: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	cp, err := LockCheckpoint(ctx, tx, p.cfg.Schema, name)
-	if err != nil {
-		return err
-	}
-	if cp.Seq != from {
-		return fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, from)
-	}
-	res, err := t.Apply(ctx, tx, from, to)
-	if err != nil {
-		return err
-	}
-	if err := advanceCheckpoint(ctx, tx, p.cfg.Schema, name, from, to); err != nil {
-		return err
-	}
-	if hook := p.hooks.beforeCommit; hook != nil {
-		if err := hook(ctx, tx, name); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing a batch: %w", err)
-	}
-	p.cfg.Metrics.observeBatch(name, res, time.Since(start))
-	p.logBatch(ctx, name, from, to, res, time.Since(start))
 	return nil
 }
 

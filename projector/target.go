@@ -132,8 +132,8 @@ func checkColumns(p Projection, table string, cols []column) error {
 // recorded in dead_letters in tx, and left out; the other events apply.
 // Other errors are returned and nothing is applied.
 //
-// Apply sets TimeZone to UTC for the rest of tx, so date-only strings
-// ("2025-01-08") are read the same way by every run.
+// Apply sets TimeZone to UTC (so date-only strings like "2025-01-08" are
+// read the same way by every run) and turns JIT off, for the rest of tx.
 func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
 	var res ApplyResult
 	if from >= to {
@@ -166,9 +166,13 @@ func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo in
 	return t.execSavepoint(ctx, tx, upTo, upTo, ids)
 }
 
+// prepareTx sets, for the rest of tx, the settings the fold depends on:
+// TimeZone UTC, so date-only strings are read the same by every run; and
+// no JIT: the fold's cost estimates grow with the log, and compiling a
+// statement this size takes longer (100 ms and more) than running a batch.
 func prepareTx(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true)"); err != nil {
-		return fmt.Errorf("setting the time zone: %w", err)
+	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true)"); err != nil {
+		return fmt.Errorf("preparing the transaction: %w", err)
 	}
 	return nil
 }
