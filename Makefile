@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/orb-sync
 
-.PHONY: help build run test bench fuzz lint
+.PHONY: help build run test bench bench-smoke fuzz lint
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ test: ## Run every test against real PostgreSQL (found or started by the tests).
 
 bench: ## Run the benchmarks (append path, projection, rebuild).
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+bench-smoke: ## Run every benchmark once at its small default size, to keep them working.
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 20m ./...
 
 fuzz: ## Fuzz webhook verification and envelope parsing for 60 seconds.
 	$(GO) test -run '^$$' -fuzz FuzzVerifyAndParse -fuzztime 60s ./eventlog

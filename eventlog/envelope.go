@@ -100,8 +100,16 @@ var resourceKeys = map[string]struct{ key, kind string }{
 // (invoice.cost_data_exported).
 func resourceOf(eventType string, fields map[string][]byte) (kind, id string) {
 	prefix, rest, _ := strings.Cut(eventType, ".")
-	if prefix == SnapshotTypePrefix {
+	switch prefix {
+	case SnapshotTypePrefix:
 		prefix = rest
+	case reconcileTypePrefix:
+		// The backfill's markers name their object's kind in a field.
+		var kind string
+		if raw := fields["resource_type"]; len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &kind) != nil {
+			return "", ""
+		}
+		prefix = kind
 	}
 	key, kind := prefix, prefix
 	if k, ok := resourceKeys[prefix]; ok {
@@ -136,3 +144,8 @@ func resourceOf(eventType string, fields map[string][]byte) (kind, id string) {
 // SnapshotTypePrefix starts the type of events read from Orb's API rather
 // than delivered as webhooks, e.g. "snapshot.customer".
 const SnapshotTypePrefix = "snapshot"
+
+// reconcileTypePrefix starts the type of markers the backfill's reconcile
+// appends (e.g. "reconcile.missing"); their top-level "resource_type" names
+// the key holding the object.
+const reconcileTypePrefix = "reconcile"

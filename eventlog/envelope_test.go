@@ -26,6 +26,7 @@ func TestParseEnvelope(t *testing.T) {
 		{name: "invoice as bare id", body: `{"id":"e1","type":"invoice.cost_data_exported","created_at":"2025-01-08T08:19:20Z","invoice":"inv_2"}`, wantKind: "invoice", wantID: "inv_2"},
 		{name: "metric without id", body: `{"id":"e1","type":"billable_metric.edited","created_at":"2025-01-08T08:19:20Z","billable_metric":{"name":"x"}}`, wantKind: "billable_metric"},
 		{name: "snapshot", body: `{"id":"snap_1","type":"snapshot.plan","created_at":"2025-01-08T08:19:20Z","plan":{"id":"plan_1"}}`, wantKind: "plan", wantID: "plan_1"},
+		{name: "reconcile marker", body: `{"id":"missing_1","type":"reconcile.missing","created_at":"2025-01-08T08:19:20Z","resource_type":"customer","customer":{"id":"cus_9"}}`, wantKind: "customer", wantID: "cus_9"},
 		{name: "no resource", body: `{"id":"e1","type":"resource_event.test","created_at":"2025-01-08T08:19:20Z"}`},
 		{name: "array", body: `[1,2]`, wantErr: true},
 		{name: "not json", body: `id=1`, wantErr: true},

@@ -88,7 +88,6 @@ var ignoredTypes = []string{
 	"payment_method.created",
 	"payment_method.deleted",
 	"price.edited",
-	"reconcile.missing", // The backfill's marker for an object gone from Orb's listing.
 	"resource_event.test",
 	"snapshot.coupon",
 	"snapshot.item",
@@ -120,9 +119,13 @@ var customerCreditAlertTypes = []string{
 // Version whenever its rows would come out differently from the same log.
 var catalog = []Projection{
 	{
-		Name: "customers", Table: "customers", Key: "id", Version: 1,
+		Name: "customers", Table: "customers", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: customerTypes, Object: `e.payload -> 'customer'`, Shape: Full},
+			// The backfill's marker for a customer gone from Orb's listing:
+			// recorded, never a delete; a newer full object clears it.
+			{Types: []string{"reconcile.missing"}, Object: `e.payload -> 'customer'`, Shape: Partial,
+				Allow: []string{"missing_from_api_at"}, Extra: `jsonb_build_object('missing_from_api_at', e.created_at)`},
 		},
 	},
 	{

@@ -87,6 +87,8 @@ func typeCases(t *testing.T) []typeCase {
 	add("plan.version_created", map[string]any{"plan": map[string]any{"name": "No id"}})
 	add("billable_metric.edited", map[string]any{"billable_metric": metricObj("bm_1")}, [2]string{"billable_metrics", "bm_1"})
 	add("billable_metric.edited", map[string]any{"billable_metric": map[string]any{"name": "no id"}})
+	add("reconcile.missing", map[string]any{"resource_type": "customer", "customer": map[string]any{"id": "cus_gone"}},
+		[2]string{"customers", "cus_gone"})
 	add("snapshot.billable_metric", map[string]any{"billable_metric": metricObj("bm_2")}, [2]string{"billable_metrics", "bm_2"})
 	return cases
 }

@@ -23,7 +23,7 @@ type projectorSettings struct {
 
 func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *projectorSettings {
 	return &projectorSettings{
-		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 10000, "most log positions applied per transaction and projection", errs),
+		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 20000, "most log positions applied per transaction and projection", errs),
 		pollInterval: durationSetting(fs, env, setting{"projector-poll-interval", "PROJECTOR_POLL_INTERVAL"}, time.Second, "how often the log is read without a notification (safety net)", errs),
 		pollOnly:     fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
 	}
