@@ -22,7 +22,7 @@ import (
 // The README's numbers come from `orb-sync reproject --all` on a log
 // written by `orb-sync loadgen --fill`, against testdata/rebuild_floor.sql.
 func BenchmarkRebuild(b *testing.B) {
-	events := benchEnv("ORB_BENCH_EVENTS", 30000)
+	events := benchEnv("ORB_BENCH_EVENTS", 10000) // Small by default: CI runs it once (make bench-smoke).
 	entities := benchEnv("ORB_BENCH_ENTITIES", 1000)
 	s := sqltest.NewSchema(b)
 	ctx := context.Background()

@@ -72,13 +72,15 @@ func TestAdminReprojectEndpoint(t *testing.T) {
 	var st reprojectStatus
 	waitFor(t, func() bool {
 		_, body := call(http.MethodGet, "", testAdminToken)
+		st = reprojectStatus{}
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatal(err)
 		}
 		return !st.Running
 	})
-	if st.Error != "" || len(st.Results) != 2 || st.Progress == nil || st.Progress.TablesDone != 2 ||
-		st.Progress.EventsDone != 240 || st.Results[0].Table != "customers" || st.Results[0].Rows != 10 {
+	// 40 events of each kind over 10 entities: at most 10 rows.
+	if st.Error != "" || len(st.Results) != 2 || st.Progress == nil || st.Progress.TablesDone != 2 || st.Progress.Current != "" ||
+		st.Progress.EventsDone != 240 || st.Results[0].Table != "customers" || st.Results[0].Rows < 1 || st.Results[0].Rows > 10 {
 		t.Fatalf("finished status: %+v %+v", st, st.Progress)
 	}
 }
