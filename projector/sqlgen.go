@@ -94,18 +94,36 @@ func (g *sqlGen) applySQL() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "with live as materialized (\n  select b.* from (\n%s\n  ) b\n  where b.entity is not null and %s\n),\n",
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
-	fmt.Fprintf(&b, `late as materialized (
+	// stale: late events that cannot change their row because the row was
+	// last written by a full object newer than them (the fold starts at
+	// the newest full object, so anything older is outside it). Without
+	// this, every late delivery would recompute its entity from its whole
+	// history, and a plan embedded in every subscription has a history as
+	// long as the log.
+	fmt.Fprintf(&b, `stale as materialized (
   select array(
-    select b.entity from live b join %[1]s t on t.%[2]s = b.entity
+    select b.seq from live b join %[1]s t on t.%[2]s = b.entity
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and exists (
+        select 1 from (
+%[3]s
+        ) p
+        where p.entity = b.entity and coalesce(p.full, %[4]s)
+      )
+  ) as seqs
+),
+late as materialized (
+  select array(
+    select b.entity from live b join %[1]s t on t.%[2]s = b.entity, stale s
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
     union
     select unnest($3::text[])
   ) as ids
 ),
-`, g.target, pgx.Identifier{g.p.Key}.Sanitize())
+`, g.target, pgx.Identifier{g.p.Key}.Sanitize(), g.rankUnion("e.seq = t.last_event_seq", "", nil), g.fullProbe("p"))
 	fmt.Fprintf(&b, `cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l where b.entity <> all (l.ids)
+  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
