@@ -64,12 +64,16 @@ func (j *backfillJob) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		j.handleStart(w, r)
 		return
 	}
+	// The job's state first: if it says finished, the stored progress read
+	// after it is final (the other order could pair "finished" with a page
+	// count from before the last page).
+	status := j.status()
 	progress, err := j.runner.ListProgress(r.Context())
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	writeJSONBody(w, http.StatusOK, map[string]any{"job": j.status(), "progress": progress})
+	writeJSONBody(w, http.StatusOK, map[string]any{"job": status, "progress": progress})
 }
 
 func (j *backfillJob) handleStart(w http.ResponseWriter, r *http.Request) {
