@@ -16,6 +16,7 @@ import (
 
 // projectorSettings configure the projector run by serve.
 type projectorSettings struct {
+	enabled      *bool
 	batchSize    *int
 	pollInterval *time.Duration
 	pollOnly     *bool
@@ -23,6 +24,8 @@ type projectorSettings struct {
 
 func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *projectorSettings {
 	return &projectorSettings{
+		enabled: fs.Bool("projector", env.getenv("PROJECTOR_ENABLED") != "false",
+			"run the projector in this process (env PROJECTOR_ENABLED=false for ingest-only replicas; another replica must then project)"),
 		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 20000, "most log positions applied per transaction and projection", errs),
 		pollInterval: durationSetting(fs, env, setting{"projector-poll-interval", "PROJECTOR_POLL_INTERVAL"}, time.Second, "how often the log is read without a notification (safety net)", errs),
 		pollOnly:     fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
@@ -40,7 +43,7 @@ func (s *projectorSettings) validate() []error {
 	return errs
 }
 
-// startProjector starts the projector; its setup (compiling projections
+// startProjector starts the projector (unless disabled); its setup (compiling projections
 // against their tables, the LISTEN connection) fails here, not later.
 func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer,
 	rebuildMetrics *projector.RebuildMetrics) (*projector.Projector, error) {
@@ -56,6 +59,12 @@ func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Poo
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !*s.enabled {
+		// Never started: Stop is still safe. Status and metrics come from
+		// the replicas that do project.
+		logger.InfoContext(ctx, "projector disabled in this process (PROJECTOR_ENABLED=false)")
+		return p, nil
 	}
 	if err := p.Start(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
