@@ -300,6 +300,10 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 
 	batch := &pgx.Batch{}
 	batch.Queue("begin")
+	// Plan the duplicate check for the log as it is now: a generic plan
+	// made while the log was new (and looked empty) keeps scanning the
+	// whole table as it grows, until autovacuum first analyzes it.
+	batch.Queue("set local plan_cache_mode = force_custom_plan")
 	batch.Queue(a.queries.lockHead)
 	batch.Queue(a.queries.insert, cols.args()...)
 	batch.Queue(a.queries.moveHead)
@@ -329,8 +333,10 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 }
 
 func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
-	if _, err := br.Exec(); err != nil { // begin
-		return nil, err
+	for range 2 { // begin, set local
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := br.Exec(); err != nil { // lock head
 		return nil, err
