@@ -105,6 +105,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	logger, _ := newLogger(env.stderr, *s.logLevel, *s.logFormat)
 	schema := *s.db.schema
+	tuneGC()
 
 	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
 	if err != nil {
