@@ -2,8 +2,6 @@ package projector
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -327,13 +325,6 @@ func event(t testing.TB, id, typ string, at time.Time, fields map[string]any) ev
 		source = eventlog.SourceSnapshot
 	}
 	return eventlog.Event{Envelope: env, Source: source, Body: body}
-}
-
-// newID returns a random event id.
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "evt_" + hex.EncodeToString(b[:])
 }
 
 // t0 is the time the test histories start at.

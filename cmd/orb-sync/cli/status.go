@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -58,14 +59,23 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 	}
 	if len(dead) > 0 {
 		fmt.Fprintf(env.stdout, "\nunresolved dead letters (fix the cause, then 'orb-sync deadletters retry'):\n")
-		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PROJECTION\tSEQ\tEVENT\tTYPE\tRETRIES\tERROR")
-		for _, d := range dead {
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\n", d.Projection, d.Seq, d.EventID, d.EventType, d.Retries, d.Error)
-		}
-		return w.Flush()
+		return printDeadLetters(env.stdout, dead)
 	}
 	return nil
+}
+
+// printDeadLetters writes dead letters as a table.
+func printDeadLetters(out io.Writer, dead []projector.DeadLetter) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROJECTION\tSEQ\tEVENT\tTYPE\tRETRIES\tRESOLVED\tERROR")
+	for _, d := range dead {
+		resolved := "-"
+		if d.ResolvedAt != nil {
+			resolved = d.ResolvedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%s\n", d.Projection, d.Seq, d.EventID, d.EventType, d.Retries, resolved, d.Error)
+	}
+	return w.Flush()
 }
 
 func runDeadLetters(ctx context.Context, env *environment, args []string) error {
@@ -90,16 +100,7 @@ func runDeadLetters(ctx context.Context, env *environment, args []string) error 
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PROJECTION\tSEQ\tEVENT\tTYPE\tRETRIES\tRESOLVED\tERROR")
-		for _, d := range dead {
-			resolved := "-"
-			if d.ResolvedAt != nil {
-				resolved = d.ResolvedAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%s\n", d.Projection, d.Seq, d.EventID, d.EventType, d.Retries, resolved, d.Error)
-		}
-		return w.Flush()
+		return printDeadLetters(env.stdout, dead)
 	case rest[0] == "retry" && len(rest) <= 2:
 		projection := ""
 		if len(rest) == 2 {
