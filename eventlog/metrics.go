@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook deliveries by event type and outcome (stored, duplicate, bad_signature, bad_request, too_large, unavailable, unstorable, canceled).",
+			Help: "Webhook deliveries by event type and outcome (stored, duplicate, bad_signature, bad_request, too_large, busy, unavailable, unstorable, canceled).",
 		}, []string{"type", "outcome"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "duplicates_total",

@@ -39,6 +39,7 @@ type serveSettings struct {
 	port         *int
 	tolerance    *time.Duration
 	maxBody      *int
+	maxInflight  *int
 	noMigrate    *bool
 	maxConns     *int
 	logLevel     *string
@@ -58,6 +59,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.adminListen = stringSetting(fs, env, setting{"admin-listen", "ADMIN_LISTEN"}, defaultAdminListen, "host:port of /metrics and /admin/* (off: none)")
 	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, eventlog.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
 	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, eventlog.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
+	s.maxInflight = intSetting(fs, env, setting{"max-inflight-bytes", "MAX_INFLIGHT_BYTES"}, eventlog.InflightBytesDefault, "webhook body bytes held at once; past it deliveries wait 2s, then get 503", &s.settingsErrs)
 	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
@@ -87,6 +89,9 @@ func (s *serveSettings) validate() error {
 	if *s.maxBody < 1024 {
 		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES=%d must be at least 1024", *s.maxBody))
 	}
+	if *s.maxInflight < *s.maxBody {
+		errs = append(errs, fmt.Errorf("MAX_INFLIGHT_BYTES=%d must be at least MAX_BODY_BYTES=%d", *s.maxInflight, *s.maxBody))
+	}
 	if *s.maxConns < 3 {
 		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS=%d must be at least 3", *s.maxConns))
 	}
@@ -109,7 +114,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	logger, _ := newLogger(env.stderr, *s.logLevel, *s.logFormat)
 	schema := *s.db.schema
-	tuneGC()
+	tuneGC(logger)
 
 	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
 	if err != nil {
@@ -137,11 +142,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	defer appender.Stop()
 
 	receiver, err := eventlog.NewReceiver(appender, eventlog.ReceiverConfig{
-		Secrets:      splitSecrets(*s.secrets),
-		Tolerance:    *s.tolerance,
-		MaxBodyBytes: int64(*s.maxBody),
-		Logger:       logger.With("component", "receiver"),
-		Metrics:      logMetrics,
+		Secrets:       splitSecrets(*s.secrets),
+		Tolerance:     *s.tolerance,
+		MaxBodyBytes:  int64(*s.maxBody),
+		InflightBytes: int64(*s.maxInflight),
+		Logger:        logger.With("component", "receiver"),
+		Metrics:       logMetrics,
 	})
 	if err != nil {
 		return err
