@@ -13,7 +13,7 @@ type queries struct {
 
 	loadProgress, listProgress, resetProgress, advanceProgress, failProgress string
 
-	tryLock, unlock string
+	tryLock string
 
 	loadCheckpoint, saveSeq, savePass, logHead string
 
@@ -54,7 +54,6 @@ where entity = $1 and pages = $2`),
 		failProgress: r.Replace(`update {{schema}}.backfill_progress set last_error = $2, updated_at = now() where entity = $1`),
 
 		tryLock: `select pg_try_advisory_lock($1)`,
-		unlock:  `select pg_advisory_unlock($1)`,
 
 		loadCheckpoint: r.Replace(`select seq, pass_started_at from {{schema}}.sync_checkpoints where job = $1`),
 		saveSeq: r.Replace(`

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // errorBackoffBase is the wait after a first failed pass; it doubles with
@@ -128,29 +130,30 @@ func (w *Worker) locked(ctx context.Context) error {
 	return w.pass(ctx)
 }
 
-// tryLock takes a session advisory lock on a connection of its own, held
-// until the returned function runs.
+// tryLock takes a session advisory lock on a dedicated session, outside the
+// pool, held until the returned function runs: a pass may last minutes and
+// must not keep a pooled connection (the pool may be small and shared) just
+// to hold its lock. Closing the session releases the lock.
 func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
-	conn, err := r.pool.Acquire(ctx)
+	cfg := r.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "orb-sync-lock"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("acquiring a connection for a lock: %w", err)
+		return nil, fmt.Errorf("connecting for a lock: %w", err)
 	}
-	key := lockKey(name)
+	closeConn := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
+	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.tryLock, key).Scan(&ok); err != nil {
-		conn.Release()
+	if err := conn.QueryRow(ctx, r.q.tryLock, lockKey(name)).Scan(&ok); err != nil {
+		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
 	if !ok {
-		conn.Release()
+		closeConn()
 		return nil, errLocked
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, r.q.unlock, key); err != nil {
-			conn.Conn().Close(ctx) // Closing the session releases the lock too.
-		}
-		conn.Release()
-	}, nil
+	return closeConn, nil
 }

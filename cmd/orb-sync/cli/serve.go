@@ -42,6 +42,7 @@ type serveSettings struct {
 	maxInflight  *int
 	noMigrate    *bool
 	maxConns     *int
+	bgMaxConns   *int
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
@@ -60,7 +61,9 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, eventlog.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
 	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, eventlog.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
 	s.maxInflight = intSetting(fs, env, setting{"max-inflight-bytes", "MAX_INFLIGHT_BYTES"}, eventlog.InflightBytesDefault, "webhook body bytes held at once; past it deliveries wait 2s, then get 503", &s.settingsErrs)
-	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
+	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "connections of the webhook (ack) path", &s.settingsErrs)
+	s.bgMaxConns = intSetting(fs, env, setting{"db-background-max-conns", "DATABASE_BACKGROUND_MAX_CONNS"}, 4,
+		"connections of background work: projector, rebuilds, Orb API jobs (locks use sessions of their own)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
@@ -95,6 +98,9 @@ func (s *serveSettings) validate() error {
 	if *s.maxConns < 3 {
 		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS=%d must be at least 3", *s.maxConns))
 	}
+	if *s.bgMaxConns < 2 {
+		errs = append(errs, fmt.Errorf("DATABASE_BACKGROUND_MAX_CONNS=%d must be at least 2", *s.bgMaxConns))
+	}
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
 	}
@@ -116,11 +122,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	schema := *s.db.schema
 	tuneGC(logger)
 
+	// Two pools: background work (projector, rebuilds, Orb API jobs) can
+	// never take the connections the webhook path needs to acknowledge.
 	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	bgPool, err := openPool(ctx, s.db, "background", int32(*s.bgMaxConns))
+	if err != nil {
+		return err
+	}
+	defer bgPool.Close()
 	if !*s.noMigrate {
 		if err := migrate(ctx, pool, schema); err != nil {
 			return err
@@ -130,7 +143,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newPoolCollector(pool), newBuildInfoCollector())
+		newPoolCollector(map[string]*pgxpool.Pool{"ack": pool, "background": bgPool}), newBuildInfoCollector())
 	logMetrics := eventlog.NewMetrics(reg)
 
 	// The appender: every webhook's row is committed by its group commit.
@@ -164,7 +177,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	// The projector: one replica at a time applies the log to the tables.
 	rebuildMetrics := projector.NewRebuildMetrics(reg)
-	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg, rebuildMetrics)
+	proj, err := startProjector(ctx, s.projector, bgPool, schema, logger, reg, rebuildMetrics)
 	if err != nil {
 		return err
 	}
@@ -173,12 +186,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
 	// log in the background (admin_reproject.go); cancelled before the
 	// projector stops.
-	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin)
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, bgPool, schema, logger, rebuildMetrics, web.admin)
 	defer stopReproject()
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.
-	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin)
+	stopSync, err := startSync(ctx, s.sync, bgPool, schema, logger, reg, web.admin)
 	if err != nil {
 		return err
 	}
