@@ -38,6 +38,7 @@ type Worker struct {
 }
 
 func (r *Runner) newWorker(name string, interval time.Duration, setup func(context.Context) (time.Duration, error), pass func(context.Context) error) *Worker {
+	r.cfg.Metrics.initJob(name)
 	return &Worker{r: r, name: name, interval: interval, setup: setup, pass: pass,
 		done: make(chan struct{}), started: make(chan struct{})}
 }

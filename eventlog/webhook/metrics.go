@@ -43,6 +43,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.1, .5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, 24 * 3600},
 		}),
 	}
+	// Refusals are counted before the body is parsed, under type "unknown".
+	// Exported from the start at 0, so increase() and rate() in alerts see
+	// the first one.
+	for _, outcome := range []string{outcomeBadSignature, outcomeBusy, outcomeTooLarge} {
+		m.webhooks.WithLabelValues("unknown", outcome)
+	}
 	if reg != nil {
 		reg.MustRegister(m.webhooks, m.duplicates, m.latency, m.bodyBytes, m.deliveryDelay)
 	}

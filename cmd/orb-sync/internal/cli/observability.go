@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
-
+	
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // newLogger builds the process logger; with a nil w it only validates.
@@ -81,30 +82,11 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// version reports the module version or VCS revision the binary was built
-// from.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
-			v = s.Value
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
-}
-
 func newBuildInfoCollector() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace:   "orb",
 		Name:        "build_info",
-		Help:        "Always 1; the version label says which orb-sync build is running.",
-		ConstLabels: prometheus.Labels{"version": version()},
+		Help:        "Always 1; the labels say which orb-sync build (version, commit) and schema version is running.",
+		ConstLabels: prometheus.Labels{"version": buildVersion(), "commit": buildCommit(), "schema_version": fmt.Sprint(orbsql.LatestVersion())},
 	}, func() float64 { return 1 })
 }
