@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -111,9 +110,9 @@ func TestServeAdminReproject(t *testing.T) {
 	t.Parallel()
 	s := sqltest.NewSchema(t)
 	fillLogForTest(t, s, 60, 5)
-	port := freePort(t)
+	args, base, admin := serveArgs(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "serve", "--port", fmt.Sprint(port), "--listen-host", "127.0.0.1")
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
 		"ORB_WEBHOOK_SECRET=secret", "LOG_FORMAT=text", "ADMIN_TOKEN="+testAdminToken)
 	cmd.Stderr = &stderr
@@ -121,7 +120,6 @@ func TestServeAdminReproject(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitFor(t, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -131,7 +129,7 @@ func TestServeAdminReproject(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	post := func() int {
-		req, _ := http.NewRequest(http.MethodPost, base+"/admin/reproject", strings.NewReader(`{"all": true}`))
+		req, _ := http.NewRequest(http.MethodPost, admin+"/admin/reproject", strings.NewReader(`{"all": true}`))
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -145,7 +143,7 @@ func TestServeAdminReproject(t *testing.T) {
 	}
 	var st reprojectStatus
 	waitFor(t, func() bool {
-		req, _ := http.NewRequest(http.MethodGet, base+"/admin/reproject", nil)
+		req, _ := http.NewRequest(http.MethodGet, admin+"/admin/reproject", nil)
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -160,7 +158,8 @@ func TestServeAdminReproject(t *testing.T) {
 	if st.Error != "" || len(st.Results) != 9 {
 		t.Fatalf("admin rebuild: %+v\n%s", st, stderr.String())
 	}
-	if m := get(t, base+"/metrics"); !strings.Contains(m, `orb_rebuild_runs_total{projection="customers",result="swapped"} 1`) {
+	assertPublicHidesAdmin(t, base)
+	if m := get(t, admin+"/metrics"); !strings.Contains(m, `orb_rebuild_runs_total{projection="customers",result="swapped"} 1`) {
 		t.Errorf("metrics lack the rebuild:\n%s", m)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +44,7 @@ type serveSettings struct {
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
+	adminListen  *string
 	sync         *syncSettings // Orb API workers: serve_sync.go.
 	projector    *projectorSettings
 	settingsErrs []error
@@ -54,7 +54,8 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s := &serveSettings{db: addDBSettings(fs, env)}
 	s.secrets = secretSetting(fs, env, setting{"webhook-secret", "ORB_WEBHOOK_SECRET"}, "Orb webhook signing secret(s), comma-separated; any may match (required)")
 	s.port = intSetting(fs, env, setting{"port", "PORT"}, 8080, "HTTP port", &s.settingsErrs)
-	s.listenHost = stringSetting(fs, env, setting{"listen-host", "LISTEN_HOST"}, "", "interface to listen on (empty: all)")
+	s.listenHost = stringSetting(fs, env, setting{"listen-host", "LISTEN_HOST"}, "", "interface of the public webhook port (empty: all)")
+	s.adminListen = stringSetting(fs, env, setting{"admin-listen", "ADMIN_LISTEN"}, defaultAdminListen, "host:port of /metrics and /admin/* (off: none)")
 	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, eventlog.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
 	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, eventlog.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
 	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
@@ -76,6 +77,9 @@ func (s *serveSettings) validate() error {
 	}
 	if *s.port < 1 || *s.port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%d must be between 1 and 65535", *s.port))
+	}
+	if err := validateAdminListen(*s.adminListen); err != nil {
+		errs = append(errs, err)
 	}
 	if *s.tolerance <= 0 {
 		errs = append(errs, fmt.Errorf("ORB_WEBHOOK_TOLERANCE=%s must be positive", *s.tolerance))
@@ -143,12 +147,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
+	// The public port answers Orb and the probes only; metrics and admin
+	// endpoints live on the admin listener (listeners.go).
 	var ready atomic.Bool
-	router := mux.NewRouter()
-	router.Handle("/webhooks", receiver).Methods(http.MethodPost)
-	router.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }).Methods(http.MethodGet)
-	router.Handle("/readyz", readiness(pool, schema, &ready)).Methods(http.MethodGet)
-	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
+	web := newListeners(logger)
+	web.public.Handle("/webhooks", receiver).Methods(http.MethodPost)
+	web.public.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }).Methods(http.MethodGet)
+	web.public.Handle("/readyz", readiness(pool, schema, &ready)).Methods(http.MethodGet)
+	web.admin.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
 
 	// The projector: one replica at a time applies the log to the tables.
 	rebuildMetrics := projector.NewRebuildMetrics(reg)
@@ -161,39 +167,28 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
 	// log in the background (admin_reproject.go); cancelled before the
 	// projector stops.
-	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, router)
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin)
 	defer stopReproject()
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.
-	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, router)
+	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin)
 	if err != nil {
 		return err
 	}
 	defer stopSync()
 
-	srv := &http.Server{
-		Addr:              net.JoinHostPort(*s.listenHost, strconv.Itoa(*s.port)),
-		Handler:           router,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	publicAddr := net.JoinHostPort(*s.listenHost, strconv.Itoa(*s.port))
+	if err := web.start(ctx, publicAddr, *s.adminListen); err != nil {
+		return err
 	}
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", srv.Addr, err)
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)
-	logger.InfoContext(ctx, "serving", slog.String("addr", ln.Addr().String()), slog.String("schema", schema))
+	logger.InfoContext(ctx, "serving", slog.String("schema", schema))
 
 	select {
 	case <-ctx.Done():
 		logger.InfoContext(ctx, "shutting down: draining in-flight requests")
-	case err := <-serveErr:
+	case err := <-web.failed():
 		return fmt.Errorf("http server: %w", err)
 	}
 	// Not ready any more, stop accepting, let in-flight requests finish
@@ -201,7 +196,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	ready.Store(false)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := web.shutdown(shutdownCtx); err != nil {
 		logger.Error("http shutdown incomplete", slog.String("error", err.Error()))
 	}
 	stopSync()

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,9 +25,9 @@ func TestServeRunsOrbAPIWorkers(t *testing.T) {
 	s, srv := sqltest.NewEmptySchema(t), orbapitest.New(t)
 	putObjects(srv, "plans", "plan", 3)
 	putObjects(srv, "customers", "cus", 40)
-	port := freePort(t)
+	args, base, admin := serveArgs(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "serve", "--port", fmt.Sprint(port), "--listen-host", "127.0.0.1")
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
 		"ORB_WEBHOOK_SECRET=whsec", "LOG_FORMAT=text", "ORB_API_KEY="+srv.APIKey, "ORB_BASE_URL="+srv.URL,
 		"ORB_API_RATE_LIMIT=1000", "ORB_REFETCH_INTERVAL=50ms", "ADMIN_TOKEN="+testAdminToken)
@@ -37,7 +36,6 @@ func TestServeRunsOrbAPIWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	count := func(where string) int {
 		var n int
 		_ = s.Pool.QueryRow(context.Background(), "select count(*) from "+s.Name+".events where "+where).Scan(&n)
@@ -63,7 +61,7 @@ func TestServeRunsOrbAPIWorkers(t *testing.T) {
 
 	// Start a backfill of invoices through the admin endpoint.
 	srv.Put("invoices", orbapitest.Invoice("inv_draft", t0, "draft"))
-	req, _ = http.NewRequest(http.MethodPost, base+"/admin/backfill?entity=invoices", nil)
+	req, _ = http.NewRequest(http.MethodPost, admin+"/admin/backfill?entity=invoices", nil)
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -75,7 +73,8 @@ func TestServeRunsOrbAPIWorkers(t *testing.T) {
 	}
 	waitFor(t, func() bool { return count("type = 'snapshot.invoice'") == 1 })
 
-	if metrics := get(t, base+"/metrics"); !strings.Contains(metrics, `orb_sync_snapshot_objects_total{origin="reconcile",outcome="stored",resource="customer"} 40`) {
+	assertPublicHidesAdmin(t, base)
+	if metrics := get(t, admin+"/metrics"); !strings.Contains(metrics, `orb_sync_snapshot_objects_total{origin="reconcile",outcome="stored",resource="customer"} 40`) {
 		t.Errorf("metrics lack the reconcile counts:\n%s", metrics)
 	}
 

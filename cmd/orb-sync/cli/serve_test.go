@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -35,9 +36,9 @@ func TestMain(m *testing.M) {
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := sqltest.NewEmptySchema(t)
-	port := freePort(t)
+	args, base, admin := serveArgs(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "serve", "--port", fmt.Sprint(port), "--listen-host", "127.0.0.1")
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
 		"ORB_WEBHOOK_SECRET=first, second", "LOG_FORMAT=text")
 	cmd.Stderr = &stderr
@@ -45,7 +46,6 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitFor(t, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -82,7 +82,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "customers") || !strings.Contains(out, "log head: 1") {
 		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
 	}
-	metrics := get(t, base+"/metrics")
+	metrics := get(t, admin+"/metrics")
 	for _, want := range []string{`orb_webhook_requests_total{outcome="stored",type="customer.created"} 1`, "orb_db_pool_connections", "orb_build_info"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
@@ -91,6 +91,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if get(t, base+"/healthz") != "ok\n" {
 		t.Error("healthz")
 	}
+	assertPublicHidesAdmin(t, base)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -141,5 +142,49 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serveArgs are the arguments of `orb-sync serve` on free loopback ports, and
+// the base URLs of its public and admin listeners.
+func serveArgs(t *testing.T) (args []string, public, admin string) {
+	t.Helper()
+	port, adminPort := freePort(t), freePort(t)
+	args = []string{"serve", "--port", fmt.Sprint(port), "--listen-host", "127.0.0.1",
+		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", adminPort)}
+	return args, fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", adminPort)
+}
+
+// assertPublicHidesAdmin checks that the public webhook port answers 404 for
+// everything but POST /webhooks and the probes: an exposed webhook port
+// shows neither metrics nor admin endpoints.
+func assertPublicHidesAdmin(t *testing.T, public string) {
+	t.Helper()
+	for _, path := range []string{"/metrics", "/admin/reproject", "/admin/backfill", "/console/", "/debug/pprof/", "/"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			req, _ := http.NewRequest(method, public+path, nil)
+			req.Header.Set("Authorization", "Bearer "+testAdminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("public port: %s %s = %d, want 404", method, path, resp.StatusCode)
+			}
+		}
+	}
+}
+
+func TestAdminListenDefault(t *testing.T) {
+	env := &environment{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	s := addServeSettings(newFlagSet(env, "serve"), env)
+	if *s.adminListen != "127.0.0.1:9090" {
+		t.Errorf("default ADMIN_LISTEN = %q, want loopback 127.0.0.1:9090", *s.adminListen)
+	}
+	for _, bad := range []string{"9090", "localhost", "http://x:1"} {
+		if validateAdminListen(bad) == nil {
+			t.Errorf("ADMIN_LISTEN=%q accepted", bad)
+		}
 	}
 }
