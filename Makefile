@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/orb-sync
 
-.PHONY: help build run test bench bench-smoke fuzz lint
+.PHONY: help build run test bench bench-smoke fuzz lint screenshots
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ bench-smoke: ## Run every benchmark once at its small default size, to keep them
 
 fuzz: ## Fuzz webhook verification and envelope parsing for 60 seconds.
 	$(GO) test -run '^$$' -fuzz FuzzVerifyAndParse -fuzztime 60s ./eventlog
+
+screenshots: ## Regenerate the console's screenshots with headless Chromium (the browser test takes them).
+	ORB_CONSOLE_SCREENSHOTS=$(CURDIR)/projector/console/testdata/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/orb-sync/cli/
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

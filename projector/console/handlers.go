@@ -59,6 +59,18 @@ type entityPage struct {
 	Timeline Timeline
 }
 
+// EmptyFields names the null fields (that have not changed since), listed
+// on one line to keep the row short.
+func (p entityPage) EmptyFields() []string {
+	var names []string
+	for _, f := range p.Fields {
+		if f.Value.IsNull() && !f.Differs {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
 // shownField is a row's field; Now is the current value when the page
 // shows an earlier state and the value has changed since.
 type shownField struct {
