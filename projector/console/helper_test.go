@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 const testToken = "console-test-token-0123456789"
@@ -21,7 +22,7 @@ const testToken = "console-test-token-0123456789"
 // fixture is a schema holding consoletest's history, projected, and a
 // console serving it.
 type fixture struct {
-	schema  *sqltest.Schema
+	schema  *pgtest.Schema
 	console *Console
 	server  *httptest.Server
 }
@@ -31,7 +32,7 @@ type fixture struct {
 // rebuild, and serves a console on them.
 func newFixture(t *testing.T, secrets ...string) *fixture {
 	t.Helper()
-	s := sqltest.NewSchema(t)
+	s := pgtest.NewSchema(t)
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	appendEvents(t, s, logger, consoletest.Events())
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, secrets ...string) *fixture {
 	return &fixture{schema: s, console: c, server: srv}
 }
 
-func appendEvents(t *testing.T, s *sqltest.Schema, logger *slog.Logger, events []consoletest.Event) {
+func appendEvents(t *testing.T, s *pgtest.Schema, logger *slog.Logger, events []consoletest.Event) {
 	t.Helper()
 	a, err := eventlog.NewAppender(s.Pool, eventlog.AppenderConfig{Schema: s.Name, Logger: logger})
 	if err != nil {
@@ -62,7 +63,7 @@ func appendEvents(t *testing.T, s *sqltest.Schema, logger *slog.Logger, events [
 	}
 	a.Start()
 	defer a.Stop()
-	stamp := eventlog.FormatTimestamp(time.Now())
+	stamp := webhook.FormatTimestamp(time.Now())
 	for _, e := range events {
 		env, err := eventlog.ParseEnvelope(e.Body)
 		if err != nil {
@@ -70,7 +71,7 @@ func appendEvents(t *testing.T, s *sqltest.Schema, logger *slog.Logger, events [
 		}
 		ev := eventlog.Event{Envelope: env, Body: e.Body, Source: "snapshot"}
 		if !e.Snapshot {
-			ev.Source, ev.OrbTimestamp, ev.OrbSignature = "webhook", stamp, "v1="+eventlog.Sign(consoletest.Secret, stamp, e.Body)
+			ev.Source, ev.OrbTimestamp, ev.OrbSignature = "webhook", stamp, "v1="+webhook.Sign(consoletest.Secret, stamp, e.Body)
 		}
 		if _, err := a.Append(context.Background(), ev); err != nil {
 			t.Fatal(err)
