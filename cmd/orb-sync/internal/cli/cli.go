@@ -134,7 +134,7 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 // Run is main: it runs args with the process's streams, cancelled by
 // SIGINT or SIGTERM, and returns the exit code.
 func Run(args []string) int {
-	ctx, stop := signalContext()
+	ctx, stop := signalContext(os.Stderr)
 	defer stop()
 	return Main(ctx, args, os.Stdout, os.Stderr)
 }
