@@ -53,6 +53,14 @@ func TestAckPathKeepsAConnection(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitFor(t, func() bool { return inflight.Load() >= 2 }) // Reconcile and repair, at start-up.
+	waitFor(t, func() bool { // The listeners start after the workers.
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
 	req, _ := http.NewRequest(http.MethodPost, admin+"/admin/backfill", nil)
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err := http.DefaultClient.Do(req)
