@@ -9,7 +9,6 @@ import (
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
-
 func runMigrate(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate")
 	db := addDBSettings(fs, env)

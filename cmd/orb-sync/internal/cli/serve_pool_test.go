@@ -53,7 +53,7 @@ func TestAckPathKeepsAConnection(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitFor(t, func() bool { return inflight.Load() >= 2 }) // Reconcile and repair, at start-up.
-	waitFor(t, func() bool { // The listeners start after the workers.
+	waitFor(t, func() bool {                                // The listeners start after the workers.
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false
