@@ -12,7 +12,7 @@ import (
 // compressed by this process with zstd before the append transaction, into
 // events.body_zstd: a third of what lz4 inside PostgreSQL keeps for the
 // reference mix, and no compression while the log head is locked. Rows
-// written before migration 005 have the raw bytes in events.body instead.
+// written before migration 007 have the raw bytes in events.body instead.
 // Read either with DecodeBody. (The jsonb copy, events.payload, is for SQL
 // and the projections; it does not keep key order, whitespace or
 // duplicate keys.)
