@@ -69,7 +69,7 @@ func TestBuildInTransaction(t *testing.T) {
 	}
 }
 
-// TestIndexBuildOnALargeLogLetsAppendsThrough runs migration 007 as it runs
+// TestIndexBuildOnALargeLogLetsAppendsThrough runs migration 008 as it runs
 // on a large log (concurrently) in a cluster of its own, since a concurrent
 // build waits for every older transaction on the server. An open snapshot
 // holds the build in its wait; meanwhile an append to the log goes through,
@@ -88,7 +88,7 @@ func TestIndexBuildOnALargeLogLetsAppendsThrough(t *testing.T) {
 		return c
 	}
 	const schema = "large_log"
-	if err := MigrateTo(force, connect(), schema, 6); err != nil {
+	if err := MigrateTo(force, connect(), schema, 7); err != nil {
 		t.Fatal(err)
 	}
 	holder := connect()

@@ -44,6 +44,7 @@ type serveSettings struct {
 	noMigrate    *bool
 	maxConns     *int
 	bgMaxConns   *int
+	writers      *int
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
@@ -65,6 +66,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "connections of the webhook (ack) path", &s.settingsErrs)
 	s.bgMaxConns = intSetting(fs, env, setting{"db-background-max-conns", "DATABASE_BACKGROUND_MAX_CONNS"}, 4,
 		"connections of background work: projector, rebuilds, Orb API jobs (locks use sessions of their own)", &s.settingsErrs)
+	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, 1, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
@@ -101,6 +103,9 @@ func (s *serveSettings) validate() error {
 	}
 	if *s.bgMaxConns < 2 {
 		errs = append(errs, fmt.Errorf("DATABASE_BACKGROUND_MAX_CONNS=%d must be at least 2", *s.bgMaxConns))
+	}
+	if *s.writers < 1 || *s.writers > 8 {
+		errs = append(errs, fmt.Errorf("APPEND_WRITERS=%d must be between 1 and 8", *s.writers))
 	}
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
@@ -149,7 +154,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	webhookMetrics := webhook.NewMetrics(reg)
 
 	// The appender: every webhook's row is committed by its group commit.
-	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: schema, Logger: logger.With("component", "appender"), Metrics: logMetrics})
+	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: schema, Logger: logger.With("component", "appender"), Metrics: logMetrics,
+		Writers: *s.writers})
 	if err != nil {
 		return err
 	}
