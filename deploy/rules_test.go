@@ -359,3 +359,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestPrometheusRuleMatchesTheRules: the operator's copy of the rules is
+// the tested file's, group for group.
+func TestPrometheusRuleMatchesTheRules(t *testing.T) {
+	rules, err := yamlDocs(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd, err := yamlDocs("kubernetes/prometheusrule.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(rules[0]["groups"])
+	got, _ := json.Marshal(get(t, crd[0], "spec", "groups"))
+	if !bytes.Equal(got, want) {
+		t.Errorf("kubernetes/prometheusrule.yaml spec.groups differ from %s", rulesFile)
+	}
+}
