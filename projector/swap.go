@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Backoff between swap attempts, and how often dropping the old table is
@@ -94,7 +96,7 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 		return err
 	}
 	upTo := max(cp.Seq, head, b.done)
-	res, err := b.target.fold(ctx, tx, b.done, upTo)
+	res, err := b.target.Fold(ctx, tx, b.done, upTo)
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func (b *rebuild) renameTables(ctx context.Context, tx pgx.Tx) error {
 // checkUnchanged makes sure no migration changed the live table's columns
 // or indexes since the shadow was created LIKE it: swapping would undo it.
 func (b *rebuild) checkUnchanged(ctx context.Context, tx pgx.Tx) error {
-	cols, err := readColumns(ctx, tx, b.schema(), b.names.old)
+	cols, err := fold.ReadColumns(ctx, tx, b.schema(), b.names.old)
 	if err != nil {
 		return err
 	}

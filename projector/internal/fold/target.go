@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type Target struct {
 	projection Projection
 	schema     string
 	table      string
-	columns    []column
+	columns    []Column
 	sql        statements
 	oid        uint32 // The table's, when compiled: refreshTarget (autorebuild.go).
 }
@@ -65,14 +65,14 @@ func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, e
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	cols, err := readColumns(ctx, db, schema, table)
+	cols, err := ReadColumns(ctx, db, schema, table)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkColumns(p, table, cols); err != nil {
 		return nil, err
 	}
-	oid, err := tableOID(ctx, db, schema, table)
+	oid, err := TableOID(ctx, db, schema, table)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,16 @@ func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, e
 // Projection returns the declaration the target was compiled from.
 func (t *Target) Projection() Projection { return t.projection }
 
+// Schema returns the schema the Target writes in.
+func (t *Target) Schema() string { return t.schema }
+
+// OID returns the table's oid when the Target was compiled; a different oid
+// now means the table was replaced (a rebuild swapped it).
+func (t *Target) OID() uint32 { return t.oid }
+
+// Columns returns the table's columns as read at compile time.
+func (t *Target) Columns() []Column { return t.columns }
+
 // Table returns the table the target writes.
 func (t *Target) Table() string { return t.table }
 
@@ -98,12 +108,12 @@ from pg_catalog.pg_attribute a
 where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
 order by a.attnum`
 
-func readColumns(ctx context.Context, db DB, schema, table string) ([]column, error) {
+func ReadColumns(ctx context.Context, db DB, schema, table string) ([]Column, error) {
 	rows, err := db.Query(ctx, columnsSQL, pgx.Identifier{schema, table}.Sanitize())
 	if err != nil {
 		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
 	}
-	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
+	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Column])
 	if err != nil {
 		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
 	}
@@ -114,12 +124,12 @@ func readColumns(ctx context.Context, db DB, schema, table string) ([]column, er
 }
 
 // checkColumns makes sure the generated SQL can run against the table.
-func checkColumns(p Projection, table string, cols []column) error {
+func checkColumns(p Projection, table string, cols []Column) error {
 	want := map[string]string{
 		p.Key: "text", colLastEventID: "text", colLastEventSeq: "bigint", colLastEventAt: "timestamp with time zone",
 	}
 	for name, typ := range want {
-		i := slices.IndexFunc(cols, func(c column) bool { return c.Name == name })
+		i := slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
 		if i < 0 || cols[i].Generated || cols[i].Type != typ {
 			return fmt.Errorf("table %s needs a non-generated %s column %s", table, typ, name)
 		}
@@ -145,7 +155,7 @@ func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyRes
 	if from >= to {
 		return res, nil
 	}
-	if err := prepareTx(ctx, tx); err != nil {
+	if err := PrepareTx(ctx, tx); err != nil {
 		return res, err
 	}
 	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
@@ -166,17 +176,17 @@ func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo in
 	if len(ids) == 0 {
 		return ApplyResult{}, nil
 	}
-	if err := prepareTx(ctx, tx); err != nil {
+	if err := PrepareTx(ctx, tx); err != nil {
 		return ApplyResult{}, err
 	}
 	return t.execSavepoint(ctx, tx, upTo, upTo, ids)
 }
 
-// prepareTx sets, for the rest of tx, the settings the fold depends on:
+// PrepareTx sets, for the rest of tx, the settings the fold depends on:
 // TimeZone UTC, so date-only strings are read the same by every run; and
 // no JIT: the fold's cost estimates grow with the log, and compiling a
 // statement this size takes longer (100 ms and more) than running a batch.
-func prepareTx(ctx context.Context, tx pgx.Tx) error {
+func PrepareTx(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true)"); err != nil {
 		return fmt.Errorf("preparing the transaction: %w", err)
 	}
@@ -193,7 +203,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 		res.add(r)
 		return nil
 	}
-	if !isDataError(err) {
+	if !IsDataError(err) {
 		return err
 	}
 	seqs, cerr := t.candidates(ctx, tx, from, to)
@@ -203,7 +213,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 	case len(seqs) == 0:
 		return err // Not caused by this range's events: nothing to set aside.
 	case len(seqs) == 1:
-		dl, derr := recordDeadLetter(ctx, tx, t.schema, t.projection.Name, seqs[0], err)
+		dl, derr := RecordDeadLetter(ctx, tx, t.schema, t.projection.Name, seqs[0], err)
 		if derr != nil {
 			return derr
 		}
@@ -280,7 +290,7 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	}
 	var unknown []string
 	for _, k := range keys {
-		if !slices.ContainsFunc(t.columns, func(c column) bool { return c.Name == k }) {
+		if !slices.ContainsFunc(t.columns, func(c Column) bool { return c.Name == k }) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -288,11 +298,11 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	return unknown, nil
 }
 
-// isDataError reports errors about the values themselves, which retrying
+// IsDataError reports errors about the values themselves, which retrying
 // the same events cannot fix: data exceptions (class 22, e.g. a bad
 // numeric), integrity violations (23) and limits (54, e.g. an index row
 // too large).
-func isDataError(err error) bool {
+func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
 		return false
@@ -302,4 +312,30 @@ func isDataError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// TableOID identifies the table now named schema.table (0 if none).
+func TableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
+	var oid uint32
+	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
+	}
+	return oid, nil
+}
+
+// Fold is Apply without its sample of payload fields that have no column
+// (which the live projector reports, and which costs a scan of the range
+// for a projection with few events): the same statement, rows and dead
+// letters.
+func (t *Target) Fold(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
+	var res ApplyResult
+	if from >= to {
+		return res, nil
+	}
+	if err := PrepareTx(ctx, tx); err != nil {
+		return res, err
+	}
+	err := t.applyIsolated(ctx, tx, from, to, &res)
+	return res, err
 }
