@@ -18,3 +18,18 @@ func Projections() []Projection { return fold.Projections() }
 // DB is a pool, a connection or a transaction: what the read-only
 // functions of this package need.
 type DB = fold.DB
+
+// Source is one kind of event feeding a projection, and Shape how its
+// object folds into the row; readers that explain a row (the console's
+// history) follow the same declaration.
+type (
+	Source = fold.Source
+	Shape  = fold.Shape
+)
+
+// The shapes an object can have (see fold.Shape).
+const (
+	Full    = fold.Full
+	Partial = fold.Partial
+	Summary = fold.Summary
+)
