@@ -370,17 +370,21 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labelValue
 
 // The catalog's names, from projector/internal/fold.
 var (
-	catalog                  = fold.Projections()
-	projectionByName         = fold.ProjectionByName
-	customerTypes            = fold.CustomerTypes
-	subscriptionTypes        = fold.SubscriptionTypes
-	invoiceTypes             = fold.InvoiceTypes
-	subscriptionAlertTypes   = fold.SubscriptionAlertTypes
-	customerCreditAlertTypes = fold.CustomerCreditAlertTypes
+	catalog                      = fold.Projections()
+	projectionByName             = fold.ProjectionByName
+	customerTypes                = fold.CustomerTypes
+	subscriptionTypes            = fold.SubscriptionTypes
+	invoiceTypes                 = fold.InvoiceTypes
+	subscriptionAlertTypes       = fold.SubscriptionAlertTypes
+	customerCreditAlertTypes     = fold.CustomerCreditAlertTypes
+	lightweightSubscriptionTypes = fold.LightweightSubscriptionTypes
+	planTypes                    = fold.PlanTypes
 )
 
 const (
 	colLastEventID  = fold.ColLastEventID
 	colLastEventSeq = fold.ColLastEventSeq
 	colLastEventAt  = fold.ColLastEventAt
+
+	balanceTransactionType = fold.BalanceTransactionType
 )

@@ -79,6 +79,9 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 		return dl, fmt.Errorf("resolving dead letter %s/%d: %w", dl.Projection, dl.Seq, err)
 	}
 	ids, err := t.entities(ctx, sp, []int64{dl.Seq})
+	if err == nil && len(ids) == 0 {
+		err = errNoEntity // Still nothing to apply it to: keep it visible.
+	}
 	if err == nil {
 		_, err = t.Recompute(ctx, sp, ids, upTo)
 	}
@@ -89,7 +92,7 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 		return dl, nil
 	}
 	_ = sp.Rollback(ctx)
-	if !IsDataError(err) {
+	if !IsDataError(err) && !errors.Is(err, errNoEntity) {
 		return dl, err
 	}
 	failed, err := RecordDeadLetter(ctx, tx, t.schema, dl.Projection, dl.Seq, unwrapPg(err))
@@ -103,6 +106,10 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 	failed.Retries++
 	return failed, nil
 }
+
+// errNoEntity is why a retried dead letter whose event still names no
+// entity it can be applied to stays unresolved.
+var errNoEntity = errors.New("the event still names no entity this projection can find")
 
 // unwrapPg returns the PostgreSQL error inside err, if any, so dead letters
 // hold the server's message rather than our wrapping.
