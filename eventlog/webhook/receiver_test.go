@@ -65,7 +65,7 @@ func TestReceiverAnswers(t *testing.T) {
 	if !bytes.Equal(body, eventBody("evt_ok", "customer.created")) {
 		t.Error("stored body differs from the bytes sent")
 	}
-	if !VerifyIgnoringTime(stamp, sig, body, []string{testSecret}) {
+	if !eventlog.SignatureMatches(stamp, sig, body, []string{testSecret}) {
 		t.Error("stored event does not re-verify")
 	}
 	if resType != "customer" || resID != "cus_evt_ok" {
