@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ const (
 	outcomeUnavailable  = "unavailable"
 	outcomeUnstorable   = "unstorable"
 	outcomeCanceled     = "canceled"
+	outcomeContentType  = "bad_content_type"
 )
 
 // ReceiverConfig configures the webhook endpoint.
@@ -106,6 +108,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	eventType, outcome, size := "", outcomeBadRequest, 0
 	defer func() { rc.cfg.Metrics.observeRequest(eventType, outcome, size, time.Since(start)) }()
 
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		outcome = outcomeContentType
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Content-Type must be application/json"))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
 	size = len(body)
 	if err != nil {
@@ -163,6 +170,17 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
 		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
 	}
+}
+
+// jsonContentType accepts application/json (with parameters) and, for
+// senders that set none, no Content-Type at all; Orb sends
+// application/json. Anything else is not a webhook.
+func jsonContentType(v string) bool {
+	if v == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && mt == "application/json"
 }
 
 func errorBody(msg string) map[string]any {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -208,5 +209,46 @@ func assertGapless(t *testing.T, s *pgtest.Schema) {
 	}
 	if n != maxSeq || head != maxSeq {
 		t.Fatalf("log has %d rows, max seq %d, head %d: not gapless", n, maxSeq, head)
+	}
+}
+
+// TestReceiverRefusesOtherContentTypes: a correctly signed event sent as
+// something other than JSON gets 415 and is not stored; no Content-Type
+// and application/json with parameters are accepted.
+func TestReceiverRefusesOtherContentTypes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for i, tt := range []struct {
+		contentType string
+		status      int
+	}{
+		{"text/plain", http.StatusUnsupportedMediaType},
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"application/json; charset=utf-8", http.StatusOK},
+		{"", http.StatusOK},
+	} {
+		body := eventBody(fmt.Sprintf("evt_ct_%d", i), "customer.created")
+		req, err := http.NewRequest(http.MethodPost, b.server.URL, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamp := FormatTimestamp(time.Now())
+		req.Header.Set(HeaderTimestamp, stamp)
+		req.Header.Set(HeaderSignature, "v1="+Sign(testSecret, stamp, body))
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("Content-Type %q: %d, want %d", tt.contentType, resp.StatusCode, tt.status)
+		}
+	}
+	if got := b.count(t, ""); got != 2 {
+		t.Errorf("stored %d events, want the 2 sent as JSON", got)
 	}
 }
