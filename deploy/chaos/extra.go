@@ -12,7 +12,7 @@ import (
 
 // rebuildRun is one rebuild-and-backfill run of scenario 9.
 type rebuildRun struct {
-	during string
+	during    string
 	ok        bool
 	detail    string
 	snapshots int // backfilled customers' snapshot events in the log

@@ -182,7 +182,9 @@ func (s *suite) corpus() []hostileRequest {
 		return httpRequest("", []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch}[i%4], b, signedHeaders(s.secret, now(), b))
 	})
 	add(6, "slow drip (1 byte/s)", func(i int) hostileRequest {
-		return hostileRequest{send: func(ctx context.Context, sv *service) (int, error) { return s.slowDrip(ctx, sv, validBody(id("drip", i))) }}
+		return hostileRequest{send: func(ctx context.Context, sv *service) (int, error) {
+			return s.slowDrip(ctx, sv, validBody(id("drip", i)))
+		}}
 	})
 	return c
 }
