@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/orb-sync
 
-.PHONY: help build run test bench bench-smoke fuzz lint screenshots golden
+.PHONY: help build run test bench bench-smoke fuzz lint screenshots chaos golden
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ run: build ## Run the service here; starts a local PostgreSQL when DATABASE_URL 
 
 test: ## Run every test against real PostgreSQL (found or started by the tests).
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+chaos: ## Fault and soak suite against the real binary (~25 min; SOAK=1m shortens the soak); rewrites README's Reliability table.
+	$(GO) run ./deploy/chaos -soak $(or $(SOAK),10m)
 
 bench: ## Run the benchmarks (append path, projection, rebuild).
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
