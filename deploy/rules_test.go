@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync/orbapi/orbapitest"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
@@ -280,7 +281,7 @@ func postWebhook(t *testing.T, url, secret string, want int) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(secret, stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

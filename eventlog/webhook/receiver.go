@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +31,8 @@ const (
 	// refusedLogEvery is the least time between two warnings about refused
 	// signatures: unauthenticated senders must not be able to flood the
 	// logs; the metric counts every one.
-	refusedLogEvery = 10 * time.Second
+	refusedLogEvery    = 10 * time.Second
+	bodyTimeoutDefault = 10 * time.Second
 )
 
 // Outcomes, as counted in orb_webhook_requests_total.
@@ -43,6 +46,7 @@ const (
 	outcomeUnstorable   = "unstorable"
 	outcomeCanceled     = "canceled"
 	outcomeBusy         = "busy"
+	outcomeContentType  = "bad_content_type"
 )
 
 // ReceiverConfig configures the webhook endpoint.
@@ -63,6 +67,10 @@ type ReceiverConfig struct {
 	// InflightBytesDefault; at least MaxBodyBytes.
 	InflightBytes int64
 	InflightWait  time.Duration
+	// BodyTimeout bounds the reading of a request's body, so a sender
+	// dripping it slowly gets 408 (rather than a connection cut by the
+	// server's own read timeout with no answer). Defaults to 10 seconds.
+	BodyTimeout time.Duration
 	// AppendTimeout bounds the wait for the commit. Orb expects an answer
 	// within 5 seconds and retries otherwise. Defaults to 15 seconds.
 	AppendTimeout time.Duration
@@ -91,6 +99,9 @@ func (c ReceiverConfig) withDefaults() ReceiverConfig {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = bodyTimeoutDefault
 	}
 	if c.AppendTimeout <= 0 {
 		c.AppendTimeout = appendTimeoutDefault
@@ -139,6 +150,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	eventType, outcome, size := "", outcomeBadRequest, 0
 	defer func() { rc.cfg.Metrics.observeRequest(eventType, outcome, size, time.Since(start)) }()
 
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		outcome = outcomeContentType
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Content-Type must be application/json"))
+		return
+	}
 	if r.ContentLength > rc.cfg.MaxBodyBytes {
 		outcome = outcomeTooLarge
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body exceeds %d bytes", rc.cfg.MaxBodyBytes)))
@@ -153,6 +169,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 
+	// Not supported by every ResponseWriter (some test recorders); the
+	// server's read timeout still applies then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.cfg.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
 	size = len(body)
 	if err != nil {
@@ -160,6 +179,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			outcome = outcomeTooLarge
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body exceeds %d bytes", rc.cfg.MaxBodyBytes)))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.Header().Set("Connection", "close")
+			writeJSON(w, http.StatusRequestTimeout, errorBody(fmt.Sprintf("body not received within %s", rc.cfg.BodyTimeout)))
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, errorBody("reading body: "+err.Error()))
@@ -213,6 +237,17 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
 		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
 	}
+}
+
+// jsonContentType accepts application/json (with parameters) and, for
+// senders that set none, no Content-Type at all; Orb sends
+// application/json. Anything else is not a webhook.
+func jsonContentType(v string) bool {
+	if v == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && mt == "application/json"
 }
 
 // reserve takes the request's share of the in-flight byte bound, waiting

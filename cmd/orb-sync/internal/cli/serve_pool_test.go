@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
@@ -82,7 +83,7 @@ func TestAckPathKeepsAConnection(t *testing.T) {
 			stamp := webhook.FormatTimestamp(time.Now())
 			req, _ := http.NewRequest(http.MethodPost, base+"/webhooks", bytes.NewReader(body))
 			req.Header.Set(webhook.HeaderTimestamp, stamp)
-			req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign("whsec", stamp, body))
+			req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign("whsec", stamp, body))
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Errorf("delivery %d: %v", i, err)

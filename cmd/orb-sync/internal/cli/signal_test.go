@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
@@ -84,7 +85,7 @@ func sendInFlight(url, secret, id string) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(secret, stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
