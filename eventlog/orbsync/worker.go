@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // errorBackoffBase is the wait after a first failed pass; it doubles with
@@ -148,7 +150,7 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.tryLock, lockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, r.q.tryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
 		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
