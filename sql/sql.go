@@ -142,7 +142,7 @@ func createSchema(ctx context.Context, conn *pgx.Conn, schema string) error {
 // several processes at once: they take turns (migrationLock) and the later
 // ones find nothing to do.
 func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
-	unlock, err := migrationLock(ctx, conn)
+	unlock, err := migrationLockIfLarge(ctx, conn, schema)
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,18 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
 
 // migrationLockWait bounds the wait for another process's migrations.
 const migrationLockWait = 5 * time.Minute
+
+// migrationLockIfLarge takes migrationLock when schema's log is large
+// enough for its index builds to run concurrently; on a small log the
+// builds run in the migration's transaction, nothing waits for snapshots,
+// and tern's own (fair, blocking) lock is enough.
+func migrationLockIfLarge(ctx context.Context, conn *pgx.Conn, schema string) (func(), error) {
+	small, err := logIsSmall(ctx, conn, schema)
+	if err != nil || small {
+		return func() {}, err
+	}
+	return migrationLock(ctx, conn)
+}
 
 // migrationLock takes the lock every orb-sync migration runs under, polling
 // with pg_try_advisory_lock rather than waiting in pg_advisory_lock. A
@@ -197,7 +209,7 @@ func MigrateTo(ctx context.Context, conn *pgx.Conn, schema string, version int32
 	if err != nil {
 		return err
 	}
-	unlock, err := migrationLock(ctx, conn)
+	unlock, err := migrationLockIfLarge(ctx, conn, schema)
 	if err != nil {
 		return err
 	}
