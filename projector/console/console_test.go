@@ -306,7 +306,7 @@ func TestPipelineRatesAndJobs(t *testing.T) {
 		if !signed {
 			secret = "not-the-secret"
 		}
-		req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(secret, stamp, body))
+		req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
 		receiver.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	r := f.get(t, "/console/pipeline")
