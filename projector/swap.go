@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Backoff between swap attempts, and how often dropping the old table is
@@ -94,11 +96,14 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 		return err
 	}
 	upTo := max(cp.Seq, head, b.done)
-	res, err := b.target.fold(ctx, tx, b.done, upTo)
+	res, err := b.target.Fold(ctx, tx, b.done, upTo)
 	if err != nil {
 		return err
 	}
 	if err := b.renameTables(ctx, tx); err != nil {
+		return err
+	}
+	if err := publishDeadLetters(ctx, tx, b.schema(), b.p.Name, fold.DeadLetterKey(b.p, b.names.shadow)); err != nil {
 		return err
 	}
 	if err := SetCheckpoint(ctx, tx, b.schema(), b.p.Name, upTo, b.p.Version); err != nil {
@@ -148,7 +153,7 @@ func (b *rebuild) renameTables(ctx context.Context, tx pgx.Tx) error {
 // checkUnchanged makes sure no migration changed the live table's columns
 // or indexes since the shadow was created LIKE it: swapping would undo it.
 func (b *rebuild) checkUnchanged(ctx context.Context, tx pgx.Tx) error {
-	cols, err := readColumns(ctx, tx, b.schema(), b.names.old)
+	cols, err := fold.ReadColumns(ctx, tx, b.schema(), b.names.old)
 	if err != nil {
 		return err
 	}
@@ -202,4 +207,32 @@ func setLockTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
 func isLockTimeout(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
+}
+
+// publishDeadLetters makes the shadow table's dead letters (recorded under
+// shadowKey while it was built) the live table's, in the swap transaction:
+// the events the new table left out are exactly its own. The live table's
+// unresolved dead letters that the rebuild applied are marked resolved;
+// resolved ones stay as history.
+func publishDeadLetters(ctx context.Context, tx pgx.Tx, schema, projection, shadowKey string) error {
+	dead := fold.DeadLettersTable(schema)
+	for _, stmt := range []string{
+		`update ` + dead + ` d set resolved_at = now()
+where d.projection = $1 and d.resolved_at is null
+  and not exists (select from ` + dead + ` s where s.projection = $2 and s.seq = d.seq)`,
+		`insert into ` + dead + ` as d
+    (projection, seq, event_id, event_type, error, sqlstate, first_seen, last_seen, retries)
+select $1, s.seq, s.event_id, s.event_type, s.error, s.sqlstate, s.first_seen, s.last_seen, s.retries
+from ` + dead + ` s where s.projection = $2
+on conflict (projection, seq) do update
+set error = excluded.error, sqlstate = excluded.sqlstate, last_seen = excluded.last_seen, resolved_at = null`,
+	} {
+		if _, err := tx.Exec(ctx, stmt, projection, shadowKey); err != nil {
+			return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `delete from `+dead+` where projection = $1`, shadowKey); err != nil {
+		return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // catalog's own event types and keys, validated by Projection.validate.
 
 // column is one column of a projection table, as read from pg_attribute.
-type column struct {
+type Column struct {
 	Name      string
 	Type      string
 	Generated bool
@@ -45,14 +45,16 @@ type sqlGen struct {
 	schema  string
 	events  string // <schema>.events
 	dead    string // <schema>.dead_letters
+	deadKey string // dead_letters.projection of the events this fold leaves out
 	target  string // <schema>.<table>
 	agg     string // <schema>.jsonb_merge_agg
-	columns []column
+	columns []Column
 }
 
-func newSQLGen(p Projection, schema, table string, columns []column) *sqlGen {
+func newSQLGen(p Projection, schema, table, deadKey string, columns []Column) *sqlGen {
 	return &sqlGen{
 		p:       p,
+		deadKey: deadKey,
 		schema:  schema,
 		events:  pgx.Identifier{schema, "events"}.Sanitize(),
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
@@ -287,8 +289,8 @@ func (g *sqlGen) integral(obj string) string {
 
 // writable lists the columns taken from the object: all but the key, the
 // provenance and generated columns.
-func (g *sqlGen) writable() []column {
-	var out []column
+func (g *sqlGen) writable() []Column {
+	var out []Column
 	for _, c := range g.columns {
 		switch {
 		case c.Generated, c.Name == g.p.Key,
@@ -421,7 +423,7 @@ func (g *sqlGen) lookupWhere(s Source) string {
 
 func (g *sqlGen) notDead(seq string) string {
 	return fmt.Sprintf("not exists (select from %s d where d.projection = %s and d.seq = %s and d.resolved_at is null)",
-		g.dead, literal(g.p.Name), seq)
+		g.dead, literal(g.deadKey), seq)
 }
 
 // objectCase reads the winning events' objects, each once.
