@@ -55,7 +55,7 @@ func signedHeaders(secret string, ts time.Time, body []byte) func(http.Header) {
 	return func(h http.Header) {
 		stamp := webhook.FormatTimestamp(ts)
 		h.Set(webhook.HeaderTimestamp, stamp)
-		h.Set(webhook.HeaderSignature, "v1="+webhook.Sign(secret, stamp, body))
+		h.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
 		h.Set("Content-Type", "application/json")
 	}
 }
@@ -121,7 +121,7 @@ func (s *suite) corpus() []hostileRequest {
 			if i%2 == 0 {
 				h.Set(webhook.HeaderTimestamp, "yesterday-ish")
 			}
-			h.Set(webhook.HeaderSignature, "v1="+webhook.Sign(s.secret, "yesterday-ish", b))
+			h.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(s.secret, "yesterday-ish", b))
 			h.Set("Content-Type", "application/json")
 		})
 	})
@@ -199,7 +199,7 @@ func (s *suite) slowDrip(ctx context.Context, sv *service, body []byte) (int, er
 	defer conn.Close()
 	stamp := webhook.FormatTimestamp(time.Now())
 	fmt.Fprintf(conn, "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s: %s\r\n%s: v1=%s\r\n\r\n",
-		len(body), webhook.HeaderTimestamp, stamp, webhook.HeaderSignature, webhook.Sign(s.secret, stamp, body))
+		len(body), webhook.HeaderTimestamp, stamp, webhook.HeaderSignature, eventlog.Sign(s.secret, stamp, body))
 	answered := make(chan int, 1)
 	go func() {
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

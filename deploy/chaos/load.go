@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 )
@@ -109,7 +110,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func (s *suite) sign(req *http.Request, body []byte) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(s.secret, stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(s.secret, stamp, body))
 	req.Header.Set("Content-Type", "application/json")
 }
 

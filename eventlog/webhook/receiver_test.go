@@ -69,7 +69,7 @@ func TestReceiverAnswers(t *testing.T) {
 	if !bytes.Equal(body, eventBody("evt_ok", "customer.created")) {
 		t.Error("stored body differs from the bytes sent")
 	}
-	if !VerifyIgnoringTime(stamp, sig, body, []string{testSecret}) {
+	if !eventlog.SignatureMatches(stamp, sig, body, []string{testSecret}) {
 		t.Error("stored event does not re-verify")
 	}
 	if resType != "customer" || resID != "cus_evt_ok" {
@@ -238,7 +238,7 @@ func TestReceiverRefusesOtherContentTypes(t *testing.T) {
 		}
 		stamp := FormatTimestamp(time.Now())
 		req.Header.Set(HeaderTimestamp, stamp)
-		req.Header.Set(HeaderSignature, "v1="+Sign(testSecret, stamp, body))
+		req.Header.Set(HeaderSignature, "v1="+eventlog.Sign(testSecret, stamp, body))
 		if tt.contentType != "" {
 			req.Header.Set("Content-Type", tt.contentType)
 		}
@@ -275,7 +275,7 @@ func TestReceiverSlowBodyGets408(t *testing.T) {
 	defer conn.Close()
 	stamp := FormatTimestamp(time.Now())
 	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s: %s\r\n%s: v1=%s\r\n\r\n%s",
-		len(body), HeaderTimestamp, stamp, HeaderSignature, Sign(testSecret, stamp, body), body[:10])
+		len(body), HeaderTimestamp, stamp, HeaderSignature, eventlog.Sign(testSecret, stamp, body), body[:10])
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
