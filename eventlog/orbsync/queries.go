@@ -15,7 +15,7 @@ type queries struct {
 
 	tryLock string
 
-	loadCheckpoint, saveSeq, savePass, logHead string
+	loadCheckpoint, saveSeq, savePass string
 
 	existingObjects, staleSubscriptions, eventsAfter string
 }
@@ -82,7 +82,6 @@ on conflict (job) do update set seq = excluded.seq, updated_at = now()`),
 		savePass: r.Replace(`
 insert into {{schema}}.sync_checkpoints (job, pass_started_at) values ($1, $2)
 on conflict (job) do update set pass_started_at = excluded.pass_started_at, updated_at = now()`),
-		logHead: r.Replace(`select seq from {{schema}}.log_head`),
 
 		// Objects of a type the log says exist: each one's newest event,
 		// unless that is already a missing marker.

@@ -6,18 +6,12 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
 
-// DB is what the package's functions need: a pool, a connection or a
-// transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+// DB is a pool, a connection or a transaction (see eventlog.DB).
+type DB = eventlog.DB
 
 // Target is a projection compiled for one table: its live table, or a
 // shadow table a rebuild fills before swapping it in.
