@@ -84,6 +84,8 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 				"e.event_id":    "events_event_id_key",
 				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":              "events_subscription_plan_idx",
 				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":          "events_subscription_customer_idx",
+				"((e.payload -> 'payment_method') ->> 'customer_id')":             "events_payment_method_customer_idx",
+				"((e.payload -> 'properties' -> 'block') ->> 'id')":               "events_ledger_block_idx",
 				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')": "events_balance_transaction_idx",
 			}[lookupExpr(s)]
 			if joined := strings.Join(plan, "\n"); want == "" || !strings.Contains(joined, want) {
