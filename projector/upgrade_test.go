@@ -31,15 +31,7 @@ func TestUpgradeFromPreviousReleaseRebuilds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := pgtest.NewEmptySchema(t)
-	b := previousRelease(t, s)
-	summary := summarySubscription("sub_1", "cus_1", "plan_2")
-	b.append(t,
-		event(t, "evt_sub", "subscription.created", at(1), map[string]any{"subscription": subscriptionObj(t, "sub_1", "cus_1", "plan_1")}),
-		event(t, "evt_changed", "subscription.plan_changed", at(2), map[string]any{"subscription": summary}),
-		event(t, "evt_pm", "payment_method.created", at(3), map[string]any{"payment_method": paymentMethodObj("pm_1", "cus_1", true)}),
-		event(t, "evt_item", "snapshot.item", at(4), map[string]any{"item": itemObj("item_1")}),
-		event(t, "evt_cn", "credit_note.issued", at(5), map[string]any{"credit_note": creditNoteObj("cn_1", "cus_1", "inv_1")}),
-	)
+	migrate(t, s, previousSchema)
 	// What the previous release built from these events: the subscription
 	// stayed on plan_1 (its plan_id came from the full plan), no customer
 	// row (embedded customers were not read).
@@ -66,11 +58,22 @@ func TestUpgradeFromPreviousReleaseRebuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := b.row(t, "subscriptions", "sub_1")["plan_id"]; got != "plan_1" {
-		t.Fatalf("previous release's row on %v", got)
-	}
 
 	migrate(t, s, 0)
+	b := bundleOn(t, s)
+	if got := b.row(t, "subscriptions", "sub_1")["plan_id"]; got != "plan_1" {
+		t.Fatalf("the migration lost the stored plan_id: %v", got)
+	}
+	summary := summarySubscription("sub_1", "cus_1", "plan_2")
+	// The log the previous release projected (appended now: this
+	// binary's appender writes the current events table).
+	b.append(t,
+		event(t, "evt_sub", "subscription.created", at(1), map[string]any{"subscription": subscriptionObj(t, "sub_1", "cus_1", "plan_1")}),
+		event(t, "evt_changed", "subscription.plan_changed", at(2), map[string]any{"subscription": summary}),
+		event(t, "evt_pm", "payment_method.created", at(3), map[string]any{"payment_method": paymentMethodObj("pm_1", "cus_1", true)}),
+		event(t, "evt_item", "snapshot.item", at(4), map[string]any{"item": itemObj("item_1")}),
+		event(t, "evt_cn", "credit_note.issued", at(5), map[string]any{"credit_note": creditNoteObj("cn_1", "cus_1", "inv_1")}),
+	)
 	reg := prometheus.NewRegistry()
 	b.start(t, Config{RebuildMetrics: NewRebuildMetrics(reg)})
 	for name, version := range previousVersions {
@@ -106,11 +109,9 @@ func TestUpgradeFromPreviousReleaseRebuilds(t *testing.T) {
 	}
 }
 
-// previousRelease migrates s to the previous release's schema and returns
-// a bundle appending to it.
-func previousRelease(t *testing.T, s *pgtest.Schema) *testBundle {
+// bundleOn returns a bundle appending to s.
+func bundleOn(t *testing.T, s *pgtest.Schema) *testBundle {
 	t.Helper()
-	migrate(t, s, previousSchema)
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	a, err := eventlog.NewAppender(s.Pool, eventlog.AppenderConfig{Schema: s.Name, Logger: logger})
 	if err != nil {
