@@ -110,7 +110,7 @@ func (g *sqlGen) applySQL() string {
   on conflict (projection, seq) do nothing
   returning 1
 ),
-`, g.dead, literal(g.p.Name), literal(g.p.Key), g.events, g.requiredSources())
+`, g.dead, literal(g.deadKey), literal(g.p.Key), g.events, g.requiredSources())
 	// stale: late events that cannot change their row because the row was
 	// last written by a full object newer than them (the fold starts at
 	// the newest full object, so anything older is outside it). Without
