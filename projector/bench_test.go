@@ -18,6 +18,8 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Backlog benchmarks. Sizes come from the environment so the default run
@@ -176,7 +178,7 @@ func distinctOnFloor(tb testing.TB, pool *pgxpool.Pool, schema string) time.Dura
 		if _, err := pool.Exec(ctx, fmt.Sprintf("create table %s (like %s including all)", floor, live)); err != nil {
 			tb.Fatal(err)
 		}
-		cols, err := readColumns(ctx, pool, schema, f.table)
+		cols, err := fold.ReadColumns(ctx, pool, schema, f.table)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -215,7 +217,7 @@ select %s from (
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if err := prepareTx(ctx, tx); err != nil {
+		if err := fold.PrepareTx(ctx, tx); err != nil {
 			tb.Fatal(err)
 		}
 		if _, err := tx.Exec(ctx, q); err != nil {
