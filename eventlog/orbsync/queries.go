@@ -57,9 +57,9 @@ cross join lateral (
 		loadProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress where entity = $1`),
 		listProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress order by entity`),
 		resetProgress: r.Replace(`
-insert into {{schema}}.backfill_progress (entity, since) values ($1, $2)
+insert into {{schema}}.backfill_progress (entity, since, list_from) values ($1, $2, $3)
 on conflict (entity) do update set
-    since = excluded.since, cursor = '', pages = 0, fetched = 0, stored = 0,
+    since = excluded.since, list_from = excluded.list_from, cursor = '', pages = 0, fetched = 0, stored = 0,
     duplicates = 0, errors = 0, done = false, last_error = null,
     started_at = now(), updated_at = now(), finished_at = null
 returning ` + progressColumns),
@@ -132,5 +132,5 @@ limit $2`),
 }
 
 // progressColumns are the columns of backfill_progress, in Progress order.
-const progressColumns = `entity, since, cursor, pages, fetched, stored, duplicates, errors, done,
+const progressColumns = `entity, since, list_from, cursor, pages, fetched, stored, duplicates, errors, done,
     last_error, started_at, updated_at, finished_at`

@@ -112,7 +112,7 @@ func (g *sqlGen) applySQL() string {
   on conflict (projection, seq) do nothing
   returning 1
 ),
-`, g.dead, orbsql.QuoteLiteral(g.p.Name), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
+`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
 	// stale: late events that cannot change their row because the row was
 	// last written by a full object newer than them (the fold starts at
 	// the newest full object, so anything older is outside it). Without

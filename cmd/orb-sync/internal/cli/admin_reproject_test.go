@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -155,7 +156,7 @@ func TestServeAdminReproject(t *testing.T) {
 		}
 		return !st.Running
 	})
-	if st.Error != "" || len(st.Results) != 9 {
+	if st.Error != "" || len(st.Results) != len(projector.Projections()) {
 		t.Fatalf("admin rebuild: %+v\n%s", st, stderr.String())
 	}
 	assertPublicHidesAdmin(t, base)
