@@ -115,9 +115,11 @@ var customerCreditAlertTypes = []string{
 	"customer.credit_balance_recovered",
 }
 
-// catalog is every projection, in apply order. Change a projection's
-// Version whenever its rows would come out differently from the same log.
-var catalog = []Projection{
+// catalog is every projection, in apply order: the current-state tables,
+// then the history of those listed in versioned (history.go). Change a
+// projection's Version whenever its rows would come out differently from
+// the same log.
+var catalog = withHistory([]Projection{
 	{
 		Name: "customers", Table: "customers", Key: "id", Version: 2,
 		Sources: []Source{
@@ -215,7 +217,7 @@ var catalog = []Projection{
 				from (select e.payload -> 'customer' as c offset 0) cus)`},
 		},
 	},
-}
+})
 
 // Projections returns the projections this binary maintains, in apply
 // order. The result is a copy.

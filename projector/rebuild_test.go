@@ -150,7 +150,7 @@ func TestRebuildUnderConcurrentIngest(t *testing.T) {
 	b.waitCaughtUp(t)
 
 	var swaps atomic.Int64
-	racing := customerEvents(t, 5000, 9*5)
+	racing := customerEvents(t, 5000, len(catalog)*5)
 	r := b.rebuilder(t, RebuildConfig{CatchUpLimit: 3, OnProgress: func(pr RebuildProgress) {
 		if pr.Phase == PhaseSwapping {
 			// Appended after the catch-up: the swap transaction applies it.
@@ -239,7 +239,7 @@ func TestReadersNeverSeeAMissingRow(t *testing.T) {
 	if failures.Load() > 0 {
 		t.Fatalf("%d of %d reader queries failed, first: %v", failures.Load(), queries.Load(), firstFailure.Load())
 	}
-	t.Logf("%d reader queries during 9 swaps, none missed a row", queries.Load())
+	t.Logf("%d reader queries during %d swaps, none missed a row", queries.Load(), len(catalog))
 }
 
 // TestCancelledRebuildLeavesLiveUntouched cancels a rebuild in the middle

@@ -89,6 +89,10 @@ type Projection struct {
 	// Sources are read in the order given; the order does not matter for
 	// the result, only the events' (created_at, seq) does.
 	Sources []Source
+	// History marks a derived history projection: its table holds one row
+	// per version, keyed by (Key, valid_from, last_event_seq), folded by the
+	// same Sources as the current table.
+	History bool
 }
 
 // Types returns every event type the projection reads.

@@ -61,6 +61,14 @@ func newSQLGen(p Projection, schema, table string, columns []column) *sqlGen {
 }
 
 func (g *sqlGen) statements() statements {
+	if g.p.History {
+		return statements{
+			apply:      g.historyApplySQL(),
+			candidates: g.candidatesSQL(),
+			entities:   g.entitiesSQL(),
+			// Unknown fields are counted by the current-state projection.
+		}
+	}
 	return statements{
 		apply:      g.applySQL(),
 		candidates: g.candidatesSQL(),
@@ -357,7 +365,11 @@ func (g *sqlGen) objectCase() string {
 
 // shapeCase keeps, of each object x.o, the keys its shape may set, and
 // merges the source's Extra over it.
-func (g *sqlGen) shapeCase() string {
+func (g *sqlGen) shapeCase() string { return g.shapeCaseFor("w.full") }
+
+// shapeCaseFor is shapeCase with full the expression telling whether a
+// summary object is full.
+func (g *sqlGen) shapeCaseFor(full string) string {
 	var b strings.Builder
 	b.WriteString("case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb")
 	for i, s := range g.p.Sources {
@@ -366,7 +378,7 @@ func (g *sqlGen) shapeCase() string {
 		case Partial:
 			obj = partialExpr(s)
 		case Summary:
-			obj = fmt.Sprintf("case when w.full then x.o else %s end", partialExpr(s))
+			obj = fmt.Sprintf("case when %s then x.o else %s end", full, partialExpr(s))
 		}
 		if s.Extra != "" {
 			obj = fmt.Sprintf("(%s) || coalesce(%s, '{}'::jsonb)", obj, s.Extra)

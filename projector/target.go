@@ -118,6 +118,14 @@ func checkColumns(p Projection, table string, cols []column) error {
 	want := map[string]string{
 		p.Key: "text", colLastEventID: "text", colLastEventSeq: "bigint", colLastEventAt: "timestamp with time zone",
 	}
+	if p.History {
+		for name, typ := range map[string]string{
+			colValidFrom: "timestamp with time zone", colValidTo: "timestamp with time zone", colEventType: "text",
+			colEventSource: "text", colFoldedSeq: "bigint", colFoldedAt: "timestamp with time zone",
+		} {
+			want[name] = typ
+		}
+	}
 	for name, typ := range want {
 		i := slices.IndexFunc(cols, func(c column) bool { return c.Name == name })
 		if i < 0 || cols[i].Generated || cols[i].Type != typ {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/sql/sqltest"
 )
 
@@ -157,7 +158,7 @@ func TestServeAdminReproject(t *testing.T) {
 		}
 		return !st.Running
 	})
-	if st.Error != "" || len(st.Results) != 9 {
+	if st.Error != "" || len(st.Results) != len(projector.Projections()) {
 		t.Fatalf("admin rebuild: %+v\n%s", st, stderr.String())
 	}
 	if m := get(t, base+"/metrics"); !strings.Contains(m, `orb_rebuild_runs_total{projection="customers",result="swapped"} 1`) {
