@@ -22,8 +22,9 @@ bench: ## Run the benchmarks (append path, projection, rebuild).
 bench-smoke: ## Run every benchmark once at its small default size, to keep them working.
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 20m ./...
 
-fuzz: ## Fuzz webhook verification and envelope parsing for 60 seconds.
-	$(GO) test -run '^$$' -fuzz FuzzVerifyAndParse -fuzztime 60s ./eventlog
+fuzz: ## Fuzz envelope parsing and webhook verification, 30 seconds each.
+	$(GO) test -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s ./eventlog
+	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./eventlog/webhook
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/orb-sync/orb-sync/eventlog"
-	"github.com/orb-sync/orb-sync/eventlog/loadgen"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // BenchmarkAppendBatch measures one append transaction of n events of the
@@ -17,12 +17,12 @@ import (
 func BenchmarkAppendBatch(b *testing.B) {
 	for _, n := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
-			s := sqltest.NewSchema(b)
+			s := pgtest.NewSchema(b)
 			a, err := eventlog.NewAppender(s.Pool, eventlog.AppenderConfig{Schema: s.Name})
 			if err != nil {
 				b.Fatal(err)
 			}
-			gen, err := loadgen.New(1000, 1)
+			gen, err := webhooktest.New(1000, 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -30,7 +30,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 			next := func() []eventlog.Event {
 				events := make([]eventlog.Event, n)
 				for i := range events {
-					_, _, body := gen.Next(loadgen.Kinds[i%3])
+					_, _, body := gen.Next(webhooktest.Kinds[i%3])
 					env, err := eventlog.ParseEnvelope(body)
 					if err != nil {
 						b.Fatal(err)

@@ -1,14 +1,21 @@
-// Package eventlog writes orb-sync's event log: the append-only table
-// <schema>.events that holds every Orb webhook byte for byte.
+// Package eventlog is orb-sync's event log: the append-only table
+// <schema>.events that holds every Orb event byte for byte, and the tables
+// that describe its state (log_head). Sources append to it (package webhook
+// for deliveries, package orbsync for what Orb's REST API answers); readers
+// (package projector) fold it into tables. This package imports neither.
 //
 // The write path is:
 //
-//	POST /webhooks ─► Receiver: size limit, signature (Verify), envelope (ParseEnvelope)
+//	source (webhook.Receiver, orbsync jobs) ─► envelope (ParseEnvelope)
 //	                     │
 //	                     ▼
 //	                  Appender: queues the event; one writer goroutine commits
 //	                  queued events together (group commit) and answers each
 //	                  caller only after its row is durable.
+//
+// Every source hands the log an envelope ParseEnvelope can read (id, type,
+// created_at, the object the event is about), so the envelope is part of the
+// log's contract rather than of the webhook source.
 //
 // Positions (seq) are assigned under a row lock on <schema>.log_head, so they
 // are gapless and become visible in commit order: a reader that has seen
@@ -19,6 +26,4 @@
 // Writers that must commit their own state with the events they append (the
 // backfill's cursor, a worker's checkpoint) use Appender.AppendTx, which runs
 // the same statements inside the caller's transaction.
-//
-// Readers live in package projector; this package only writes.
 package eventlog

@@ -59,14 +59,13 @@ func TestParseEnvelope(t *testing.T) {
 	}
 }
 
-// FuzzVerifyAndParse checks that no input makes verification or envelope
-// parsing panic, and that verification never accepts a body it didn't sign.
-func FuzzVerifyAndParse(f *testing.F) {
-	f.Add([]byte(`{"id":"e1","type":"customer.created","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c"}}`), "2024-03-27T15:42:29.551", "v1=00")
-	f.Add([]byte(`{"id":"e1","type":"invoice.cost_data_exported","created_at":"x","invoice":"i"}`), "2024-03-27T15:42:29Z", "v1=a v1=b v2=c")
-	f.Add([]byte(`[]`), "", "")
-	now := time.Date(2024, 3, 27, 15, 42, 29, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, body []byte, timestamp, signature string) {
+// FuzzParseEnvelope checks that no input makes envelope parsing panic, and
+// that the fast scanner agrees with encoding/json on valid JSON.
+func FuzzParseEnvelope(f *testing.F) {
+	f.Add([]byte(`{"id":"e1","type":"customer.created","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c"}}`))
+	f.Add([]byte(`{"id":"e1","type":"invoice.cost_data_exported","created_at":"x","invoice":"i"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
 		env, err := ParseEnvelope(body)
 		if err == nil && (env.ID == "" || env.Type == "" || env.CreatedAt.IsZero()) {
 			t.Fatalf("ParseEnvelope accepted an incomplete envelope: %+v", env)
@@ -82,14 +81,6 @@ func FuzzVerifyAndParse(f *testing.F) {
 			if err != nil && idOK && typOK && id != "" && typ != "" && len(id) <= maxEnvelopeField && len(typ) <= maxEnvelopeField && !strings.Contains(err.Error(), "created_at") {
 				t.Fatalf("scanner refused a valid envelope: %v", err)
 			}
-		}
-		h := map[string][]string{HeaderTimestamp: {timestamp}, HeaderSignature: {signature}}
-		if Verify(h, body, []string{"secret"}, time.Hour, now) == nil {
-			// Only a correct HMAC may pass; the fuzzer cannot forge one.
-			if !VerifyIgnoringTime(timestamp, "v1="+Sign("secret", timestamp, body), body, []string{"secret"}) {
-				t.Fatal("accepted a signature that does not verify")
-			}
-			t.Fatalf("fuzzer forged a signature: %q", signature)
 		}
 	})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orb-sync/orb-sync/eventlog"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // Backlog benchmarks. Sizes come from the environment so the default run
@@ -54,7 +54,7 @@ func benchEnv(name string, def int) int {
 func BenchmarkDrain(b *testing.B) {
 	events := benchEnv("ORB_BENCH_EVENTS", 30000)
 	entities := benchEnv("ORB_BENCH_ENTITIES", 1000)
-	s := sqltest.NewSchema(b)
+	s := pgtest.NewSchema(b)
 	ctx := context.Background()
 	start := time.Now()
 	fillBacklog(b, s.Pool, s.Name, events, entities)
@@ -241,7 +241,7 @@ select %s from (
 func BenchmarkLiveIngest(b *testing.B) {
 	seconds := benchEnv("ORB_BENCH_SECONDS", 5)
 	senders := benchEnv("ORB_BENCH_SENDERS", 8)
-	s := sqltest.NewSchema(b)
+	s := pgtest.NewSchema(b)
 	ctx := context.Background()
 	appender, err := eventlog.NewAppender(s.Pool, eventlog.AppenderConfig{Schema: s.Name})
 	if err != nil {

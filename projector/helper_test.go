@@ -18,14 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb-sync/orb-sync/eventlog"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // waitTimeout bounds every wait on background work.
 const waitTimeout = 15 * time.Second
 
 type testBundle struct {
-	schema   *sqltest.Schema
+	schema   *pgtest.Schema
 	appender *eventlog.Appender
 	logger   *slog.Logger
 	// appName is unique per test, so a test can kill its own connections.
@@ -35,7 +35,7 @@ type testBundle struct {
 // setup returns a migrated schema and a started Appender on it.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	s := sqltest.NewSchema(t)
+	s := pgtest.NewSchema(t)
 	level := slog.LevelInfo
 	if os.Getenv("PROJECTOR_TEST_DEBUG") != "" {
 		level = slog.LevelDebug

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb-sync/orb-sync/eventlog"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // customerEvents returns n customer.edited events over 5 customers, with
@@ -50,7 +50,7 @@ func TestStartStopContract(t *testing.T) {
 		t.Error("New accepted a negative batch size")
 	}
 
-	empty := sqltest.NewEmptySchema(t) // Not migrated: Start must fail, synchronously.
+	empty := pgtest.NewEmptySchema(t) // Not migrated: Start must fail, synchronously.
 	p, err = New(empty.Pool, Config{Schema: empty.Name, Logger: b.logger})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestLeaderFailover(t *testing.T) {
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	proxy, url := sqltest.NewProxy(t)
+	proxy, url := pgtest.NewProxy(t)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

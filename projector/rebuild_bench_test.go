@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // BenchmarkRebuild measures a rebuild of every table (what `orb-sync
@@ -24,7 +24,7 @@ import (
 func BenchmarkRebuild(b *testing.B) {
 	events := benchEnv("ORB_BENCH_EVENTS", 10000) // Small by default: CI runs it once (make bench-smoke).
 	entities := benchEnv("ORB_BENCH_ENTITIES", 1000)
-	s := sqltest.NewSchema(b)
+	s := pgtest.NewSchema(b)
 	ctx := context.Background()
 	fillBacklog(b, s.Pool, s.Name, events, entities)
 	if _, err := s.Pool.Exec(ctx, "vacuum analyze "+pgx.Identifier{s.Name, "events"}.Sanitize()); err != nil {

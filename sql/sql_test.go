@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
-	"github.com/orb-sync/orb-sync/sql/sqltest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 func TestMigrateUpDownUp(t *testing.T) {
 	t.Parallel()
-	s := sqltest.NewEmptySchema(t)
+	s := pgtest.NewEmptySchema(t)
 	ctx := context.Background()
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
@@ -41,7 +41,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 // once.
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
-	s := sqltest.NewEmptySchema(t)
+	s := pgtest.NewEmptySchema(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 4)

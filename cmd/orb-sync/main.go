@@ -6,7 +6,7 @@ package main
 import (
 	"os"
 
-	"github.com/orb-sync/orb-sync/cmd/orb-sync/cli"
+	"github.com/orb-sync/orb-sync/cmd/orb-sync/internal/cli"
 )
 
 func main() {

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/webhook"
+	"github.com/orb-sync/orb-sync/projector"
+	orbsql "github.com/orb-sync/orb-sync/sql"
+)
+
+// Server timeouts. Orb wants an answer within 5 seconds; the write timeout
+// leaves room for a slow commit, after which the request is answered 503.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// shutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	shutdownTimeout = 25 * time.Second
+)
+
+type serveSettings struct {
+	db           dbSettings
+	secrets      *string
+	port         *int
+	tolerance    *time.Duration
+	maxBody      *int
+	noMigrate    *bool
+	maxConns     *int
+	logLevel     *string
+	logFormat    *string
+	listenHost   *string
+	adminListen  *string
+	sync         *syncSettings // Orb API workers: serve_sync.go.
+	projector    *projectorSettings
+	settingsErrs []error
+}
+
+func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
+	s := &serveSettings{db: addDBSettings(fs, env)}
+	s.secrets = secretSetting(fs, env, setting{"webhook-secret", "ORB_WEBHOOK_SECRET"}, "Orb webhook signing secret(s), comma-separated; any may match (required)")
+	s.port = intSetting(fs, env, setting{"port", "PORT"}, 8080, "HTTP port", &s.settingsErrs)
+	s.listenHost = stringSetting(fs, env, setting{"listen-host", "LISTEN_HOST"}, "", "interface of the public webhook port (empty: all)")
+	s.adminListen = stringSetting(fs, env, setting{"admin-listen", "ADMIN_LISTEN"}, defaultAdminListen, "host:port of /metrics and /admin/* (off: none)")
+	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, webhook.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
+	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, webhook.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
+	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
+	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
+	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
+	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
+	s.sync = addSyncSettings(fs, env, &s.settingsErrs)
+	s.projector = addProjectorSettings(fs, env, &s.settingsErrs)
+	return s
+}
+
+func (s *serveSettings) validate() error {
+	errs := append([]error(nil), s.settingsErrs...)
+	if err := s.db.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(splitSecrets(*s.secrets)) == 0 {
+		errs = append(errs, errors.New("ORB_WEBHOOK_SECRET is not set: give the signing secret of your Orb webhook endpoint (several, comma-separated, during a rotation)"))
+	}
+	if *s.port < 1 || *s.port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT=%d must be between 1 and 65535", *s.port))
+	}
+	if err := validateAdminListen(*s.adminListen); err != nil {
+		errs = append(errs, err)
+	}
+	if *s.tolerance <= 0 {
+		errs = append(errs, fmt.Errorf("ORB_WEBHOOK_TOLERANCE=%s must be positive", *s.tolerance))
+	}
+	if *s.maxBody < 1024 {
+		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES=%d must be at least 1024", *s.maxBody))
+	}
+	if *s.maxConns < 3 {
+		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS=%d must be at least 3", *s.maxConns))
+	}
+	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, s.sync.validate()...)
+	errs = append(errs, s.projector.validate()...)
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "serve")
+	s := addServeSettings(fs, env)
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if err := s.validate(); err != nil {
+		return err
+	}
+	logger, _ := newLogger(env.stderr, *s.logLevel, *s.logFormat)
+	schema := *s.db.schema
+	tuneGC()
+
+	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if !*s.noMigrate {
+		if err := migrate(ctx, pool, schema); err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "migrations applied", slog.String("schema", schema), slog.Int("version", int(orbsql.LatestVersion())))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newPoolCollector(pool), newBuildInfoCollector())
+	logMetrics := eventlog.NewMetrics(reg)
+	webhookMetrics := webhook.NewMetrics(reg)
+
+	// The appender: every webhook's row is committed by its group commit.
+	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: schema, Logger: logger.With("component", "appender"), Metrics: logMetrics})
+	if err != nil {
+		return err
+	}
+	appender.Start()
+	defer appender.Stop()
+
+	receiver, err := webhook.NewReceiver(appender, webhook.ReceiverConfig{
+		Secrets:      splitSecrets(*s.secrets),
+		Tolerance:    *s.tolerance,
+		MaxBodyBytes: int64(*s.maxBody),
+		Logger:       logger.With("component", "receiver"),
+		Metrics:      webhookMetrics,
+	})
+	if err != nil {
+		return err
+	}
+
+	// The public port answers Orb and the probes only; metrics and admin
+	// endpoints live on the admin listener (listeners.go).
+	var ready atomic.Bool
+	web := newListeners(logger)
+	web.public.Handle("/webhooks", receiver).Methods(http.MethodPost)
+	web.public.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }).Methods(http.MethodGet)
+	web.public.Handle("/readyz", readiness(pool, schema, &ready)).Methods(http.MethodGet)
+	web.admin.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
+
+	// The projector: one replica at a time applies the log to the tables.
+	rebuildMetrics := projector.NewRebuildMetrics(reg)
+	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg, rebuildMetrics)
+	if err != nil {
+		return err
+	}
+	defer proj.Stop()
+
+	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
+	// log in the background (admin_reproject.go); cancelled before the
+	// projector stops.
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin)
+	defer stopReproject()
+
+	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
+	// only with ORB_API_KEY; stopped before the appender.
+	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin)
+	if err != nil {
+		return err
+	}
+	defer stopSync()
+
+	publicAddr := net.JoinHostPort(*s.listenHost, strconv.Itoa(*s.port))
+	if err := web.start(ctx, publicAddr, *s.adminListen); err != nil {
+		return err
+	}
+	ready.Store(true)
+	logger.InfoContext(ctx, "serving", slog.String("schema", schema))
+
+	select {
+	case <-ctx.Done():
+		logger.InfoContext(ctx, "shutting down: draining in-flight requests")
+	case err := <-web.failed():
+		return fmt.Errorf("http server: %w", err)
+	}
+	// Not ready any more, stop accepting, let in-flight requests finish
+	// (each is answered only after its commit), then stop the writers.
+	ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := web.shutdown(shutdownCtx); err != nil {
+		logger.Error("http shutdown incomplete", slog.String("error", err.Error()))
+	}
+	stopSync()
+	appender.Stop()
+	proj.Stop()
+	logger.Info("stopped")
+	return nil
+}
+
+// readiness answers 200 when this instance is serving, the database answers
+// and its schema is at this binary's version; 503 otherwise.
+func readiness(pool *pgxpool.Pool, schema string, ready *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready: starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := orbsql.CheckVersion(ctx, pool, schema); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+}

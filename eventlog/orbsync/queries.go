@@ -1,0 +1,117 @@
+package orbsync
+
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// queries holds this package's SQL with the schema filled in. Each
+// statement is named after what it does; values are always parameters.
+type queries struct {
+	newestEvents string
+
+	loadProgress, listProgress, resetProgress, advanceProgress, failProgress string
+
+	tryLock, unlock string
+
+	loadCheckpoint, saveSeq, savePass, logHead string
+
+	existingObjects, staleSubscriptions, eventsAfter string
+}
+
+func newQueries(schema string) queries {
+	r := strings.NewReplacer("{{schema}}", pgx.Identifier{schema}.Sanitize())
+	return queries{
+		// The newest event of each object, in the projections' order. One
+		// backward step on events_resource_idx per object.
+		newestEvents: r.Replace(`
+select r.id, l.event_id
+from unnest($2::text[]) as r(id)
+cross join lateral (
+    select e.event_id from {{schema}}.events e
+    where e.resource_id = r.id and e.resource_type = $1
+    order by e.created_at desc, e.seq desc
+    limit 1) l`),
+
+		loadProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress where entity = $1`),
+		listProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress order by entity`),
+		resetProgress: r.Replace(`
+insert into {{schema}}.backfill_progress (entity, since) values ($1, $2)
+on conflict (entity) do update set
+    since = excluded.since, cursor = '', pages = 0, fetched = 0, stored = 0,
+    duplicates = 0, errors = 0, done = false, last_error = null,
+    started_at = now(), updated_at = now(), finished_at = null
+returning ` + progressColumns),
+		// Compare-and-set on pages: a second backfill of the same entity
+		// (one whose advisory lock session died, say) cannot interleave.
+		advanceProgress: r.Replace(`
+update {{schema}}.backfill_progress set
+    cursor = $3, pages = pages + 1, fetched = fetched + $4, stored = stored + $5,
+    duplicates = duplicates + $6, errors = errors + $7, done = $8, last_error = null,
+    updated_at = now(), finished_at = case when $8 then now() end
+where entity = $1 and pages = $2`),
+		failProgress: r.Replace(`update {{schema}}.backfill_progress set last_error = $2, updated_at = now() where entity = $1`),
+
+		tryLock: `select pg_try_advisory_lock($1)`,
+		unlock:  `select pg_advisory_unlock($1)`,
+
+		loadCheckpoint: r.Replace(`select seq, pass_started_at from {{schema}}.sync_checkpoints where job = $1`),
+		saveSeq: r.Replace(`
+insert into {{schema}}.sync_checkpoints (job, seq) values ($1, $2)
+on conflict (job) do update set seq = excluded.seq, updated_at = now()`),
+		savePass: r.Replace(`
+insert into {{schema}}.sync_checkpoints (job, pass_started_at) values ($1, $2)
+on conflict (job) do update set pass_started_at = excluded.pass_started_at, updated_at = now()`),
+		logHead: r.Replace(`select seq from {{schema}}.log_head`),
+
+		// Objects of a type the log says exist: each one's newest event,
+		// unless that is already a missing marker.
+		existingObjects: r.Replace(`
+select resource_id, event_id, created_at from (
+    select distinct on (resource_id) resource_id, event_id, type, created_at
+    from {{schema}}.events
+    where resource_type = $1 and resource_id is not null
+    order by resource_id, created_at desc, seq desc) newest
+where type <> '` + MissingType + `'`),
+
+		// Subscriptions whose newest stored state is active with a billing
+		// period that has ended: Orb sends no webhook when a period rolls
+		// over, so their stored period is stale.
+		staleSubscriptions: r.Replace(`
+with newest as (
+    select distinct on (resource_id) resource_id, seq
+    from {{schema}}.events
+    where resource_type = 'subscription' and resource_id is not null
+    order by resource_id, created_at desc, seq desc)
+select n.resource_id
+from newest n join {{schema}}.events e on e.seq = n.seq
+where e.payload->'subscription'->>'status' = 'active'
+  and e.payload->'subscription'->>'current_billing_period_end_date' ~ '^\d{4}-\d\d-\d\d'
+  and (e.payload->'subscription'->>'current_billing_period_end_date')::timestamptz < $1
+order by n.resource_id
+limit $2`),
+
+		// What the refetch worker needs to know about each new event,
+		// computed in the database so whole payloads never travel, and only
+		// for events it may act on (a snapshot's payload is not even read).
+		eventsAfter: r.Replace(`
+select seq, type, source, coalesce(resource_type, ''), coalesce(resource_id, ''),
+    coalesce(case when source <> 'snapshot' and resource_type = 'invoice' then
+        jsonb_typeof(payload->'invoice') = 'object' and payload->'invoice' ? 'line_items' end, false),
+    coalesce(case when source <> 'snapshot' and resource_type = 'subscription' then
+        jsonb_typeof(payload->'subscription') = 'object' and payload->'subscription' ? 'price_intervals' end, false),
+    coalesce(case when source <> 'snapshot' and resource_type = 'subscription' then
+        payload->'subscription'->>'current_billing_period_end_date' end, ''),
+    coalesce(case when source <> 'snapshot' and resource_type = 'plan' then
+        payload->'plan'->>'external_plan_id' end, '')
+from {{schema}}.events
+where seq > $1
+order by seq
+limit $2`),
+	}
+}
+
+// progressColumns are the columns of backfill_progress, in Progress order.
+const progressColumns = `entity, since, cursor, pages, fetched, stored, duplicates, errors, done,
+    last_error, started_at, updated_at, finished_at`

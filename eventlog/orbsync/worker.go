@@ -1,0 +1,156 @@
+package orbsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// errorBackoffBase is the wait after a first failed pass; it doubles with
+// each further failure, up to the worker's interval.
+const errorBackoffBase = 30 * time.Second
+
+// Worker runs one periodic job (reconcile, repair, refetch) in a goroutine.
+// Passes hold the job's advisory lock, so replicas of serve never run the
+// same job at once, and a job whose last pass (by any replica) is recent
+// enough skips its turn. It follows the start/stop contract of
+// STYLE.md: Start does the fallible setup synchronously, Stop returns once
+// the goroutine has exited and may be called twice or before Start.
+type Worker struct {
+	r        *Runner
+	name     string
+	interval time.Duration
+	// setup runs in Start and returns the wait before the first pass.
+	setup func(ctx context.Context) (time.Duration, error)
+	// pass runs one pass while the job's lock is held.
+	pass func(ctx context.Context) error
+
+	mu      sync.Mutex
+	state   int // 0 new, 1 started, 2 stopped
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started chan struct{}
+}
+
+func (r *Runner) newWorker(name string, interval time.Duration, setup func(context.Context) (time.Duration, error), pass func(context.Context) error) *Worker {
+	return &Worker{r: r, name: name, interval: interval, setup: setup, pass: pass,
+		done: make(chan struct{}), started: make(chan struct{})}
+}
+
+// Start runs the setup (reading the job's checkpoint) and launches the
+// goroutine. The goroutine stops when ctx ends or Stop is called.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != 0 {
+		return nil
+	}
+	if w.interval <= 0 {
+		return fmt.Errorf("%s worker: interval must be positive, got %s", w.name, w.interval)
+	}
+	delay, err := w.setup(ctx)
+	if err != nil {
+		return fmt.Errorf("starting the %s worker: %w", w.name, err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	w.cancel, w.state = cancel, 1
+	go w.run(runCtx, delay)
+	close(w.started)
+	return nil
+}
+
+// Started is closed once Start has succeeded.
+func (w *Worker) Started() <-chan struct{} { return w.started }
+
+// Stop cancels a running pass and waits for the goroutine to exit.
+func (w *Worker) Stop() {
+	w.mu.Lock()
+	state := w.state
+	w.state = 2
+	w.mu.Unlock()
+	if state == 1 {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (w *Worker) run(ctx context.Context, delay time.Duration) {
+	defer close(w.done)
+	log := w.r.cfg.Logger.With(slog.String("job", w.name))
+	log.DebugContext(ctx, "worker started", slog.Duration("first_pass_in", delay))
+	defer log.DebugContext(ctx, "worker stopped")
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		err := w.locked(ctx)
+		if ctx.Err() != nil {
+			return // Stopped mid-pass: not a failure.
+		}
+		w.r.cfg.Metrics.observePass(w.name, time.Since(start), err, time.Now())
+		wait := w.interval
+		if err != nil {
+			failures++
+			wait = min(w.interval, errorBackoffBase<<min(failures-1, 16))
+			log.ErrorContext(ctx, "pass failed", slog.Int("attempt", failures), slog.Duration("backoff", wait),
+				slog.String("error", err.Error()))
+		} else {
+			failures = 0
+		}
+		timer.Reset(wait)
+	}
+}
+
+// errLocked means another process holds the job's lock.
+var errLocked = errors.New("job locked by another process")
+
+// locked runs a pass under the job's advisory lock, on a connection held
+// for the pass. A pass that finds the lock taken is skipped.
+func (w *Worker) locked(ctx context.Context) error {
+	unlock, err := w.r.tryLock(ctx, "orb-sync:"+w.name+":"+w.r.cfg.Schema)
+	if errors.Is(err, errLocked) {
+		w.r.cfg.Logger.DebugContext(ctx, "pass skipped: another replica runs it", slog.String("job", w.name))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return w.pass(ctx)
+}
+
+// tryLock takes a session advisory lock on a connection of its own, held
+// until the returned function runs.
+func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquiring a connection for a lock: %w", err)
+	}
+	key := lockKey(name)
+	var ok bool
+	if err := conn.QueryRow(ctx, r.q.tryLock, key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("taking a lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, errLocked
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, r.q.unlock, key); err != nil {
+			conn.Conn().Close(ctx) // Closing the session releases the lock too.
+		}
+		conn.Release()
+	}, nil
+}

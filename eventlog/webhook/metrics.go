@@ -1,0 +1,74 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the webhook endpoint's Prometheus metrics. A nil *Metrics is
+// valid and records nothing, so tests and tools need not register any.
+type Metrics struct {
+	webhooks      *prometheus.CounterVec
+	duplicates    prometheus.Counter
+	latency       prometheus.Histogram
+	bodyBytes     prometheus.Histogram
+	deliveryDelay prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg, if not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "orb", Subsystem: "webhook", Name: "requests_total",
+			Help: "Webhook deliveries by event type and outcome (stored, duplicate, bad_signature, bad_request, too_large, unavailable, unstorable, canceled).",
+		}, []string{"type", "outcome"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "orb", Subsystem: "webhook", Name: "duplicates_total",
+			Help: "Webhook deliveries whose event id was already in the log.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "orb", Subsystem: "webhook", Name: "request_duration_seconds",
+			Help:    "Time from receiving a webhook request to answering it.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		bodyBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "orb", Subsystem: "webhook", Name: "body_bytes",
+			Help:    "Size of webhook request bodies.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 9),
+		}),
+		deliveryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "orb", Subsystem: "webhook", Name: "delivery_delay_seconds",
+			Help:    "Time between Orb creating an event (envelope created_at) and us storing it.",
+			Buckets: []float64{.1, .5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, 24 * 3600},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.webhooks, m.duplicates, m.latency, m.bodyBytes, m.deliveryDelay)
+	}
+	return m
+}
+
+func (m *Metrics) observeRequest(eventType, outcome string, bodyBytes int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	if eventType == "" {
+		eventType = "unknown"
+	}
+	m.webhooks.WithLabelValues(eventType, outcome).Inc()
+	m.latency.Observe(took.Seconds())
+	if bodyBytes > 0 {
+		m.bodyBytes.Observe(float64(bodyBytes))
+	}
+	if outcome == outcomeDuplicate {
+		m.duplicates.Inc()
+	}
+}
+
+func (m *Metrics) observeDelay(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveryDelay.Observe(max(d, 0).Seconds())
+}

@@ -1,0 +1,176 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+)
+
+// Defaults for ReceiverConfig.
+const (
+	MaxBodyBytesDefault  = 10 << 20
+	appendTimeoutDefault = 15 * time.Second
+)
+
+// Outcomes, as counted in orb_webhook_requests_total.
+const (
+	outcomeStored       = "stored"
+	outcomeDuplicate    = "duplicate"
+	outcomeBadSignature = "bad_signature"
+	outcomeBadRequest   = "bad_request"
+	outcomeTooLarge     = "too_large"
+	outcomeUnavailable  = "unavailable"
+	outcomeUnstorable   = "unstorable"
+	outcomeCanceled     = "canceled"
+)
+
+// ReceiverConfig configures the webhook endpoint.
+type ReceiverConfig struct {
+	// Secrets are the webhook secrets; a delivery signed with any of them is
+	// accepted, so a secret can be rotated without downtime. Required.
+	Secrets []string
+	// Tolerance bounds the age (and future skew) of X-Orb-Timestamp.
+	// Defaults to 5 minutes, as in Orb's SDKs.
+	Tolerance time.Duration
+	// MaxBodyBytes is the largest accepted body; larger ones get 413.
+	// Defaults to 10 MiB.
+	MaxBodyBytes int64
+	// AppendTimeout bounds the wait for the commit. Orb expects an answer
+	// within 5 seconds and retries otherwise. Defaults to 15 seconds.
+	AppendTimeout time.Duration
+	// Now returns the current time; defaults to time.Now. For tests.
+	Now func() time.Time
+	// Logger defaults to slog.Default(). Bodies and secrets are never logged.
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+func (c ReceiverConfig) validate() error {
+	if len(c.Secrets) == 0 {
+		return errors.New("receiver: at least one webhook secret is required")
+	}
+	for _, s := range c.Secrets {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("receiver: webhook secrets must not be empty")
+		}
+	}
+	return nil
+}
+
+func (c ReceiverConfig) withDefaults() ReceiverConfig {
+	if c.Tolerance <= 0 {
+		c.Tolerance = DefaultTolerance
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if c.AppendTimeout <= 0 {
+		c.AppendTimeout = appendTimeoutDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Receiver is the HTTP handler for POST /webhooks.
+type Receiver struct {
+	cfg      ReceiverConfig
+	appender *eventlog.Appender
+}
+
+// NewReceiver returns a handler that verifies deliveries and appends them.
+func NewReceiver(appender *eventlog.Appender, cfg ReceiverConfig) (*Receiver, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Receiver{cfg: cfg.withDefaults(), appender: appender}, nil
+}
+
+// ServeHTTP answers as Orb's retry logic needs: 2xx only once the event is
+// committed (or was already), 4xx for deliveries that can never succeed, 503
+// when storage failed so Orb tries again.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	eventType, outcome, size := "", outcomeBadRequest, 0
+	defer func() { rc.cfg.Metrics.observeRequest(eventType, outcome, size, time.Since(start)) }()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
+	size = len(body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			outcome = outcomeTooLarge
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body exceeds %d bytes", rc.cfg.MaxBodyBytes)))
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody("reading body: "+err.Error()))
+		return
+	}
+	if err := Verify(r.Header, body, rc.cfg.Secrets, rc.cfg.Tolerance, rc.cfg.Now()); err != nil {
+		outcome = outcomeBadSignature
+		rc.cfg.Logger.WarnContext(r.Context(), "webhook refused", slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
+		writeJSON(w, http.StatusUnauthorized, errorBody(err.Error()))
+		return
+	}
+	env, err := eventlog.ParseEnvelope(body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
+	eventType = env.Type
+
+	ctx, cancel := context.WithTimeout(r.Context(), rc.cfg.AppendTimeout)
+	defer cancel()
+	res, err := rc.appender.Append(ctx, eventlog.Event{
+		Envelope:     env,
+		Source:       eventlog.SourceWebhook,
+		Body:         body,
+		OrbTimestamp: r.Header.Get(HeaderTimestamp),
+		OrbSignature: strings.Join(r.Header.Values(HeaderSignature), " "),
+	})
+	switch {
+	case errors.Is(err, eventlog.ErrUnstorable):
+		outcome = outcomeUnstorable
+		rc.cfg.Logger.ErrorContext(ctx, "webhook cannot be stored", slog.String("event_id", env.ID), slog.String("type", env.Type), slog.String("error", err.Error()))
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+	case err != nil && r.Context().Err() != nil:
+		// The sender hung up before the commit; it will retry, and the
+		// event, if it was committed meanwhile, is then a duplicate.
+		outcome = outcomeCanceled
+		rc.cfg.Logger.InfoContext(ctx, "sender went away before the commit", slog.String("event_id", env.ID))
+	case err != nil:
+		outcome = outcomeUnavailable
+		rc.cfg.Logger.ErrorContext(ctx, "webhook not stored", slog.String("event_id", env.ID), slog.String("type", env.Type), slog.String("error", err.Error()))
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("event log unavailable; retry later"))
+	case res.Duplicate:
+		outcome = outcomeDuplicate
+		writeJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
+	default:
+		outcome = outcomeStored
+		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
+		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
+	}
+}
+
+func errorBody(msg string) map[string]any {
+	return map[string]any{"received": false, "error": msg}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
