@@ -49,12 +49,14 @@ type sqlGen struct {
 	columns []column
 }
 
-func newSQLGen(p Projection, schema, table string, columns []column) *sqlGen {
+// newSQLGen generates SQL reading the log of schema and writing
+// targetSchema.table.
+func newSQLGen(p Projection, schema, targetSchema, table string, columns []column) *sqlGen {
 	return &sqlGen{
 		p:       p,
 		events:  pgx.Identifier{schema, "events"}.Sanitize(),
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
-		target:  pgx.Identifier{schema, table}.Sanitize(),
+		target:  pgx.Identifier{targetSchema, table}.Sanitize(),
 		agg:     pgx.Identifier{schema, "jsonb_merge_agg"}.Sanitize(),
 		columns: columns,
 	}

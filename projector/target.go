@@ -58,6 +58,12 @@ func (r *ApplyResult) add(o ApplyResult) {
 // the table's columns now: columns added later are written only by a
 // Target compiled after they exist.
 func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, error) {
+	return compileInto(ctx, db, schema, name, schema, table)
+}
+
+// compileInto is Compile for a table in another schema than the log's (a
+// snapshot's).
+func compileInto(ctx context.Context, db DB, schema, name, targetSchema, table string) (*Target, error) {
 	p, ok := projectionByName(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown projection %q", name)
@@ -65,14 +71,14 @@ func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, e
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	cols, err := readColumns(ctx, db, schema, table)
+	cols, err := readColumns(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkColumns(p, table, cols); err != nil {
 		return nil, err
 	}
-	oid, err := tableOID(ctx, db, schema, table)
+	oid, err := tableOID(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +88,7 @@ func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, e
 		schema:     schema,
 		table:      table,
 		columns:    cols,
-		sql:        newSQLGen(p, schema, table, cols).statements(),
+		sql:        newSQLGen(p, schema, targetSchema, table, cols).statements(),
 	}, nil
 }
 
