@@ -17,7 +17,7 @@ func NotifyChannel(schema string) string {
 
 // appendQueries holds the append statements with the schema filled in.
 type appendQueries struct {
-	lockHead, insert, moveHead, notify string
+	lockHead, lockHeadTx, insert, moveHead, notify string
 }
 
 func newAppendQueries(schema string) appendQueries {
@@ -27,6 +27,8 @@ func newAppendQueries(schema string) appendQueries {
 		// The row lock is held to commit: appends are serialized, which is
 		// what makes positions gapless and commit-ordered.
 		lockHead: r.Replace(`select seq from {{schema}}.log_head for update`),
+		// The same, for a caller's transaction, checking it can append.
+		lockHeadTx: r.Replace(`select current_setting('transaction_isolation') from {{schema}}.log_head for update`),
 		// Runs after the lock is held, so under READ COMMITTED its snapshot
 		// sees every earlier append: the NOT EXISTS test is exact and the
 		// numbering never leaves a hole for a duplicate.

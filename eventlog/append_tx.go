@@ -14,6 +14,8 @@ import (
 //
 // It locks the log head until tx ends, exactly like AppendBatch, so
 // positions stay gapless and commit-ordered; keep the rest of tx short.
+// tx must be READ COMMITTED (begin it with pgx.TxOptions{IsoLevel:
+// pgx.ReadCommitted}, so no role or database default can change it).
 // Results are in the order of events, with duplicates marked as in
 // AppendBatch. An event PostgreSQL refuses as data is left out (its Result
 // has Seq 0 and Duplicate false) and reported in a *BatchError whose
@@ -23,8 +25,15 @@ func (a *Appender) AppendTx(ctx context.Context, tx pgx.Tx, events []Event) ([]R
 	if len(events) == 0 {
 		return nil, nil
 	}
-	if _, err := tx.Exec(ctx, a.queries.lockHead); err != nil {
+	var isolation string
+	if err := tx.QueryRow(ctx, a.queries.lockHeadTx).Scan(&isolation); err != nil {
 		return nil, classify(fmt.Errorf("locking log head: %w", err))
+	}
+	if isolation != "read committed" {
+		// Under a stricter level, an append contended by another would
+		// fail with a serialization error (and the insert's snapshot
+		// could miss earlier appends): begin tx with pgx.ReadCommitted.
+		return nil, fmt.Errorf("appending in a %s transaction: the log needs read committed", isolation)
 	}
 	seqs, err := a.insertSavepoint(ctx, tx, events)
 	if err == nil {

@@ -101,6 +101,18 @@ type Appender struct {
 	stopOnce  sync.Once
 	stop      chan struct{}
 	done      chan struct{}
+
+	// enqueue is held (shared) by Append while it checks stopped and puts
+	// its request on the queue, and exclusively by Stop while it sets
+	// stopped. So once Stop has set it, every request that will ever be
+	// queued is already queued, and the writer's drain answers it.
+	enqueue  sync.RWMutex
+	stopped  bool
+	stopping chan struct{} // Closed first by Stop: frees Appends waiting on a full queue.
+
+	// testHookEnqueue, if set (tests only), runs between Append's check
+	// that the appender is running and its queueing: the race window.
+	testHookEnqueue func()
 }
 
 type appendRequest struct {
@@ -120,12 +132,13 @@ func NewAppender(pool *pgxpool.Pool, cfg AppenderConfig) (*Appender, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Appender{
-		cfg:     cfg,
-		pool:    pool,
-		queries: newAppendQueries(cfg.Schema),
-		queue:   make(chan *appendRequest, cfg.MaxBatchEvents),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		pool:     pool,
+		queries:  newAppendQueries(cfg.Schema),
+		queue:    make(chan *appendRequest, cfg.MaxBatchEvents),
+		stop:     make(chan struct{}),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
 	}, nil
 }
 
@@ -135,35 +148,64 @@ func (a *Appender) Start() {
 }
 
 // Stop waits for queued events to be written, then stops the writer. It may
-// be called twice, or before Start.
+// be called twice, or before Start. Every Append is answered: those queued
+// before Stop with their outcome, later ones with ErrStopped.
 func (a *Appender) Stop() {
-	a.stopOnce.Do(func() { close(a.stop) })
+	a.stopOnce.Do(func() {
+		close(a.stopping)
+		a.enqueue.Lock()
+		a.stopped = true
+		a.enqueue.Unlock()
+		close(a.stop)
+	})
 	a.startOnce.Do(func() { close(a.done) }) // Never started: nothing to wait for.
 	<-a.done
+	// Queued to an appender that was never started: refuse them.
+	for {
+		select {
+		case req := <-a.queue:
+			req.reply <- appendReply{err: ErrStopped}
+		default:
+			return
+		}
+	}
 }
 
 // Append queues ev for the next group commit and waits for its outcome.
 // If ctx ends first, Append returns ctx's error; the event may still be
 // committed, which is safe because Orb retries and duplicates are dropped.
 func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
-	select {
-	case <-a.stop:
-		return Result{}, ErrStopped
-	default:
-	}
 	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
-	select {
-	case a.queue <- req:
-	case <-a.stop:
-		return Result{}, ErrStopped
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	if err := a.enqueueRequest(ctx, req); err != nil {
+		return Result{}, err
 	}
 	select {
 	case r := <-req.reply:
 		return r.result, r.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	}
+}
+
+// enqueueRequest puts req on the queue unless Stop has begun. Stop waits
+// for the read lock to be released before the writer's final drain, so a
+// request is never queued after it.
+func (a *Appender) enqueueRequest(ctx context.Context, req *appendRequest) error {
+	a.enqueue.RLock()
+	defer a.enqueue.RUnlock()
+	if a.stopped {
+		return ErrStopped
+	}
+	if a.testHookEnqueue != nil {
+		a.testHookEnqueue()
+	}
+	select {
+	case a.queue <- req:
+		return nil
+	case <-a.stopping:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -299,7 +341,11 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	defer conn.Release()
 
 	batch := &pgx.Batch{}
-	batch.Queue("begin")
+	// Numbering relies on READ COMMITTED (the insert's snapshot is taken
+	// after the head lock is granted, so it sees every earlier append). A
+	// role or database default of repeatable read would make every
+	// contended append fail with 40001; so ask for it, never inherit it.
+	batch.Queue("begin isolation level read committed")
 	// Plan the duplicate check for the log as it is now: a generic plan
 	// made while the log was new (and looked empty) keeps scanning the
 	// whole table as it grows, until autovacuum first analyzes it.
@@ -366,11 +412,19 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 	return seqs, nil
 }
 
-// isDataError reports errors PostgreSQL raises for the values themselves
-// (SQLSTATE class 22), which retrying cannot fix.
+// isDataError reports errors PostgreSQL raises for the values themselves,
+// which retrying cannot fix: SQLSTATE class 22 (data exception: \u0000 in
+// jsonb, bad UTF-8) and class 54 (program limit exceeded: JSON nested
+// deeper than the stack allows, a resource id too long for its index).
+// Class 54 can also come from the batch as a whole; the one-by-one retry
+// tells those apart.
 func isDataError(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && len(pgErr.Code) == 5 && pgErr.Code[:2] == "22"
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "54"
 }
 
 func classify(err error) error {

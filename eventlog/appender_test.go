@@ -105,10 +105,12 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		}
 		fastDone <- r
 	}()
+	// Proven waiting, not merely slow: its session waits for the head lock.
+	waitForHeadLockWaiter(t, b)
 	select {
 	case <-fastDone:
 		t.Fatal("a later append committed while an earlier one was open")
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	if got := readAfter(t, b, 0); len(got) != 0 {
 		t.Fatalf("reader saw %v before anything committed", got)
@@ -139,7 +141,8 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		// Roll back once the append below waits for the head lock.
+		waitForHeadLockWaiter(t, b)
 		_ = rb.Rollback(ctx)
 	}()
 	r, err := b.appender.Append(ctx, testEvent("after_rollback"))
@@ -251,9 +254,7 @@ func TestGroupCommitAnswersEachEventOfAPartlyRefusedBatch(t *testing.T) {
 	for i, ev := range events {
 		wg.Go(func() { _, errs[i] = a.Append(context.Background(), ev) })
 	}
-	for len(a.queue) < len(events) {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, 10*time.Second, "all four events to be queued", func() bool { return len(a.queue) == len(events) })
 	a.Start()
 	wg.Wait()
 	for i, err := range errs {
@@ -264,4 +265,20 @@ func TestGroupCommitAnswersEachEventOfAPartlyRefusedBatch(t *testing.T) {
 	if got := b.count(t, ""); got != 3 {
 		t.Fatalf("stored %d, want 3", got)
 	}
+}
+
+// waitForHeadLockWaiter waits until a session of b's schema waits for the
+// log head's row lock, failing the test if none does within 10 seconds.
+func waitForHeadLockWaiter(t *testing.T, b *testBundle) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, "an append to wait for the log head", func() bool {
+		var n int
+		err := b.schema.Pool.QueryRow(context.Background(), `select count(*) from pg_stat_activity
+where wait_event_type = 'Lock' and query like '%' || $1 || '%log_head%'`, b.schema.Name).Scan(&n)
+		if err != nil {
+			t.Errorf("reading lock waits: %v", err)
+			return true
+		}
+		return n > 0
+	})
 }

@@ -78,7 +78,8 @@ func (r *Runner) writeSnapshots(ctx context.Context, b snapshotBatch, then txFun
 	if len(events) == 0 && then == nil {
 		return c, nil
 	}
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	// Read committed, as appending needs, whatever the role's default.
+	err = pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		results, err := r.appender.AppendTx(ctx, tx, events)
 		var refused *eventlog.BatchError
 		if err != nil && !errors.As(err, &refused) {

@@ -18,18 +18,6 @@ import (
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
-// TestMain lets a test run the real command in a child process: when
-// ORB_SYNC_TEST_MAIN is set, the test binary is orb-sync.
-func TestMain(m *testing.M) {
-	if os.Getenv("ORB_SYNC_TEST_MAIN") == "1" {
-		ctx, stop := signalContext()
-		code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
-
 // TestServeEndToEnd runs `orb-sync serve` as a process: it migrates an empty
 // schema, becomes ready, stores a signed webhook, exports metrics, and on
 // SIGTERM drains and exits 0.
