@@ -53,6 +53,8 @@ type CheckStoredConfig struct {
 	Secrets []string
 	// Since, when set, checks only events received from then on.
 	Since *time.Time
+	// EventID, when set, checks only that event.
+	EventID string
 	// OnEvent is called for every event checked, in log order.
 	OnEvent func(StoredCheck)
 }
@@ -71,8 +73,8 @@ func CheckStored(ctx context.Context, db Querier, cfg CheckStoredConfig) (Stored
 	rows, err := db.Query(ctx, `select seq, event_id, type, source, created_at, body,
        coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
 from `+pgx.Identifier{cfg.Schema, "events"}.Sanitize()+`
-where $1::timestamptz is null or received_at >= $1
-order by seq`, cfg.Since)
+where ($1::timestamptz is null or received_at >= $1) and ($2 = '' or event_id = $2)
+order by seq`, cfg.Since, cfg.EventID)
 	if err != nil {
 		return sum, fmt.Errorf("reading the log: %w", err)
 	}

@@ -57,14 +57,16 @@ end
 $$;
 
 -- history_diff lists the fields that differ between two versions (as jsonb
--- rows): {"field": {"old": …, "new": …}}. Version bookkeeping is left out.
+-- rows): {"field": {"old": …, "new": …}}. Version bookkeeping is left out;
+-- a missing key and a JSON null are the same (a first version lists only the
+-- fields it sets).
 create function {{.schema}}.history_diff(old jsonb, new jsonb) returns jsonb
 language sql immutable as $$
     select coalesce(jsonb_object_agg(k, jsonb_build_object('old', old -> k, 'new', new -> k)), '{}'::jsonb)
     from (select jsonb_object_keys(coalesce(old, '{}')) union select jsonb_object_keys(coalesce(new, '{}'))) as keys(k)
     where k not in ('last_event_id', 'last_event_seq', 'last_event_at', 'valid_from', 'valid_to',
                     'event_type', 'event_source', 'folded_seq', 'folded_at')
-      and (old -> k) is distinct from (new -> k)
+      and coalesce(old -> k, 'null') <> coalesce(new -> k, 'null')
 $$;
 
 -- changes() is the change feed: per event, what it changed in each history

@@ -44,6 +44,7 @@ func runVerifySignatures(ctx context.Context, env *environment, args []string) e
 	fs.Var(&former, "secret", "a former signing secret to try as well (repeatable)")
 	sinceFlag := fs.String("since", "", "only events received at or after: RFC 3339, a date or an age (7d)")
 	asJSON := fs.Bool("json", false, "print every event's outcome as JSON lines")
+	eventID := fs.String("event", "", "check only this event id (prints its outcome)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -72,11 +73,15 @@ func runVerifySignatures(ctx context.Context, env *environment, args []string) e
 	if _, err := conn.Exec(ctx, "set statement_timeout = 0"); err != nil {
 		return fmt.Errorf("lifting statement_timeout: %w", err)
 	}
-	report := signatureReporter(env.stdout, *asJSON)
+	report := signatureReporter(env.stdout, *asJSON || *eventID != "")
 	start := time.Now()
-	sum, err := webhook.CheckStored(ctx, conn, webhook.CheckStoredConfig{Schema: *db.schema, Secrets: all, Since: since, OnEvent: report})
+	sum, err := webhook.CheckStored(ctx, conn, webhook.CheckStoredConfig{Schema: *db.schema, Secrets: all, Since: since,
+		EventID: *eventID, OnEvent: report})
 	if err != nil {
 		return err
+	}
+	if *eventID != "" && sum.Checked == 0 {
+		return fmt.Errorf("no stored event has id %q", *eventID)
 	}
 	failed := sum.Outcomes[webhook.StoredMismatch] + sum.Outcomes[webhook.StoredNoSignature]
 	fmt.Fprintf(env.stderr, "checked %d events in %s: %d valid, %d mismatch, %d webhooks without signature, %d unsigned (snapshot/recovered)\n",
