@@ -21,6 +21,7 @@ language plpgsql as $$
 declare
     live text := format('%I.%I', '{{.schema_name}}', tbl);
     hist text := format('%I.%I', '{{.schema_name}}', tbl || '_history');
+    col  text;
 begin
     execute format('create table %s (like %s including defaults including generated including constraints,
         valid_from   timestamptz not null,
@@ -33,6 +34,15 @@ begin
     -- Whole-table as-of reads the versions still open at ts: those with
     -- valid_to > ts, narrowed by valid_from without visiting the heap.
     execute format('create index %I on %s (valid_to, valid_from)', tbl || '_history_valid_idx', hist);
+    -- Every version writes its large objects again (a subscription's plan
+    -- and price intervals): lz4 compresses them several times faster than
+    -- the default pglz, as for the log's own payloads.
+    for col in select a.attname from pg_catalog.pg_attribute a
+               where a.attrelid = hist::regclass and a.attnum > 0 and not a.attisdropped
+                 and a.atttypid in ('jsonb'::regtype, 'text'::regtype) and a.attgenerated = ''
+    loop
+        execute format('alter table %s alter column %I set compression lz4', hist, col);
+    end loop;
     perform {{.schema}}.history_define_as_of(tbl);
 end
 $$;
