@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/orb-sync
 
-.PHONY: help build run test bench bench-smoke fuzz lint
+.PHONY: help build run test bench bench-smoke fuzz lint screenshots
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ bench-smoke: ## Run every benchmark once at its small default size, to keep them
 fuzz: ## Fuzz envelope parsing and webhook verification, 30 seconds each.
 	$(GO) test -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s ./eventlog
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./eventlog/webhook
+
+screenshots: ## Regenerate the console's screenshots with headless Chromium (the browser test takes them).
+	ORB_CONSOLE_SCREENSHOTS=$(CURDIR)/projector/console/testdata/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/orb-sync/internal/cli/
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

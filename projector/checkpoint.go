@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +74,38 @@ func advanceCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string
 	}
 	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, projection, from)
+	}
+	return nil
+}
+
+// advanceCheckpoints moves the checkpoints of steps that had nothing to
+// apply, in one statement. Each moves only if it is still at its step's
+// from (as advanceCheckpoint); a step whose checkpoint moved gets
+// ErrCheckpointMoved in its err.
+func advanceCheckpoints(ctx context.Context, tx pgx.Tx, schema string, steps []*step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	names := make([]string, len(steps))
+	from, to := make([]int64, len(steps)), make([]int64, len(steps))
+	for i, st := range steps {
+		names[i], from[i], to[i] = st.target.projection.Name, st.from, st.to
+	}
+	rows, err := tx.Query(ctx, "update "+checkpointsTable(schema)+` c set seq = s.to_seq, updated_at = now()
+from unnest($1::text[], $2::bigint[], $3::bigint[]) as s(projection, from_seq, to_seq)
+where c.projection = s.projection and c.seq = s.from_seq
+returning c.projection`, names, from, to)
+	if err != nil {
+		return fmt.Errorf("advancing checkpoints: %w", err)
+	}
+	moved, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("advancing checkpoints: %w", err)
+	}
+	for _, st := range steps {
+		if !slices.Contains(moved, st.target.projection.Name) {
+			st.err = fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, st.target.projection.Name, st.from)
+		}
 	}
 	return nil
 }

@@ -370,6 +370,8 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labelValue
 				return m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
 				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package projector
 
 import (
+	"context"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +28,7 @@ type Metrics struct {
 	reconnects     prometheus.Counter
 	wakeups        *prometheus.CounterVec
 	leader         prometheus.Gauge
+	status         *statusCollector
 	all            []prometheus.Collector
 	registeredWith prometheus.Registerer
 }
@@ -108,7 +112,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while this instance holds the projector lock and applies events, else 0.",
 		}),
 	}
-	m.all = []prometheus.Collector{m.logHead, m.checkpoint, m.lagEvents, m.lagSeconds, m.deadUnresolved,
+	m.status = &statusCollector{gauges: []prometheus.Collector{m.logHead, m.checkpoint, m.lagEvents, m.lagSeconds, m.deadUnresolved}, m: m}
+	m.all = []prometheus.Collector{m.status,
 		m.applied, m.rowsWritten, m.recomputed, m.deadLetters, m.batchSeconds, m.batchErrors,
 		m.unknownFields, m.unknownTypes, m.reconnects, m.wakeups, m.leader}
 	if reg != nil {
@@ -159,6 +164,55 @@ func (m *Metrics) observeStatus(s Status) {
 		m.lagEvents.WithLabelValues(p.Projection).Set(float64(p.LagEvents))
 		m.lagSeconds.WithLabelValues(p.Projection).Set(p.LagSeconds)
 		m.deadUnresolved.WithLabelValues(p.Projection).Set(float64(p.DeadLetters))
+	}
+}
+
+// readStatusFrom makes the status gauges (log head, checkpoints, lag, dead
+// letters) be read with read when they are scraped.
+func (m *Metrics) readStatusFrom(read func(context.Context) (Status, error)) {
+	if m == nil {
+		return
+	}
+	m.status.mu.Lock()
+	defer m.status.mu.Unlock()
+	m.status.read = read
+}
+
+// statusScrapeTimeout bounds the status read of one scrape; on failure the
+// scrape reports the last values read.
+const statusScrapeTimeout = 5 * time.Second
+
+// statusCollector reads the status gauges from the database when scraped,
+// so their cost follows the scrape interval rather than the event rate,
+// and every replica, leader or not, reports the truth.
+type statusCollector struct {
+	gauges []prometheus.Collector
+	m      *Metrics
+	mu     sync.Mutex // one read at a time; guards read
+	read   func(context.Context) (Status, error)
+}
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, g := range c.gauges {
+		g.Describe(ch)
+	}
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	if c.read != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), statusScrapeTimeout)
+		st, err := c.read(ctx)
+		cancel()
+		if err != nil {
+			slog.Warn("projector: reading status for metrics failed; reporting the last values", slog.String("error", err.Error()))
+		} else {
+			c.m.observeStatus(st)
+		}
+	}
+	c.mu.Unlock()
+	for _, g := range c.gauges {
+		g.Collect(ch)
 	}
 }
 

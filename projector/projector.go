@@ -19,6 +19,7 @@ import (
 const (
 	batchSizeDefault       = 20000
 	pollIntervalDefault    = time.Second
+	roundIntervalDefault   = 100 * time.Millisecond
 	electIntervalDefault   = 2 * time.Second
 	pingIntervalDefault    = 5 * time.Second
 	drainTimeoutDefault    = 5 * time.Second
@@ -37,6 +38,13 @@ type Config struct {
 	// safety net for lost NOTIFYs; jittered by ±10%. Also how often a
 	// failed batch is retried. Defaults to 1 second.
 	PollInterval time.Duration
+	// RoundInterval is the least time between the starts of two catch-ups
+	// while events trickle in: the NOTIFYs of the commits in between fold
+	// into one round, so the per-round cost (reading the head and the
+	// checkpoints, one transaction) is paid per interval, not per commit.
+	// It bounds the extra lag this adds. A backlog larger than a batch is
+	// applied in back-to-back rounds regardless. Defaults to 100 ms.
+	RoundInterval time.Duration
 	// ElectInterval is how often an instance that is not the leader tries
 	// to take the projector lock; jittered by ±10%. Defaults to 2 seconds.
 	ElectInterval time.Duration
@@ -70,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = pollIntervalDefault
+	}
+	if c.RoundInterval == 0 {
+		c.RoundInterval = roundIntervalDefault
 	}
 	if c.ElectInterval == 0 {
 		c.ElectInterval = electIntervalDefault
@@ -138,6 +149,9 @@ type Projector struct {
 	typesCounted    int64 // unknown types are counted up to here
 	typesCountedSet bool
 	fieldsLogged    map[string]bool
+	runnerBackoff   backoff            // after a catch-up failed as a whole
+	retries         map[string]backoff // per projection, after its batch failed
+	shrunk          map[string]int     // batch limits cut by statement timeouts
 	hooks           testHooks
 }
 
@@ -164,8 +178,11 @@ func New(pool *pgxpool.Pool, cfg Config) (*Projector, error) {
 		runDone:      make(chan struct{}),
 		checkpoints:  map[string]int64{},
 		fieldsLogged: map[string]bool{},
+		retries:      map[string]backoff{},
+		shrunk:       map[string]int{},
 	}
 	p.elector = newElector(p)
+	cfg.Metrics.readStatusFrom(func(ctx context.Context) (Status, error) { return ReadStatus(ctx, pool, cfg.Schema) })
 	return p, nil
 }
 

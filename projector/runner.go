@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,12 +15,18 @@ import (
 )
 
 // run is the runner goroutine: wait for a doorbell or the poll timer, then
-// (as leader) apply everything up to the head, and refresh the gauges.
+// (as leader) apply everything up to the head. The cost follows the events,
+// not the doorbell: rings that come while a round runs, or within
+// RoundInterval of the last one, fold into the next round, so a steady
+// stream of small commits is applied in rounds of RoundInterval's worth of
+// events rather than one round per commit. Gauges are read at scrape time
+// (Metrics), not here.
 func (p *Projector) run(ctx context.Context) {
 	defer close(p.runDone)
 	p.kick(wakeStart)
 	timer := time.NewTimer(jitter(p.cfg.PollInterval))
 	defer timer.Stop()
+	var lastRound time.Time
 	for {
 		select {
 		case <-p.stopping:
@@ -31,19 +38,76 @@ func (p *Projector) run(ctx context.Context) {
 			p.cfg.Metrics.woke(wakePoll)
 		}
 		timer.Reset(jitter(p.cfg.PollInterval))
-		if lctx := p.elector.leading(); lctx != nil {
-			if err := p.catchUp(lctx); err != nil {
-				p.logFailure(lctx, "catching up", err, slog.Duration("retry_in", p.cfg.PollInterval))
-			}
+		lctx := p.elector.leading()
+		if lctx == nil || !p.waitForRound(lctx, lastRound) {
+			continue
 		}
-		p.refreshStatus(ctx)
+		lastRound = time.Now()
+		err := p.catchUp(lctx)
+		var some *batchFailures
+		switch {
+		case errors.As(err, &some):
+			p.runnerBackoff.succeeded()
+			p.logFailure(lctx, "applying batches", err)
+		case err != nil:
+			p.runnerBackoff.failed(lastRound, p.cfg.PollInterval)
+			p.logFailure(lctx, "catching up", err, slog.Duration("retry_in", p.runnerBackoff.delay))
+		default:
+			p.runnerBackoff.succeeded()
+		}
 	}
 }
 
+// waitForRound holds the next round until RoundInterval has passed since
+// the previous one began and any failure backoff is over; rings meanwhile
+// are absorbed. It reports false when the wait was cut short by stopping
+// or losing the lead.
+func (p *Projector) waitForRound(ctx context.Context, lastRound time.Time) bool {
+	due := lastRound.Add(p.cfg.RoundInterval)
+	if at := p.runnerBackoff.at; at.After(due) {
+		due = at
+	}
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-p.stopping:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
+	select { // This round reads what those rings announced.
+	case <-p.wake:
+	default:
+	}
+	return true
+}
+
+// backoff spaces retries of something that failed: from the first delay,
+// doubling up to backoffMax; zero while it succeeds.
+type backoff struct {
+	at    time.Time
+	delay time.Duration
+}
+
+const backoffMax = 30 * time.Second
+
+func (b *backoff) failed(now time.Time, first time.Duration) {
+	b.delay = min(max(2*b.delay, first), backoffMax)
+	b.at = now.Add(jitter(b.delay))
+}
+
+func (b *backoff) succeeded() { *b = backoff{} }
+
+// ready reports whether a retry is due.
+func (b backoff) ready(now time.Time) bool { return !now.Before(b.at) }
+
 // catchUp applies every projection up to the head read at its start, in
-// rounds: each round moves every projection that is behind by up to
-// BatchSize positions, in one transaction. A projection whose batch fails
-// is left for the next wake-up; the others go on.
+// rounds (it fails as a whole only when a round's transaction does): each round moves every projection that is behind by up to its
+// batch size, in one transaction. A projection whose batch fails is left
+// alone until its own backoff is over (the others go on); one whose batch
+// hit the statement timeout is retried at once with half the batch, down to
+// one event, and keeps the smaller size until it has caught up.
 func (p *Projector) catchUp(ctx context.Context) error {
 	head, err := readHead(ctx, p.pool, p.cfg.Schema)
 	if err != nil {
@@ -61,13 +125,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		if p.isStopping() || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var round []step
-		for _, t := range p.targets {
-			name := t.projection.Name
-			if from := p.checkpoints[name]; from < head && failed[name] == nil {
-				round = append(round, step{target: t, from: from, to: min(from+int64(p.cfg.BatchSize), head)})
-			}
-		}
+		round := p.nextRound(head, failed)
 		if len(round) == 0 {
 			break
 		}
@@ -78,13 +136,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 			return err
 		}
 		for _, st := range round {
-			name := st.target.projection.Name
-			if st.err != nil {
-				p.cfg.Metrics.batchFailed(name)
-				failed[name] = fmt.Errorf("applying %s (%d, %d]: %w", name, st.from, st.to, st.err)
-				continue
-			}
-			p.checkpoints[name] = st.to
+			p.settleStep(st, head, failed)
 		}
 	}
 	p.countUnknownTypes(ctx)
@@ -94,7 +146,76 @@ func (p *Projector) catchUp(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return &batchFailures{errors.Join(errs...)}
+	}
+	return nil
+}
+
+// batchFailures reports projections whose batches failed while the others
+// went on; each is retried on its own backoff.
+type batchFailures struct{ err error }
+
+func (e *batchFailures) Error() string { return e.err.Error() }
+func (e *batchFailures) Unwrap() error { return e.err }
+
+// nextRound lists the batch of every projection that is behind head, has
+// not failed in this catch-up, and is not waiting out a backoff.
+func (p *Projector) nextRound(head int64, failed map[string]error) []step {
+	now := time.Now()
+	var round []step
+	for _, t := range p.targets {
+		name := t.projection.Name
+		from := p.checkpoints[name]
+		if from >= head || failed[name] != nil || !p.retries[name].ready(now) {
+			continue
+		}
+		round = append(round, step{target: t, from: from, to: min(from+int64(p.batchLimit(name)), head)})
+	}
+	return round
+}
+
+// batchLimit is the most positions name's next batch may take.
+func (p *Projector) batchLimit(name string) int {
+	if n, ok := p.shrunk[name]; ok {
+		return n
+	}
+	return p.cfg.BatchSize
+}
+
+// settleStep records a step's outcome after its round committed.
+func (p *Projector) settleStep(st step, head int64, failed map[string]error) {
+	name := st.target.projection.Name
+	switch {
+	case st.err == nil:
+		p.checkpoints[name] = st.to
+		p.retries[name] = backoff{}
+		if st.to >= head {
+			delete(p.shrunk, name) // Caught up: the next backlog starts at full size.
+		}
+	case isStatementTimeout(st.err) && st.to-st.from > 1:
+		// Too big to finish within statement_timeout: the same range would
+		// fail forever. Half of it may not.
+		p.shrunk[name] = int(max((st.to-st.from)/2, 1))
+		p.cfg.Metrics.batchFailed(name)
+		p.logger.Warn("batch hit the statement timeout; retrying with a smaller batch",
+			slog.String("projection", name), slog.Int64("from", st.from), slog.Int64("to", st.to), slog.Int("next_batch", p.shrunk[name]))
+	default:
+		p.cfg.Metrics.batchFailed(name)
+		failed[name] = fmt.Errorf("applying %s (%d, %d]: %w", name, st.from, st.to, st.err)
+		if !errors.Is(st.err, ErrCheckpointMoved) {
+			r := p.retries[name]
+			r.failed(time.Now(), p.cfg.PollInterval)
+			p.retries[name] = r
+		}
+	}
+}
+
+// isStatementTimeout reports PostgreSQL cancelling a statement that ran
+// past statement_timeout (not one this process cancelled).
+func isStatementTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout")
 }
 
 // step is one projection's batch within a round.
@@ -112,8 +233,10 @@ type step struct {
 // savepoint so one projection's failure leaves the others' work in. A
 // step's checkpoint row is locked first and must still be at from: a
 // second runner, or a dead-letter retry, serializes behind it, and a stale
-// runner fails instead of applying twice. It returns an error when the
-// transaction itself fails; then nothing was applied.
+// runner fails instead of applying twice. Projections that no event in the
+// round's range feeds only move their checkpoints, all in one statement.
+// It returns an error when the transaction itself fails; then nothing was
+// applied.
 func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
@@ -125,15 +248,23 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 		return err
 	}
 	var names []string
+	var unfed []*step
 	for i := range round {
 		st := &round[i]
+		names = append(names, st.target.projection.Name)
+		if !slices.ContainsFunc(st.target.projection.Types(), func(t string) bool { return present[t] }) {
+			unfed = append(unfed, st)
+			continue
+		}
 		start := time.Now()
-		st.res, st.err = p.applyStep(ctx, tx, st, present)
+		st.res, st.err = p.applyStep(ctx, tx, st)
 		st.took = time.Since(start)
 		if st.err != nil && !isStepError(st.err) {
 			return st.err // The transaction is unusable.
 		}
-		names = append(names, st.target.projection.Name)
+	}
+	if err := advanceCheckpoints(ctx, tx, p.cfg.Schema, unfed); err != nil {
+		return err
 	}
 	if hook := p.hooks.beforeCommit; hook != nil {
 		if err := hook(ctx, tx, names); err != nil {
@@ -152,10 +283,8 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	return nil
 }
 
-// applyStep runs one projection's batch under a savepoint of tx. Types
-// lists the event types present in the round's range: a projection that
-// reads none of them only moves its checkpoint.
-func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step, present map[string]bool) (ApplyResult, error) {
+// applyStep runs one projection's batch under a savepoint of tx.
+func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (ApplyResult, error) {
 	name := st.target.projection.Name
 	sp, err := tx.Begin(ctx)
 	if err != nil {
@@ -173,11 +302,9 @@ func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step, present 
 		if st.target, err = p.refreshTarget(ctx, sp, st.target); err != nil {
 			return ApplyResult{}, err
 		}
-		var res ApplyResult
-		if slices.ContainsFunc(st.target.projection.Types(), func(t string) bool { return present[t] }) {
-			if res, err = st.target.Apply(ctx, sp, st.from, st.to); err != nil {
-				return res, err
-			}
+		res, err := st.target.Apply(ctx, sp, st.from, st.to)
+		if err != nil {
+			return res, err
 		}
 		return res, advanceCheckpoint(ctx, sp, p.cfg.Schema, name, st.from, st.to)
 	}()
@@ -320,20 +447,6 @@ func (p *Projector) minCheckpoint() int64 {
 		}
 	}
 	return max(upTo, 0)
-}
-
-// refreshStatus updates the gauges; every instance does, so whichever is
-// scraped reports the truth.
-func (p *Projector) refreshStatus(ctx context.Context) {
-	if p.cfg.Metrics == nil {
-		return
-	}
-	st, err := ReadStatus(ctx, p.pool, p.cfg.Schema)
-	if err != nil {
-		p.logFailure(ctx, "reading status", err)
-		return
-	}
-	p.cfg.Metrics.observeStatus(st)
 }
 
 // jitter spreads d by ±10%, so replicas don't poll in step.

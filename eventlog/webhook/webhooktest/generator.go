@@ -89,9 +89,15 @@ func New(entities int, seed uint64) (*Generator, error) {
 // Next returns a new event of kind: its type, id and body. Each call yields
 // a unique event id; the resource it is about is one of the pool's.
 func (g *Generator) Next(kind Kind) (eventType, eventID string, body []byte) {
+	return g.NextFor(kind, g.rng.IntN(g.entities))
+}
+
+// NextFor is Next about a chosen entity (0 to entities-1 are the pool's):
+// the seed phase of a workload creates each one in turn.
+func (g *Generator) NextFor(kind Kind, n int) (eventType, eventID string, body []byte) {
 	g.n++
 	eventID = g.prefix + strconv.FormatUint(g.n, 10)
-	entity := strconv.Itoa(g.rng.IntN(g.entities))
+	entity := strconv.Itoa(n)
 	values := map[string]string{
 		phEventID:      eventID,
 		phCreatedAt:    g.clock().UTC().Format("2006-01-02T15:04:05.000000+00:00"),

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
@@ -35,6 +36,10 @@ type Config struct {
 	Entities int
 	// Mix is the relative weight of each kind; defaults to equal thirds.
 	Mix map[Kind]int
+	// Seed sends one event creating each entity of each kind (entity 0 of
+	// every kind, then entity 1, ...) instead of updating random ones;
+	// Requests defaults to 3 x Entities.
+	Seed bool
 }
 
 // Report summarizes a run.
@@ -87,7 +92,7 @@ func (c Config) validate() error {
 	if c.Secret == "" {
 		return errors.New("loadgen: a webhook secret is required to sign requests")
 	}
-	if c.Duration <= 0 && c.Requests <= 0 {
+	if c.Duration <= 0 && c.Requests <= 0 && !c.Seed {
 		return errors.New("loadgen: set a duration or a request count")
 	}
 	return nil
@@ -106,6 +111,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Entities = 1000
 	}
 	mix := weighted(cfg.Mix)
+	if cfg.Seed && cfg.Requests <= 0 {
+		cfg.Requests = len(Kinds) * cfg.Entities
+	}
+	var seeded atomic.Int64 // the seed's next request
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -143,8 +152,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
 			for i := 0; ctx.Err() == nil && take(); i++ {
-				kind := mix[(i*7+w)%len(mix)]
-				_, _, body := gen.Next(kind)
+				var body []byte
+				if cfg.Seed {
+					j := int(seeded.Add(1) - 1)
+					_, _, body = gen.NextFor(Kinds[j%len(Kinds)], j/len(Kinds))
+				} else {
+					_, _, body = gen.Next(mix[(i*7+w)%len(mix)])
+				}
 				took, status, err := send(ctx, client, cfg, body)
 				if ctx.Err() != nil && err != nil {
 					break // The run ended mid-request; don't count it.

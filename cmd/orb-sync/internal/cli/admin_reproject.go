@@ -77,13 +77,14 @@ type reprojectRequest struct {
 // function that cancels a running rebuild (its live tables stay untouched)
 // and waits for it.
 func mountReproject(ctx context.Context, token string, pool *pgxpool.Pool, schema string, logger *slog.Logger,
-	metrics *projector.RebuildMetrics, router *mux.Router) func() {
+	metrics *projector.RebuildMetrics, router *mux.Router, jobs *jobBoard) func() {
 	if token == "" {
 		logger.InfoContext(ctx, "ADMIN_TOKEN is not set: /admin/reproject is off")
 		return func() {}
 	}
 	job := &reprojectJob{ctx: ctx, pool: pool, schema: schema, logger: logger, metrics: metrics}
 	router.Handle("/admin/reproject", requireBearer(token, job)).Methods(http.MethodGet, http.MethodPost)
+	jobs.add(job.consoleJobs)
 	return job.stop
 }
 

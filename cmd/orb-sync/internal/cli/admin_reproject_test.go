@@ -28,7 +28,7 @@ func TestAdminReprojectEndpoint(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	router := mux.NewRouter()
-	stop := mountReproject(ctx, testAdminToken, s.Pool, s.Name, logger, nil, router)
+	stop := mountReproject(ctx, testAdminToken, s.Pool, s.Name, logger, nil, router, nil)
 	defer stop()
 	api := httptest.NewServer(router)
 	defer api.Close()
@@ -95,7 +95,7 @@ func TestAdminReprojectConflictAndOff(t *testing.T) {
 	}
 
 	router := mux.NewRouter()
-	stop := mountReproject(context.Background(), "", nil, "orb", slog.New(slog.DiscardHandler), nil, router)
+	stop := mountReproject(context.Background(), "", nil, "orb", slog.New(slog.DiscardHandler), nil, router, nil)
 	defer stop()
 	rec = httptest.NewRecorder()
 	router.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/reproject", nil))

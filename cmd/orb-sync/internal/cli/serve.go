@@ -169,16 +169,23 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
 	// log in the background (admin_reproject.go); cancelled before the
 	// projector stops.
-	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin)
+	jobs := &jobBoard{}
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin, jobs)
 	defer stopReproject()
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.
-	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin)
+	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin, jobs)
 	if err != nil {
 		return err
 	}
 	defer stopSync()
+
+	// The web console at /console/ on the admin listener, with ADMIN_TOKEN
+	// (serve_console.go).
+	if err := mountConsole(ctx, *s.sync.adminToken, splitSecrets(*s.secrets), pool, schema, logger, reg, jobs, web.admin); err != nil {
+		return err
+	}
 
 	publicAddr := net.JoinHostPort(*s.listenHost, strconv.Itoa(*s.port))
 	if err := web.start(ctx, publicAddr, *s.adminListen); err != nil {

@@ -19,6 +19,7 @@ type projectorSettings struct {
 	enabled      *bool
 	batchSize    *int
 	pollInterval *time.Duration
+	roundGap     *time.Duration
 	pollOnly     *bool
 }
 
@@ -28,7 +29,9 @@ func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *pr
 			"run the projector in this process (env PROJECTOR_ENABLED=false for ingest-only replicas; another replica must then project)"),
 		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 20000, "most log positions applied per transaction and projection", errs),
 		pollInterval: durationSetting(fs, env, setting{"projector-poll-interval", "PROJECTOR_POLL_INTERVAL"}, time.Second, "how often the log is read without a notification (safety net)", errs),
-		pollOnly:     fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
+		roundGap: durationSetting(fs, env, setting{"projector-round-interval", "PROJECTOR_ROUND_INTERVAL"}, 100*time.Millisecond,
+			"least time between two rounds while events trickle in: commits in between are applied together (bounds the added lag)", errs),
+		pollOnly: fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
 	}
 }
 
@@ -39,6 +42,9 @@ func (s *projectorSettings) validate() []error {
 	}
 	if *s.pollInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("PROJECTOR_POLL_INTERVAL=%s must be at least 10ms", *s.pollInterval))
+	}
+	if *s.roundGap < time.Millisecond || *s.roundGap > 10*time.Second {
+		errs = append(errs, fmt.Errorf("PROJECTOR_ROUND_INTERVAL=%s must be between 1ms and 10s", *s.roundGap))
 	}
 	return errs
 }
@@ -51,6 +57,7 @@ func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Poo
 		Schema:          schema,
 		BatchSize:       *s.batchSize,
 		PollInterval:    *s.pollInterval,
+		RoundInterval:   *s.roundGap,
 		PollOnly:        *s.pollOnly,
 		ApplicationName: "orb-sync",
 		Logger:          logger,

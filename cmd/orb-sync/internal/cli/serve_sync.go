@@ -74,7 +74,7 @@ func (s *syncSettings) validate() []error {
 // ORB_API_KEY is set. The returned function stops them all and waits; it
 // may be called more than once.
 func startSync(ctx context.Context, s *syncSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger,
-	reg prometheus.Registerer, router *mux.Router) (func(), error) {
+	reg prometheus.Registerer, router *mux.Router, jobs *jobBoard) (func(), error) {
 	logger = logger.With("component", "sync")
 	if !s.api.enabled() {
 		logger.InfoContext(ctx, "ORB_API_KEY is not set: reconcile, repair, refetch and the backfill endpoint are off")
@@ -118,6 +118,7 @@ func startSync(ctx context.Context, s *syncSettings, pool *pgxpool.Pool, schema 
 	if *s.adminToken != "" {
 		job := newBackfillJob(ctx, runner, logger)
 		router.Handle("/admin/backfill", requireBearer(*s.adminToken, job)).Methods(http.MethodGet, http.MethodPost)
+		jobs.add(job.consoleJobs)
 		jobStop = job.stop
 	}
 	logger.InfoContext(ctx, "orb api workers started", slog.Duration("reconcile_interval", *s.reconcileEvery),

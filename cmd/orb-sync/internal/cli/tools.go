@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +44,30 @@ func runLoadgen(ctx context.Context, env *environment, args []string) error {
 	requests := fs.Int("requests", 0, "stop after this many requests (0: no limit)")
 	entities := fs.Int("entities", 1000, "distinct customers/subscriptions/invoices the events are about")
 	mix := fs.String("mix", "customer=1,subscription=1,invoice=1", "relative weights of customer.edited (~1 KB), subscription.edited (~54 KB), invoice.issued (~4 KB)")
+	reference := fs.Bool("reference", false, "run issue 10's workload: create -entities (default 10000) of each kind, then update random ones for -duration with each sender count of -phases (default 1,8,32)")
+	phases := fs.String("phases", "1,8,32", "with -reference: sender counts of the measured phases")
+	summarize := fs.String("summarize", "", "print a table of the phase lines in this file (written by eventlog/webhook/webhooktest/reference.sh) and exit")
+	servePID := fs.Int("serve-pid", 0, "with -reference: measure this orb-sync process's memory and its PostgreSQL backends' CPU (Linux; needs DATABASE_URL and DATABASE_SCHEMA)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	if *fill > 0 {
 		return fillLog(ctx, env, db, *fill, *entities)
+	}
+	if *summarize != "" {
+		f, err := os.Open(*summarize)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return webhooktest.Summarize(f, env.stdout)
+	}
+	if *reference {
+		if !flagSet(fs, "entities") {
+			*entities = 10000
+		}
+		return runReference(ctx, env, db, referenceRun{url: *url, secret: *secret, entities: *entities,
+			phases: *phases, duration: *duration, servePID: *servePID})
 	}
 	weights, err := parseMix(*mix)
 	if err != nil {
@@ -117,4 +137,41 @@ func fillLog(ctx context.Context, env *environment, db dbSettings, n, entities i
 	}
 	fmt.Fprintf(env.stdout, "appended %d events\n", n)
 	return nil
+}
+
+// referenceRun is what `loadgen -reference` was asked for.
+type referenceRun struct {
+	url, secret, phases string
+	entities, servePID  int
+	duration            time.Duration
+}
+
+// runReference runs webhooktest.RunWorkload, printing one line per phase.
+func runReference(ctx context.Context, env *environment, db dbSettings, r referenceRun) error {
+	w := webhooktest.Workload{URL: r.url, Entities: r.entities, PhaseDuration: r.duration}
+	if secrets := splitSecrets(r.secret); len(secrets) > 0 {
+		w.Secret = secrets[0]
+	} else {
+		return fmt.Errorf("%w: ORB_WEBHOOK_SECRET (or -webhook-secret) is required to sign requests", errUsage)
+	}
+	for part := range strings.SplitSeq(r.phases, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: -phases: %q is not a sender count", errUsage, part)
+		}
+		w.Phases = append(w.Phases, n)
+	}
+	if r.servePID > 0 {
+		if err := db.validate(); err != nil {
+			return fmt.Errorf("%w: -serve-pid reads pg_stat_activity: %w", errUsage, err)
+		}
+		pool, err := openPool(ctx, db, "loadgen", 2)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		w.Probe = webhooktest.Probe{ServePID: r.servePID, DB: pool, Schema: *db.schema}
+	}
+	_, err := webhooktest.RunWorkload(ctx, w, func(p webhooktest.PhaseReport) { fmt.Fprintln(env.stdout, p) })
+	return err
 }

@@ -1,0 +1,267 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/orb-sync/orb-sync/projector/console/consoletest"
+)
+
+// TestPages renders every page against a real schema holding the fixture
+// history and checks what a reader relies on.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+
+	t.Run("home", func(t *testing.T) {
+		r := f.get(t, "/console/")
+		if r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		r.mustContain(t, "Find a billing object", `action="/console/search"`)
+	})
+
+	t.Run("search by every key, grouped by kind", func(t *testing.T) {
+		for _, tc := range []struct{ q, group, link string }{
+			{consoletest.CustomerID, "Customers", "/console/customer/" + consoletest.CustomerID},
+			{consoletest.ExternalID, "Customers", "/console/customer/" + consoletest.CustomerID},
+			{strings.ToUpper(consoletest.NewEmail), "Customers", "/console/customer/" + consoletest.CustomerID},
+			{consoletest.InvoiceNumber, "Invoices", "/console/invoice/" + consoletest.InvoiceID},
+			{consoletest.InvoiceID, "Invoices", "/console/invoice/" + consoletest.InvoiceID},
+			{consoletest.CreditNoteNo, "Credit notes", "/console/credit_note/" + consoletest.CreditNoteID},
+			{consoletest.SubscriptionID, "Subscriptions", "/console/subscription/" + consoletest.SubscriptionID},
+			{consoletest.ExternalPlanID, "Plans", "/console/plan/" + consoletest.PlanID},
+			{consoletest.EditedEventID, "Events", "/console/event/" + consoletest.EditedEventID},
+		} {
+			r := f.get(t, "/console/search?q="+url.QueryEscape(tc.q))
+			if r.status != 200 {
+				t.Fatalf("search %q: status %d", tc.q, r.status)
+			}
+			r.mustContain(t, "<h2>"+tc.group, `href="`+tc.link+`"`)
+		}
+		r := f.get(t, "/console/search?q=nobody%40nowhere")
+		r.mustContain(t, "Nothing matches")
+		if r := f.get(t, "/console/search?q="+strings.Repeat("x", 400)); r.status != 400 {
+			t.Errorf("overlong query: status %d", r.status)
+		}
+	})
+
+	t.Run("customer: row, related, timeline with the change", func(t *testing.T) {
+		r := f.get(t, "/console/customer/"+consoletest.CustomerID)
+		if r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		r.mustContain(t, consoletest.NewEmail,
+			`href="/console/subscription/`+consoletest.SubscriptionID+`"`,
+			`href="/console/invoice/`+consoletest.InvoiceID+`"`,
+			`href="/console/credit_note/`+consoletest.CreditNoteID+`"`,
+			"cbt_console_1", "customer.edited", "snapshot.customer", `class="src src-snapshot"`,
+			`<span class="field">email</span> <del>`+consoletest.OldEmail+`</del> → <ins>`+consoletest.NewEmail+`</ins>`,
+			`href="/console/event/`+consoletest.EditedEventID+`"`, "no field changed")
+	})
+
+	t.Run("customer as of an earlier date", func(t *testing.T) {
+		r := f.get(t, "/console/customer/"+consoletest.CustomerID+"?as_of=2025-02-01T00:00:00")
+		if r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		r.mustContain(t, "As it stood at <strong>2025-02-01 00:00:00Z</strong>", consoletest.OldEmail,
+			"now: "+consoletest.NewEmail, `value="2025-02-01T00:00:00"`, `class="differs"`,
+			`href="/console/subscription/`+consoletest.SubscriptionID+`"`)
+		// The edit and the later events are not in that past, nor the
+		// credit note created after it.
+		r.mustNotContain(t, "customer.edited", consoletest.CreditNoteID)
+		before := f.get(t, "/console/customer/"+consoletest.CustomerID+"?as_of=2024-12-31")
+		if before.status != 404 {
+			t.Errorf("before the customer existed: status %d", before.status)
+		}
+		before.mustContain(t, "no events about this customer up to then")
+	})
+
+	t.Run("other entity pages", func(t *testing.T) {
+		for _, tc := range []struct {
+			path  string
+			wants []string
+		}{
+			{"/console/subscription/" + consoletest.SubscriptionID, []string{`href="/console/customer/` + consoletest.CustomerID + `"`,
+				`href="/console/plan/` + consoletest.PlanID + `"`, `href="/console/invoice/` + consoletest.InvoiceID + `"`, "subscription.created"}},
+			{"/console/invoice/" + consoletest.InvoiceID, []string{consoletest.InvoiceNumber, `href="/console/customer/` + consoletest.CustomerID + `"`,
+				`href="/console/credit_note/` + consoletest.CreditNoteID + `"`, `<span class="field">status</span> <del>issued</del> → <ins>paid</ins>`}},
+			{"/console/credit_note/" + consoletest.CreditNoteID, []string{consoletest.CreditNoteNo, `href="/console/invoice/` + consoletest.InvoiceID + `"`, "credit_note.issued"}},
+			{"/console/plan/" + consoletest.PlanID, []string{"Pro &lt;b&gt;monthly&lt;/b&gt;", `href="/console/subscription/` + consoletest.SubscriptionID + `"`, "subscription.created"}},
+		} {
+			r := f.get(t, tc.path)
+			if r.status != 200 {
+				t.Fatalf("%s: status %d\n%s", tc.path, r.status, r.body)
+			}
+			r.mustContain(t, tc.wants...)
+			r.mustNotContain(t, "<b>monthly")
+		}
+	})
+
+	t.Run("raw event with its signature", func(t *testing.T) {
+		r := f.get(t, "/console/event/"+consoletest.EditedEventID)
+		if r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		r.mustContain(t, "signature verified", `&#34;previous_attributes&#34;`, `href="/console/customer/`+consoletest.CustomerID+`"`)
+		f.get(t, "/console/event/"+consoletest.SnapshotEventID).mustContain(t, "not signed")
+		if r := f.get(t, "/console/event/evt_missing"); r.status != 404 {
+			t.Errorf("missing event: status %d", r.status)
+		}
+	})
+
+	t.Run("not found and bad input", func(t *testing.T) {
+		for path, want := range map[string]int{
+			"/console/customer/cus_nobody": 404,
+			"/console/widget/x":            404,
+			"/console/nothing/here/at/all": 404,
+			"/console/customer/" + consoletest.CustomerID + "?as_of=yesterday": 400,
+		} {
+			if r := f.get(t, path); r.status != want {
+				t.Errorf("%s: status %d, want %d", path, r.status, want)
+			}
+		}
+	})
+}
+
+// TestEscaping checks that payload strings, which Orb's users control,
+// render as text everywhere they appear.
+func TestEscaping(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hostileInputs := []string{
+		"/console/search?q=" + url.QueryEscape(`"><script>alert(3)</script>`),
+		"/console/customer/" + url.PathEscape(`<script>alert(4)</script>`),
+	}
+	for _, path := range hostileInputs {
+		r := f.get(t, path)
+		r.mustNotContain(t, "<script>alert")
+		r.mustContain(t, "&lt;script&gt;alert(")
+	}
+	for _, path := range []string{
+		"/console/customer/" + consoletest.CustomerID,
+		"/console/customer/" + consoletest.CustomerID + "?as_of=2025-02-01",
+		"/console/search?q=" + consoletest.ExternalID,
+		"/console/subscription/" + consoletest.SubscriptionID,
+		"/console/event/" + consoletest.EditedEventID,
+	} {
+		r := f.get(t, path)
+		r.mustNotContain(t, "<script>alert", "<img src=x")
+		if !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: the customer's name is not shown escaped", path)
+		}
+		// The only script is our file.
+		if n := len(regexp.MustCompile(`<script`).FindAllString(r.body, -1)); n != 1 {
+			t.Errorf("%s: %d script elements", path, n)
+		}
+	}
+}
+
+// TestAuthAndHeaders: ADMIN_TOKEN as bearer or basic-auth password, every
+// response with the security headers, no secret in any page.
+func TestAuthAndHeaders(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	page := f.server.URL + "/console/customer/" + consoletest.CustomerID
+	for _, tc := range []struct {
+		name string
+		set  func(*http.Request)
+		want int
+	}{
+		{"none", func(*http.Request) {}, 401},
+		{"wrong bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope-nope-nope-nope") }, 401},
+		{"token prefix", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken[:20]) }, 401},
+		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken) }, 200},
+		{"basic, any user", func(r *http.Request) { r.SetBasicAuth("support", testToken) }, 200},
+		{"basic, empty user", func(r *http.Request) { r.SetBasicAuth("", testToken) }, 200},
+		{"basic, wrong password", func(r *http.Request) { r.SetBasicAuth(testToken, "wrong") }, 401},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, page, nil)
+		tc.set(req)
+		r := do(t, req)
+		if r.status != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, r.status, tc.want)
+		}
+		if tc.want == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("%s: no basic-auth challenge", tc.name)
+		}
+		for h, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+			if got := r.header.Get(h); got != want {
+				t.Errorf("%s: %s = %q", tc.name, h, got)
+			}
+		}
+		csp := r.header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", tc.name, csp)
+		}
+	}
+	for _, path := range []string{"/console/", "/console/pipeline", "/console/customer/" + consoletest.CustomerID, "/console/event/" + consoletest.EditedEventID} {
+		r := f.get(t, path)
+		r.mustNotContain(t, testToken, consoletest.Secret)
+	}
+	if _, err := New(context.Background(), Config{Pool: f.schema.Pool, Schema: f.schema.Name, Token: "short"}); err == nil {
+		t.Error("a short ADMIN_TOKEN was accepted")
+	}
+}
+
+// TestEventSignatureMismatch: an event whose secret is no longer
+// configured is not marked verified.
+func TestEventSignatureMismatch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "whsec_rotated_to_something_else")
+	f.get(t, "/console/event/"+consoletest.EditedEventID).mustContain(t, "signature does not check")
+}
+
+// TestPipeline shows the projections and the dead letter, and retries it
+// through the form, refusing a post without the form's token or from
+// another site.
+func TestPipeline(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.get(t, "/console/pipeline")
+	if r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	r.mustContain(t, `id="live"`, `data-refresh="5"`, "customers", "subscriptions", "evt_console_bad",
+		"invalid input syntax for type numeric", `name="csrf" value="`+f.console.csrf+`"`, "Retry")
+
+	post := func(form url.Values, header map[string]string) response {
+		req, _ := http.NewRequest(http.MethodPost, f.server.URL+"/console/pipeline/retry", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		return do(t, req)
+	}
+	if r := post(url.Values{"projection": {"customers"}}, nil); r.status != 403 {
+		t.Errorf("no csrf token: status %d", r.status)
+	}
+	if r := post(url.Values{"csrf": {f.console.csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != 403 {
+		t.Errorf("cross-site post: status %d", r.status)
+	}
+	if r := post(url.Values{"csrf": {f.console.csrf}}, map[string]string{"Origin": "https://evil.example"}); r.status != 403 {
+		t.Errorf("foreign origin: status %d", r.status)
+	}
+	if r := post(url.Values{"csrf": {f.console.csrf}, "projection": {"nope"}}, nil); r.status != 400 {
+		t.Errorf("unknown projection: status %d", r.status)
+	}
+	r = post(url.Values{"csrf": {f.console.csrf}, "projection": {"customers"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if r.status != 303 || r.header.Get("Location") != "/console/pipeline?failed=1&projection=customers&resolved=0" {
+		t.Fatalf("retry: status %d, location %q", r.status, r.header.Get("Location"))
+	}
+	f.get(t, r.header.Get("Location")).mustContain(t, "Retried dead letters of customers: 0 resolved, 1 still failing.")
+	var retries int
+	err := f.schema.Pool.QueryRow(context.Background(), "select retries from "+f.schema.Name+".dead_letters where event_id = 'evt_console_bad'").Scan(&retries)
+	if err != nil || retries != 1 {
+		t.Errorf("retries = %d, %v", retries, err)
+	}
+	if r := f.get(t, "/console/pipeline/retry"); r.status != 405 && r.status != 404 {
+		t.Errorf("GET retry: status %d", r.status)
+	}
+}
