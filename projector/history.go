@@ -23,6 +23,11 @@ import "slices"
 // row per event, never updated) have nothing to version.
 var versioned = []string{"customers", "subscriptions", "invoices", "credit_notes", "plans", "billable_metrics"}
 
+// historyChunkMax bounds the log positions one history fold reads in a
+// rebuild: unlike a current-state fold, which reads only each entity's
+// newest objects, it carries every event's object through its sorts.
+const historyChunkMax = batchSizeDefault
+
 // historyRule is the version of the history fold itself; it is added to
 // the base projection's Version, so a change to either rebuilds history.
 const historyRule = 1

@@ -24,7 +24,8 @@ import (
 //     jsonb_populate_record over the newest full object and the partial
 //     objects after it (or base, when no full object came in the batch).
 //   - marked: an event makes a version when its state differs from the one
-//     before it in a column the payload can set.
+//     before it in a column the payload can set (a full object equal to the
+//     one just before it is skipped: it cannot).
 //   - removed, closed, written: late entities lose their versions; a
 //     continuing entity's current version ends where its first new one
 //     starts (or records the newest event folded); new versions are
@@ -79,7 +80,14 @@ states as (
   from (
     -- grp counts the full objects so far: a full object starts the fold anew.
     select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
-    from objs o
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
   ) o
   left join base b on b.entity = o.entity
 ),
@@ -91,8 +99,8 @@ marked as (
   ) s
 ),
 last_folded as (
-  select distinct on (s.entity) s.entity, s.seq, s.created_at from states s
-  order by s.entity, s.created_at desc, s.seq desc
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
 ),
 versions as (
   select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,

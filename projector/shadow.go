@@ -139,7 +139,7 @@ func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
 // as one fold: applying (a, b] then (b, c] equals applying (a, c].
 func (b *rebuild) fill(ctx context.Context, from, to int64) error {
 	for from < to {
-		end := min(from+b.r.cfg.ChunkSize, to)
+		end := min(from+b.chunkSize(), to)
 		if err := b.applyTx(ctx, from, end); err != nil {
 			return err
 		}
@@ -412,4 +412,13 @@ func tableOID(ctx context.Context, db DB, schema, table string) (uint32, error) 
 		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
 	}
 	return oid, nil
+}
+
+// chunkSize is ChunkSize, but a history fold keeps every event's object
+// while it runs: it is cut into batches the size of the live projector's.
+func (b *rebuild) chunkSize() int64 {
+	if b.p.History {
+		return min(b.r.cfg.ChunkSize, historyChunkMax)
+	}
+	return b.r.cfg.ChunkSize
 }
