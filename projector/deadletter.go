@@ -168,6 +168,9 @@ func (t *Target) retryOne(ctx context.Context, tx pgx.Tx, dl DeadLetter, upTo in
 		return dl, fmt.Errorf("resolving dead letter %s/%d: %w", dl.Projection, dl.Seq, err)
 	}
 	ids, err := t.entities(ctx, sp, []int64{dl.Seq})
+	if err == nil && len(ids) == 0 {
+		err = errNoEntity // Still nothing to apply it to: keep it visible.
+	}
 	if err == nil {
 		_, err = t.Recompute(ctx, sp, ids, upTo)
 	}
@@ -178,7 +181,7 @@ func (t *Target) retryOne(ctx context.Context, tx pgx.Tx, dl DeadLetter, upTo in
 		return dl, nil
 	}
 	_ = sp.Rollback(ctx)
-	if !isDataError(err) {
+	if !isDataError(err) && !errors.Is(err, errNoEntity) {
 		return dl, err
 	}
 	failed, err := recordDeadLetter(ctx, tx, t.schema, dl.Projection, dl.Seq, unwrapPg(err))
@@ -192,6 +195,10 @@ func (t *Target) retryOne(ctx context.Context, tx pgx.Tx, dl DeadLetter, upTo in
 	failed.Retries++
 	return failed, nil
 }
+
+// errNoEntity is why a retried dead letter whose event still names no
+// entity it can be applied to stays unresolved.
+var errNoEntity = errors.New("the event still names no entity this projection can find")
 
 // unwrapPg returns the PostgreSQL error inside err, if any, so dead letters
 // hold the server's message rather than our wrapping.

@@ -33,8 +33,9 @@ import (
 func (g *sqlGen) historyApplySQL() string {
 	key := pgx.Identifier{g.p.Key}.Sanitize()
 	var b strings.Builder
-	fmt.Fprintf(&b, "with live as materialized (\n  select b.* from (\n%s\n  ) b\n  where b.entity is not null and %s\n),\n",
+	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+	g.writeUnapplied(&b)
 	fmt.Fprintf(&b, `late as materialized (
   select array(
     select b.entity from live b join %[1]s h on h.%[2]s = b.entity and h.valid_to = 'infinity'
@@ -73,10 +74,10 @@ base as materialized (
     offset 0
   ) y
 ),
-states as (
+folds as (
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
          jsonb_populate_record(case when o.grp > 0 then null::%[5]s else b.row end,
-           coalesce(%[6]s(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r
+           coalesce(%[6]s(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
   from (
     -- grp counts the full objects so far: a full object starts the fold anew.
     select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
@@ -84,12 +85,15 @@ states as (
       -- A full object equal to the full object just before it cannot
       -- change the state (a plan embedded unchanged in every subscription
       -- event): it is left out before the costly part.
-      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
+      select o.*, %[10]s as repeated
       from objs o window w as (partition by o.entity order by o.created_at, o.seq)
     ) o
     where not o.repeated
   ) o
   left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, %[9]s as r from folds s
 ),
 marked as (
   select s.*, case when s.prev_seq is null then not s.has_base or %[7]s else %[8]s end as changed
@@ -108,8 +112,8 @@ versions as (
          row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
   from marked m where m.changed
 ),
-`, g.events, g.objectCase(), g.shapeCaseFor("f.full"), g.fullFromObject("x.o"), g.target, g.agg,
-		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"))
+`, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.agg,
+		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated())
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -149,7 +153,8 @@ written as (
   where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1
 )
-select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late)`,
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied)`,
 		g.target, key, strings.Join(names, ", "), strings.Join(values, ", "))
 	return b.String()
 }
@@ -194,4 +199,31 @@ func (g *sqlGen) fullFromObject(o string) string {
 		return "false"
 	}
 	return fmt.Sprintf("case w.src %s else false end", strings.Join(whens, " "))
+}
+
+// historyDerived is the row after an event with the projection's derived
+// columns computed as the current table computes them when that event is
+// the newest (f: entity, last_seq, last_at; r: the folded row).
+func (g *sqlGen) historyDerived(alias string) string {
+	if len(g.p.Derived) == 0 {
+		return alias + ".r0"
+	}
+	var pairs []string
+	for _, d := range g.p.Derived {
+		sql, _ := g.derived(d.Column)
+		pairs = append(pairs, literal(d.Column), sql)
+	}
+	return fmt.Sprintf(`(select jsonb_populate_record(%[1]s.r0, jsonb_build_object(%[2]s))
+     from (select %[1]s.entity, %[1]s.seq as last_seq, %[1]s.created_at as last_at) f, (select (%[1]s.r0).*) r)`,
+		alias, strings.Join(pairs, ", "))
+}
+
+// repeated tells a full object equal to the full object just before it.
+// Derived columns may change with the event alone (a balance transaction
+// that repeats the customer), so a projection with any never skips.
+func (g *sqlGen) repeated() string {
+	if len(g.p.Derived) > 0 {
+		return "false"
+	}
+	return "coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false)"
 }

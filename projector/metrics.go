@@ -21,6 +21,7 @@ type Metrics struct {
 	rowsWritten    *prometheus.CounterVec
 	recomputed     *prometheus.CounterVec
 	deadLetters    *prometheus.CounterVec
+	unapplied      *prometheus.CounterVec
 	batchSeconds   *prometheus.HistogramVec
 	batchErrors    *prometheus.CounterVec
 	unknownFields  *prometheus.CounterVec
@@ -82,6 +83,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "orb", Subsystem: "projection", Name: "dead_letters_total",
 			Help: "Events a projection could not apply and set aside.",
 		}, perProjection),
+		unapplied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "orb", Subsystem: "projection", Name: "unapplied_events_total",
+			Help: "Events a projection reads whose entity could not be found (no id, unknown alias), set aside in dead_letters.",
+		}, perProjection),
 		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "batch_seconds",
 			Help:    "Duration of one projection's batch (fold and checkpoint) within a round's transaction, before its commit.",
@@ -114,7 +119,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.status = &statusCollector{gauges: []prometheus.Collector{m.logHead, m.checkpoint, m.lagEvents, m.lagSeconds, m.deadUnresolved}, m: m}
 	m.all = []prometheus.Collector{m.status,
-		m.applied, m.rowsWritten, m.recomputed, m.deadLetters, m.batchSeconds, m.batchErrors,
+		m.applied, m.rowsWritten, m.recomputed, m.deadLetters, m.unapplied, m.batchSeconds, m.batchErrors,
 		m.unknownFields, m.unknownTypes, m.reconnects, m.wakeups, m.leader}
 	if reg != nil {
 		reg.MustRegister(m.all...)
@@ -141,6 +146,7 @@ func (m *Metrics) observeBatch(projection string, r ApplyResult, took time.Durat
 	m.rowsWritten.WithLabelValues(projection).Add(float64(r.Rows))
 	m.recomputed.WithLabelValues(projection).Add(float64(r.Recomputed))
 	m.deadLetters.WithLabelValues(projection).Add(float64(len(r.DeadLetters)))
+	m.unapplied.WithLabelValues(projection).Add(float64(r.Unapplied))
 	m.batchSeconds.WithLabelValues(projection).Observe(took.Seconds())
 	for _, f := range r.UnknownFields {
 		m.unknownFields.WithLabelValues(projection, f).Inc()

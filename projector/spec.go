@@ -67,9 +67,27 @@ type Source struct {
 	Omit []string
 	// Allow, when set, lists the only keys merged from a partial object.
 	Allow []string
-	// Extra, when set, is a jsonb object merged over Object before it is
-	// folded (e.g. the envelope's customer id for a balance transaction).
+	// Extra, when set, is a jsonb object merged over the shaped object
+	// before it is folded (e.g. the envelope's customer id for a balance
+	// transaction). It may read x.o, the object itself.
 	Extra string
+	// Resolve, when set, finds the entity id of an event whose object has
+	// none: a SQL expression over {{obj}} (the object) and {{schema}},
+	// e.g. a plan named only by its external_plan_id, looked up in plans.
+	Resolve string
+	// Embedded marks an object carried inside another resource's events
+	// (a subscription's plan): an event without one is not about this
+	// table. Otherwise an event whose entity id cannot be found is recorded
+	// in dead_letters, never skipped silently.
+	Embedded bool
+}
+
+// Derived is a column computed when a row is written rather than taken
+// from the folded object: SQL over f (entity, last_seq, last_at), r (the
+// folded row), $2 (the fold's last log position) and {{events}}.
+type Derived struct {
+	Column string
+	SQL    string
 }
 
 // Projection declares a table maintained from the log. Live batches,
@@ -89,6 +107,8 @@ type Projection struct {
 	// Sources are read in the order given; the order does not matter for
 	// the result, only the events' (created_at, seq) does.
 	Sources []Source
+	// Derived columns, computed from the log when a row is written.
+	Derived []Derived
 	// History marks a derived history projection: its table holds one row
 	// per version, keyed by (Key, valid_from, last_event_seq), folded by the
 	// same Sources as the current table.
@@ -140,6 +160,11 @@ func (p Projection) validate() error {
 	for i, s := range p.Sources {
 		if err := s.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("source %d: %w", i, err))
+		}
+	}
+	for _, d := range p.Derived {
+		if !namePattern.MatchString(d.Column) || d.SQL == "" {
+			errs = append(errs, fmt.Errorf("derived column %q needs a name and SQL", d.Column))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -66,7 +66,7 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := &sqlGen{events: pgx.Identifier{b.schema.Name, "events"}.Sanitize()}
+	g := &sqlGen{schema: b.schema.Name, events: pgx.Identifier{b.schema.Name, "events"}.Sanitize()}
 	for _, p := range catalog {
 		for i, s := range p.Sources {
 			where := strings.ReplaceAll(g.lookupWhere(s), "l.ids", "$1::text[]")
@@ -83,6 +83,7 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 				"e.resource_id": "events_resource_idx",
 				"e.event_id":    "events_event_id_key",
 				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":              "events_subscription_plan_idx",
+				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":          "events_subscription_customer_idx",
 				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')": "events_balance_transaction_idx",
 			}[lookupExpr(s)]
 			if joined := strings.Join(plan, "\n"); want == "" || !strings.Contains(joined, want) {

@@ -42,6 +42,7 @@ type statements struct {
 // sqlGen holds the names one projection's SQL is generated with.
 type sqlGen struct {
 	p       Projection
+	schema  string
 	events  string // <schema>.events
 	dead    string // <schema>.dead_letters
 	target  string // <schema>.<table>
@@ -54,6 +55,7 @@ type sqlGen struct {
 func newSQLGen(p Projection, schema, targetSchema, table string, columns []column) *sqlGen {
 	return &sqlGen{
 		p:       p,
+		schema:  schema,
 		events:  pgx.Identifier{schema, "events"}.Sanitize(),
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
 		target:  pgx.Identifier{targetSchema, table}.Sanitize(),
@@ -102,8 +104,9 @@ func (g *sqlGen) statements() statements {
 //     object or the entity was recomputed. One write per entity.
 func (g *sqlGen) applySQL() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "with live as materialized (\n  select b.* from (\n%s\n  ) b\n  where b.entity is not null and %s\n),\n",
+	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+	g.writeUnapplied(&b)
 	// stale: late events that cannot change their row because the row was
 	// last written by a full object newer than them (the fold starts at
 	// the newest full object, so anything older is outside it). Without
@@ -195,7 +198,7 @@ windowed as (
   where w.rn <= w.wsize
   group by w.entity
 ),
-`, g.agg, g.target, g.events, g.objectCase(), g.shapeCase())
+`, g.agg, g.target, g.events, g.objectCase(), g.integral(g.shapeCase()))
 	cols := g.writable()
 	key := pgx.Identifier{g.p.Key}.Sanitize()
 	var names, values, sets []string
@@ -205,7 +208,9 @@ windowed as (
 		id := pgx.Identifier{c.Name}.Sanitize()
 		names = append(names, id)
 		value := "r." + id
-		if c.Type == "jsonb" {
+		if sql, ok := g.derived(c.Name); ok {
+			value = sql
+		} else if c.Type == "jsonb" {
 			// An unchanged value is written as the stored datum, so
 			// PostgreSQL keeps its TOAST pointer instead of compressing and
 			// writing tens of KB again (a subscription edit re-sends the
@@ -234,9 +239,64 @@ windowed as (
   on conflict (%[4]s) do update set %[5]s
   returning 1
 )
-select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late)`,
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied)`,
 		g.target, strings.Join(names, ", "), strings.Join(values, ", "), key, strings.Join(sets, ", "))
 	return b.String()
+}
+
+// writeUnapplied writes the unapplied CTE: an event whose entity cannot be
+// found is set aside in dead_letters, where status and metrics show it,
+// never skipped silently (embedded objects excepted: an event without one
+// is not about this table).
+func (g *sqlGen) writeUnapplied(b *strings.Builder) {
+	fmt.Fprintf(b, `unapplied as (
+  insert into %[1]s (projection, seq, event_id, event_type, error)
+  select %[2]s, b.seq, b.event_id, e.type, 'the event names no '|| %[3]s || ' this projection can find'
+  from ranked b join %[4]s e on e.seq = b.seq
+  where b.entity is null and b.src = any (%[5]s)
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+`, g.dead, literal(g.p.Name), literal(g.p.Key), g.events, g.requiredSources())
+}
+
+// requiredSources lists, as an SQL array, the sources whose events must
+// name an entity.
+func (g *sqlGen) requiredSources() string {
+	var idx []string
+	for i, s := range g.p.Sources {
+		if !s.Embedded {
+			idx = append(idx, fmt.Sprint(i))
+		}
+	}
+	return "array[" + strings.Join(idx, ", ") + "]::int[]"
+}
+
+// derived returns the SQL of a derived column.
+func (g *sqlGen) derived(name string) (string, bool) {
+	for _, d := range g.p.Derived {
+		if d.Column == name {
+			return "(" + strings.ReplaceAll(d.SQL, "{{events}}", g.events) + ")", true
+		}
+	}
+	return "", false
+}
+
+// integral wraps obj so that integral JSON numbers of any spelling (30.0,
+// 3e1) fit the table's integer columns; a real fraction stays a data error.
+func (g *sqlGen) integral(obj string) string {
+	var keys []string
+	for _, c := range g.writable() {
+		switch c.Type {
+		case "integer", "bigint", "smallint":
+			keys = append(keys, c.Name)
+		}
+	}
+	if len(keys) == 0 {
+		return obj
+	}
+	return fmt.Sprintf("%s(%s, %s)", pgx.Identifier{g.schema, "jsonb_integral"}.Sanitize(), obj, textArray(keys))
 }
 
 // writable lists the columns taken from the object: all but the key, the
@@ -280,22 +340,37 @@ func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
 	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src
     from %s e%s%s
     where %s and e.type = any (%s)`,
-		rankID(s), rankFull(s), i, g.events, from, lateral, where, textArray(s.Types))
+		g.rankID(s), rankFull(s), i, g.events, from, lateral, where, textArray(s.Types))
 }
 
 // needsObject reports whether ranking must read the payload: to find the
-// id inside the object.
-func needsObject(s Source) bool { return s.IDKey != "" }
+// id inside the object, or to resolve it.
+func needsObject(s Source) bool { return s.IDKey != "" || s.Resolve != "" }
 
 // rankID is the entity id while ranking, from the object read once.
-func rankID(s Source) string {
+func (g *sqlGen) rankID(s Source) string {
+	return g.withResolve(s, baseID(s, "o.o"), "o.o")
+}
+
+// baseID is the id an event names directly, obj being its object.
+func baseID(s Source, obj string) string {
 	switch {
 	case s.IDKey != "":
-		return "o.o ->> " + literal(s.IDKey)
+		return obj + " ->> " + literal(s.IDKey)
 	case s.IDColumn == IDEvent:
 		return "e.event_id"
 	}
 	return "e.resource_id"
+}
+
+// withResolve falls back to the source's Resolve expression when the event
+// names no id.
+func (g *sqlGen) withResolve(s Source, id, obj string) string {
+	if s.Resolve == "" {
+		return id
+	}
+	r := strings.NewReplacer("{{obj}}", obj, "{{schema}}", pgx.Identifier{g.schema}.Sanitize()).Replace(s.Resolve)
+	return fmt.Sprintf("coalesce(%s, %s)", id, r)
 }
 
 // rankFull is whether the object is full, while ranking: known from the
@@ -329,24 +404,33 @@ func (g *sqlGen) fullProbe(alias string) string {
 	return fmt.Sprintf("case %s.src %s else false end", alias, strings.Join(whens, " "))
 }
 
-// lookupExpr is the entity id as an expression over e alone. It must match
-// an index on events (resource_id, event_id, or an expression index in the
-// migration) because late-event recomputes look entities up by it.
+// lookupExpr is the id an event names directly, as an expression over e
+// alone. It must match an index on events (resource_id, event_id, or an
+// expression index in the migration) because late-event recomputes look
+// entities up by it.
 func lookupExpr(s Source) string {
-	switch {
-	case s.IDKey != "":
+	if s.IDKey != "" {
 		return fmt.Sprintf("((%s) ->> %s)", s.Object, literal(s.IDKey))
-	case s.IDColumn == IDEvent:
-		return "e.event_id"
 	}
-	return "e.resource_id"
+	return baseID(s, "")
+}
+
+// entityExpr is the entity id over e alone, resolved where the source
+// resolves.
+func (g *sqlGen) entityExpr(s Source) string {
+	return g.withResolve(s, lookupExpr(s), "("+s.Object+")")
 }
 
 // lookupWhere finds the late entities' events; IS NOT NULL matches the
-// partial expression indexes' predicate.
+// partial expression indexes' predicate. Events resolved by another
+// table are found among those naming no id (by the same index).
 func (g *sqlGen) lookupWhere(s Source) string {
 	id := lookupExpr(s)
-	return fmt.Sprintf("%s = any (l.ids) and %s is not null", id, id)
+	direct := fmt.Sprintf("%s = any (l.ids) and %s is not null", id, id)
+	if s.Resolve == "" {
+		return direct
+	}
+	return fmt.Sprintf("((%s) or (%s is null and %s = any (l.ids)))", direct, id, g.entityExpr(s))
 }
 
 func (g *sqlGen) notDead(seq string) string {
@@ -415,7 +499,7 @@ func (g *sqlGen) entitiesSQL() string {
 	parts := make([]string, len(g.p.Sources))
 	for i, s := range g.p.Sources {
 		parts[i] = fmt.Sprintf("  select %s as entity from %s e where e.seq = any ($1::bigint[]) and e.type = any (%s)",
-			lookupExpr(s), g.events, textArray(s.Types))
+			g.entityExpr(s), g.events, textArray(s.Types))
 	}
 	return fmt.Sprintf("select distinct x.entity from (\n%s\n) x where x.entity is not null", strings.Join(parts, "\n  union all\n"))
 }

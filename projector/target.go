@@ -39,7 +39,11 @@ type ApplyResult struct {
 	// Recomputed is the number of entities rebuilt from their whole history
 	// because an event arrived older than their row, or on request.
 	Recomputed int64
-	// DeadLetters are the events set aside in this call.
+	// Unapplied is the number of events set aside in dead_letters because
+	// no entity could be found for them (e.g. billable_metric.edited
+	// without an id).
+	Unapplied int64
+	// DeadLetters are the events set aside in this call for bad data.
 	DeadLetters []DeadLetter
 	// UnknownFields are top-level keys of the newest full objects with no
 	// column in the table (Orb added a field, or a migration is missing).
@@ -50,6 +54,7 @@ func (r *ApplyResult) add(o ApplyResult) {
 	r.Events += o.Events
 	r.Rows += o.Rows
 	r.Recomputed += o.Recomputed
+	r.Unapplied += o.Unapplied
 	r.DeadLetters = append(r.DeadLetters, o.DeadLetters...)
 }
 
@@ -165,12 +170,47 @@ func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyRes
 	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
 		return res, err
 	}
+	if err := t.resolveSetAside(ctx, tx, to); err != nil {
+		return res, err
+	}
 	fields, err := t.unknownFields(ctx, tx, from, to)
 	if err != nil {
 		return res, err
 	}
 	res.UnknownFields = fields
 	return res, nil
+}
+
+// resolveSetAside applies the events set aside because their entity could
+// not be found, once it can (a plan named by an alias that a later event
+// introduced, possibly in the same batch), so the live table ends up as a
+// rebuild would. Only projections that resolve ids look.
+func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) error {
+	if !slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.Resolve != "" }) {
+		return nil
+	}
+	rows, err := tx.Query(ctx, "select "+deadLetterColumns+" from "+deadLettersTable(t.schema)+
+		" where projection = $1 and resolved_at is null and sqlstate is null and seq <= $2 order by seq", t.projection.Name, upTo)
+	if err != nil {
+		return fmt.Errorf("listing %s events set aside: %w", t.projection.Name, err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter])
+	if err != nil {
+		return fmt.Errorf("listing %s events set aside: %w", t.projection.Name, err)
+	}
+	for _, dl := range list {
+		ids, err := t.entities(ctx, tx, []int64{dl.Seq})
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			continue // Still unknown: stays set aside.
+		}
+		if _, err := t.retryOne(ctx, tx, dl, upTo); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Recompute rebuilds the rows of the given entities from their events at
@@ -242,7 +282,7 @@ func (t *Target) execSavepoint(ctx context.Context, tx pgx.Tx, from, to int64, f
 		force = []string{}
 	}
 	var r ApplyResult
-	err = sp.QueryRow(ctx, t.sql.apply, from, to, force).Scan(&r.Events, &r.Rows, &r.Recomputed)
+	err = sp.QueryRow(ctx, t.sql.apply, from, to, force).Scan(&r.Events, &r.Rows, &r.Recomputed, &r.Unapplied)
 	if err != nil {
 		_ = sp.Rollback(ctx)
 		return ApplyResult{}, fmt.Errorf("projecting %s (%d, %d] into %s: %w", t.projection.Name, from, to, t.table, err)

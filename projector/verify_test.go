@@ -34,7 +34,7 @@ func TestVerifyFindsHandEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"customers":    `cus_1: name (live "by hand", log "name `,
+		"customers":    `cus_1: name (live "by hand", log "`,
 		"invoices":     "inv_2: missing",
 		"plans":        "plan_invented: extra",
 		"credit_notes": "",

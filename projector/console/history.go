@@ -126,7 +126,8 @@ func (h *logHistory) query(p projector.Projection, kind string) string {
 	for i, s := range p.Sources {
 		object := "(" + s.Object + ")"
 		if s.Extra != "" {
-			object = "(coalesce(" + s.Object + ", '{}'::jsonb) || (" + s.Extra + "))"
+			// Extra may read the object as x.o.
+			object = "(select coalesce(x.o, '{}'::jsonb) || (" + s.Extra + ") from (select " + s.Object + " as o) x)"
 		}
 		where := "e.resource_id = $1 and e.resource_type = " + quoteLiteral(kind)
 		if s.IDKey != "" {
