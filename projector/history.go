@@ -62,6 +62,7 @@ func historyOf(p Projection) Projection {
 		Key:     p.Key,
 		Version: p.Version + historyRule - 1,
 		Sources: slices.Clone(p.Sources),
+		Derived: slices.Clone(p.Derived),
 		History: true,
 	}
 }

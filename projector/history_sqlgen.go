@@ -202,8 +202,8 @@ func (g *sqlGen) fullFromObject(o string) string {
 }
 
 // historyDerived is the row after an event with the projection's derived
-// columns computed as the current table computes them when that event is
-// the newest (f: entity, last_seq, last_at; r: the folded row).
+// columns computed as the current table computes them when the log ends at
+// that event (f: entity, last_seq, last_at; r: the folded row).
 func (g *sqlGen) historyDerived(alias string) string {
 	if len(g.p.Derived) == 0 {
 		return alias + ".r0"
@@ -211,7 +211,10 @@ func (g *sqlGen) historyDerived(alias string) string {
 	var pairs []string
 	for _, d := range g.p.Derived {
 		sql, _ := g.derived(d.Column)
-		pairs = append(pairs, literal(d.Column), sql)
+		// The current table counts events up to the fold's end ($2); a
+		// version counts those up to its own event, so it does not depend
+		// on where batches were cut.
+		pairs = append(pairs, literal(d.Column), strings.ReplaceAll(sql, "$2", "f.last_seq"))
 	}
 	return fmt.Sprintf(`(select jsonb_populate_record(%[1]s.r0, jsonb_build_object(%[2]s))
      from (select %[1]s.entity, %[1]s.seq as last_seq, %[1]s.created_at as last_at) f, (select (%[1]s.r0).*) r)`,

@@ -240,3 +240,33 @@ func TestAsOfEqualsReplayUpToThen(t *testing.T) {
 		}
 	}
 }
+
+// visibleVersions dumps the versions as-of can see, by id and start, with
+// their data and interval. Events with one created_at are ordered by log
+// position, so which of them produced the version in effect after that
+// instant (and which got an empty interval) depends on delivery order;
+// what is in effect at every instant does not.
+func (b *testBundle) visibleVersions(t *testing.T, table string) map[string]map[string]any {
+	t.Helper()
+	p, _ := projectionByName(table)
+	q := fmt.Sprintf(`select concat_ws('@', r.%s, r.valid_from), to_jsonb(r) - $1::text[] from %s r where r.valid_from < r.valid_to`,
+		pgx.Identifier{p.Key}.Sanitize(), pgx.Identifier{b.schema.Name, table}.Sanitize())
+	rows, err := b.schema.Pool.Query(context.Background(), q,
+		[]string{colLastEventID, colLastEventSeq, colEventType, colEventSource, colFoldedSeq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for rows.Next() {
+		var k string
+		var row map[string]any
+		if err := rows.Scan(&k, &row); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = row
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
