@@ -35,18 +35,18 @@ func newAppendQueries(schema string) appendQueries {
 		insert: r.Replace(`
 insert into {{schema}}.events
     (seq, event_id, type, created_at, source, resource_type, resource_id,
-     body, payload, orb_timestamp, orb_signature)
+     body_zstd, payload, orb_timestamp, orb_signature)
 select h.seq + row_number() over (order by i.ord),
        i.event_id, i.type, i.created_at, i.source,
        nullif(i.resource_type, ''), nullif(i.resource_id, ''),
-       i.body, convert_from(i.body, 'UTF8')::jsonb,
+       i.body_zstd, i.json::jsonb,
        nullif(i.orb_timestamp, ''), nullif(i.orb_signature, '')
 from {{schema}}.log_head h,
      unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-            $6::text[], $7::bytea[], $8::text[], $9::text[])
+            $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[])
          with ordinality
          as i(event_id, type, created_at, source, resource_type, resource_id,
-              body, orb_timestamp, orb_signature, ord)
+              body_zstd, orb_timestamp, orb_signature, json, ord)
 -- Stored ids are looked up by index with = ANY. A NOT EXISTS here is
 -- planned as a hash anti-join that scans the whole log on every append.
 where i.event_id <> all (array(
@@ -68,14 +68,13 @@ func quoteLiteral(s string) string {
 type appendColumns struct {
 	ids, types, sources, resourceTypes, resourceIDs, timestamps, signatures []string
 	createdAt                                                               []time.Time
-	bodies                                                                  [][]byte
+	compressed                                                              [][]byte // events.body_zstd
+	json                                                                    []string // the body as text, for payload
 }
 
-// newAppendColumns lays out events column-wise, keeping only the first of
-// events sharing an id. firstIndex[i] is the index of the first event with
-// events[i]'s id, so later copies can be answered as duplicates.
-func newAppendColumns(events []Event) (appendColumns, []int) {
-	var c appendColumns
+// firstIndexes maps each event to the index of the first event with its
+// id, so later copies can be answered as duplicates.
+func firstIndexes(events []Event) []int {
 	firstIndex := make([]int, len(events))
 	seen := make(map[string]int, len(events))
 	for i, ev := range events {
@@ -85,6 +84,27 @@ func newAppendColumns(events []Event) (appendColumns, []int) {
 		}
 		seen[ev.ID] = i
 		firstIndex[i] = i
+	}
+	return firstIndex
+}
+
+// newAppendColumns lays out events column-wise, keeping only the first of
+// events sharing an id, with each body compressed (unless Append already
+// did, in the caller's goroutine) and as text for the jsonb copy.
+func newAppendColumns(events []Event) (appendColumns, []int, error) {
+	var c appendColumns
+	firstIndex := firstIndexes(events)
+	for i, ev := range events {
+		if firstIndex[i] != i {
+			continue
+		}
+		compressed := ev.compressed
+		if compressed == nil {
+			var err error
+			if compressed, err = CompressBody(ev.Body); err != nil {
+				return c, nil, err
+			}
+		}
 		source := ev.Source
 		if source == "" {
 			source = SourceWebhook
@@ -95,15 +115,16 @@ func newAppendColumns(events []Event) (appendColumns, []int) {
 		c.sources = append(c.sources, source)
 		c.resourceTypes = append(c.resourceTypes, ev.ResourceType)
 		c.resourceIDs = append(c.resourceIDs, ev.ResourceID)
-		c.bodies = append(c.bodies, ev.Body)
+		c.compressed = append(c.compressed, compressed)
 		c.timestamps = append(c.timestamps, ev.OrbTimestamp)
 		c.signatures = append(c.signatures, ev.OrbSignature)
+		c.json = append(c.json, string(ev.Body))
 	}
-	return c, firstIndex
+	return c, firstIndex, nil
 }
 
 func (c appendColumns) args() []any {
-	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.bodies, c.timestamps, c.signatures}
+	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.compressed, c.timestamps, c.signatures, c.json}
 }
 
 // Event sources, as stored in events.source.

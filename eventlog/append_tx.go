@@ -90,7 +90,10 @@ func (a *Appender) insertSavepoint(ctx context.Context, tx pgx.Tx, events []Even
 // insertRows runs the insert statement and returns the new positions by id.
 // The head lock must be held.
 func (a *Appender) insertRows(ctx context.Context, tx pgx.Tx, events []Event) (map[string]int64, error) {
-	cols, _ := newAppendColumns(events)
+	cols, _, err := newAppendColumns(events)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := tx.Query(ctx, a.queries.insert, cols.args()...)
 	if err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func (a *Appender) finishTx(ctx context.Context, tx pgx.Tx, events []Event, seqs
 	if _, err := tx.Exec(ctx, a.queries.notify); err != nil {
 		return nil, classify(fmt.Errorf("notifying: %w", err))
 	}
-	_, firstIndex := newAppendColumns(events)
+	firstIndex := firstIndexes(events)
 	results := make([]Result, len(events))
 	for i, ev := range events {
 		seq, ok := seqs[ev.ID]

@@ -24,6 +24,10 @@ type Event struct {
 	// event can be re-verified later; empty for events not delivered by Orb.
 	OrbTimestamp string
 	OrbSignature string
+
+	// compressed is Body as stored, when Append compressed it already (in
+	// the caller's goroutine, so the single writer doesn't).
+	compressed []byte
 }
 
 // Result says what happened to one appended event.
@@ -63,6 +67,12 @@ type AppenderConfig struct {
 	// MaxBatchBytes caps the body bytes committed together, so one commit
 	// never carries an unbounded amount of data. Defaults to 16 MiB.
 	MaxBatchBytes int
+	// Writers is the number of append transactions in flight at once.
+	// They still commit one at a time (the log head lock), but a second
+	// writer's batch already waits at the lock, parsed and sent, when the
+	// first commits, instead of being collected and sent only then.
+	// Defaults to 1.
+	Writers int
 	// WriteTimeout bounds one batch's transaction. Defaults to 10 seconds.
 	WriteTimeout time.Duration
 	// Logger receives write failures. Defaults to slog.Default().
@@ -77,6 +87,9 @@ func (c AppenderConfig) withDefaults() AppenderConfig {
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = maxBatchBytesDefault
+	}
+	if c.Writers <= 0 {
+		c.Writers = 1
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = writeTimeoutDefault
@@ -142,9 +155,15 @@ func NewAppender(pool *pgxpool.Pool, cfg AppenderConfig) (*Appender, error) {
 	}, nil
 }
 
-// Start launches the writer goroutine. Calling it twice is harmless.
+// Start launches the writer goroutines. Calling it twice is harmless.
 func (a *Appender) Start() {
-	a.startOnce.Do(func() { go a.run() })
+	a.startOnce.Do(func() {
+		var wg sync.WaitGroup
+		for range a.cfg.Writers {
+			wg.Go(a.run)
+		}
+		go func() { wg.Wait(); close(a.done) }()
+	})
 }
 
 // Stop waits for queued events to be written, then stops the writer. It may
@@ -175,6 +194,11 @@ func (a *Appender) Stop() {
 // If ctx ends first, Append returns ctx's error; the event may still be
 // committed, which is safe because Orb retries and duplicates are dropped.
 func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
+	compressed, err := CompressBody(ev.Body)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	ev.compressed = compressed
 	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
 	if err := a.enqueueRequest(ctx, req); err != nil {
 		return Result{}, err
@@ -210,7 +234,6 @@ func (a *Appender) enqueueRequest(ctx context.Context, req *appendRequest) error
 }
 
 func (a *Appender) run() {
-	defer close(a.done)
 	for {
 		var first *appendRequest
 		select {
@@ -333,7 +356,10 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // lock the head, insert the new events numbered after it, move the head,
 // ring the doorbell, commit.
 func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, error) {
-	cols, firstIndex := newAppendColumns(events)
+	cols, firstIndex, err := newAppendColumns(events)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := a.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquiring connection: %w", err)

@@ -88,7 +88,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols, _ := newAppendColumns([]Event{testEvent("slow")})
+	cols, _, _ := newAppendColumns([]Event{testEvent("slow")})
 	if _, err := slow.Exec(ctx, q.lockHead); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols, _ = newAppendColumns([]Event{testEvent("rolled_back")})
+	cols, _, _ = newAppendColumns([]Event{testEvent("rolled_back")})
 	if _, err := rb.Exec(ctx, q.lockHead); err != nil {
 		t.Fatal(err)
 	}

@@ -65,18 +65,23 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"id":"e1","type":"customer.created","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c"}}`))
 	f.Add([]byte(`{"id":"e1","type":"invoice.cost_data_exported","created_at":"x","invoice":"i"}`))
 	f.Add([]byte(`[]`))
+	// Keys differing only in case are different keys to jsonb and to the
+	// scanner; a struct-decoding oracle would read "ID" as "id".
+	f.Add([]byte(`{"id":"e1","ID":"x","type":"customer.created","Type":"y","created_at":"2025-01-08T08:19:20Z"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		env, err := ParseEnvelope(body)
 		if err == nil && (env.ID == "" || env.Type == "" || env.CreatedAt.IsZero()) {
 			t.Fatalf("ParseEnvelope accepted an incomplete envelope: %+v", env)
 		}
-		// On valid JSON, the fast scanner must agree with encoding/json.
-		var std struct{ ID, Type any }
-		if json.Valid(body) && json.Unmarshal(body, &std) == nil {
-			id, idOK := std.ID.(string)
-			typ, typOK := std.Type.(string)
+		// On valid JSON, the fast scanner must agree with encoding/json
+		// decoding into a map: exact keys (a struct would match "ID" to
+		// id), the last of duplicates winning, as in jsonb.
+		var std map[string]any
+		if json.Valid(body) && json.Unmarshal(body, &std) == nil && std != nil {
+			id, idOK := std["id"].(string)
+			typ, typOK := std["type"].(string)
 			if err == nil && (id != env.ID || typ != env.Type) {
-				t.Fatalf("scanner read id=%q type=%q, encoding/json id=%v type=%v", env.ID, env.Type, std.ID, std.Type)
+				t.Fatalf("scanner read id=%q type=%q, encoding/json id=%v type=%v", env.ID, env.Type, std["id"], std["type"])
 			}
 			if err != nil && idOK && typOK && id != "" && typ != "" && len(id) <= maxEnvelopeField && len(typ) <= maxEnvelopeField && !strings.Contains(err.Error(), "created_at") {
 				t.Fatalf("scanner refused a valid envelope: %v", err)

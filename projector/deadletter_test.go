@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -169,4 +170,87 @@ func TestDeadLettersStayOutOfRebuilds(t *testing.T) {
 		t.Errorf("cus_0 name %v, want n2 (n4 is poison)", row["name"])
 	}
 	b.checkRebuildMatches(t)
+}
+
+// TestAbandonedRebuildLeavesNoDeadLetters: a rebuild that dead-letters an
+// event and is then cancelled before its swap must not leave that dead
+// letter on the live table, which would silently leave the event out of
+// its future folds. The live projector then dead-letters (and counts) it
+// itself; a rebuild that does swap publishes its own dead letters with
+// the swap and nothing under its shadow table's name remains.
+func TestAbandonedRebuildLeavesNoDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	poison := customerObj(t, "cus_2")
+	poison["balance"] = "abc"
+	b.append(t,
+		event(t, "evt_1", "customer.created", at(1), map[string]any{"customer": customerObj(t, "cus_1")}),
+		event(t, "evt_poison", "customer.edited", at(2), map[string]any{"customer": poison}),
+		event(t, "evt_3", "customer.created", at(3), map[string]any{"customer": customerObj(t, "cus_3")}),
+		event(t, "evt_4", "customer.created", at(4), map[string]any{"customer": customerObj(t, "cus_4")}),
+	)
+	ctx := context.Background()
+	deadLetters := func() map[string]int {
+		t.Helper()
+		dls, err := ListDeadLetters(ctx, b.schema.Pool, b.schema.Name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey := map[string]int{}
+		for _, dl := range dls {
+			byKey[dl.Projection]++
+		}
+		return byKey
+	}
+
+	// A rebuild that gets past the poison event, then is cancelled.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sawPoison := false
+	r := b.rebuilder(t, RebuildConfig{ChunkSize: 1, OnProgress: func(p RebuildProgress) {
+		if p.Phase == PhaseFilling && p.Done >= 3 {
+			sawPoison = true
+			cancel()
+		}
+	}})
+	if _, err := r.Rebuild(rctx, "customers"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled rebuild returned %v", err)
+	}
+	if !sawPoison {
+		t.Fatal("the rebuild was cancelled before it folded the poison event")
+	}
+	if got := deadLetters(); len(got) != 0 {
+		t.Fatalf("dead letters after an abandoned rebuild: %v, want none", got)
+	}
+
+	// The live projector meets the poison event itself, and counts it.
+	reg := prometheus.NewRegistry()
+	p, err := New(b.schema.Pool, b.config(Config{BatchSize: 100, Metrics: NewMetrics(reg)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValue(t, reg, "orb_projection_dead_letters_total", "customers"); got != 1 {
+		t.Errorf("live dead_letters_total = %v, want 1", got)
+	}
+
+	// A rebuild that swaps leaves exactly the live table's dead letter.
+	if _, err := b.rebuilder(t, RebuildConfig{}).Rebuild(ctx, "customers"); err != nil {
+		t.Fatal(err)
+	}
+	if got := deadLetters(); fmt.Sprint(got) != "map[customers:1]" {
+		t.Fatalf("dead letters after a swapped rebuild: %v, want map[customers:1]", got)
+	}
+	dls, err := ListDeadLetters(ctx, b.schema.Pool, b.schema.Name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].EventID != "evt_poison" {
+		t.Fatalf("unresolved dead letters after the swap: %+v", dls)
+	}
 }

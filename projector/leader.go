@@ -46,25 +46,32 @@ func (e *elector) leading() context.Context {
 
 func (e *elector) isLeader() bool { return e.leading() != nil }
 
-// run campaigns until ctx ends: connect, try the lock every
-// ElectInterval, hold it while the connection lives, start over.
+// run campaigns until ctx ends: connect, try the lock at once and then
+// every ElectInterval, hold it while the connection lives, start over.
+//
+// A leader whose lock session dropped (a failover, a pooler or an operator
+// terminating it) reconnects and tries again at once rather than stepping
+// back: as the only replica, or the first to ask, it leads again within a
+// round trip, so the tables stall for no more than the poll interval plus
+// one round. Reconnecting is retried every PollInterval (or ElectInterval,
+// if shorter) while the server is away.
 func (e *elector) run(ctx context.Context) {
 	cfg := e.p.connConfig("leader")
+	retry := min(e.p.cfg.PollInterval, e.p.cfg.ElectInterval)
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			e.p.logFailure(ctx, "connecting for the projector lock", err)
-			sleep(ctx, jitter(e.p.cfg.ElectInterval))
+			sleep(ctx, jitter(retry))
 			continue
 		}
 		led := e.campaign(ctx, conn)
 		// Closing the session releases the lock, if held.
 		_ = conn.Close(context.WithoutCancel(ctx))
-		if led {
-			// Step back for a while: losing the lock connection may mean
-			// this instance is the unhealthy one, and the others try every
-			// ElectInterval.
-			sleep(ctx, 2*jitter(e.p.cfg.ElectInterval))
+		if !led {
+			// The session failed before leading: don't spin on a server
+			// that takes connections but fails them.
+			sleep(ctx, jitter(retry))
 		}
 	}
 }

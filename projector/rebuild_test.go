@@ -366,11 +366,19 @@ func TestRebuildCancelledMidStatement(t *testing.T) {
 			}
 			go func() { // Cancel once the fill waits for the log.
 				defer cancel()
-				for range 1000 {
+				deadline := time.Now().Add(waitTimeout)
+				for {
 					var waiting bool
 					err := b.schema.Pool.QueryRow(ctx, "select exists (select from pg_locks where relation = $1::regclass and not granted)",
 						events).Scan(&waiting)
-					if err != nil || waiting {
+					switch {
+					case err != nil:
+						t.Errorf("reading lock waits: %v", err)
+						return
+					case waiting:
+						return
+					case time.Now().After(deadline):
+						t.Errorf("the fill never waited for the locked log within %s: the test would not cancel mid-statement", waitTimeout)
 						return
 					}
 					time.Sleep(5 * time.Millisecond)

@@ -131,6 +131,9 @@ func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
 			return err
 		}
 	}
+	if err := b.forgetShadowDeadLetters(ctx, tx); err != nil {
+		return err
+	}
 	return copyTableProps(ctx, tx, b.ident(b.names.live), b.ident(b.names.shadow))
 }
 
@@ -261,9 +264,26 @@ func (b *rebuild) dropShadow(ctx context.Context) {
 		}
 		conn = c
 	}
-	if _, err := conn.Exec(ctx, "drop table if exists "+b.ident(b.names.shadow)); err != nil {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "drop table if exists "+b.ident(b.names.shadow)); err != nil {
+			return err
+		}
+		return b.forgetShadowDeadLetters(ctx, tx)
+	})
+	if err != nil {
 		b.r.cfg.Logger.Warn("could not drop the shadow table; the next rebuild will", slog.String("table", b.names.shadow), slog.String("error", err.Error()))
 	}
+}
+
+// forgetShadowDeadLetters deletes the dead letters recorded for the shadow
+// table (by this rebuild, or one abandoned earlier): they describe a table
+// that will never be swapped in.
+func (b *rebuild) forgetShadowDeadLetters(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "delete from "+deadLettersTable(b.schema())+" where projection = $1", deadLetterKey(b.p, b.names.shadow))
+	if err != nil {
+		return fmt.Errorf("forgetting %s's dead letters: %w", b.names.shadow, err)
+	}
+	return nil
 }
 
 // indexDef is an index of the live table, as PostgreSQL prints it.

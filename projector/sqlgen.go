@@ -45,16 +45,18 @@ type sqlGen struct {
 	schema  string
 	events  string // <schema>.events
 	dead    string // <schema>.dead_letters
+	deadKey string // dead_letters.projection of the events this fold leaves out
 	target  string // <schema>.<table>
 	agg     string // <schema>.jsonb_merge_agg
 	columns []column
 }
 
 // newSQLGen generates SQL reading the log of schema and writing
-// targetSchema.table.
-func newSQLGen(p Projection, schema, targetSchema, table string, columns []column) *sqlGen {
+// targetSchema.table; the events it leaves out are dead_letters under deadKey.
+func newSQLGen(p Projection, schema, targetSchema, table, deadKey string, columns []column) *sqlGen {
 	return &sqlGen{
 		p:       p,
+		deadKey: deadKey,
 		schema:  schema,
 		events:  pgx.Identifier{schema, "events"}.Sanitize(),
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
@@ -435,7 +437,7 @@ func (g *sqlGen) lookupWhere(s Source) string {
 
 func (g *sqlGen) notDead(seq string) string {
 	return fmt.Sprintf("not exists (select from %s d where d.projection = %s and d.seq = %s and d.resolved_at is null)",
-		g.dead, literal(g.p.Name), seq)
+		g.dead, literal(g.deadKey), seq)
 }
 
 // objectCase reads the winning events' objects, each once.

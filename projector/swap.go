@@ -104,6 +104,9 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 	if err := b.redefineAsOf(ctx, tx); err != nil {
 		return err
 	}
+	if err := publishDeadLetters(ctx, tx, b.schema(), b.p.Name, deadLetterKey(b.p, b.names.shadow)); err != nil {
+		return err
+	}
 	if err := SetCheckpoint(ctx, tx, b.schema(), b.p.Name, upTo, b.p.Version); err != nil {
 		return err
 	}
@@ -217,6 +220,34 @@ func (b *rebuild) redefineAsOf(ctx context.Context, tx pgx.Tx) error {
 	fn := pgx.Identifier{b.schema(), "history_define_as_of"}.Sanitize()
 	if _, err := tx.Exec(ctx, "select "+fn+"($1)", b.p.BaseTable()); err != nil {
 		return fmt.Errorf("redefining %s_as_of: %w", b.p.BaseTable(), err)
+	}
+	return nil
+}
+
+// publishDeadLetters makes the shadow table's dead letters (recorded under
+// shadowKey while it was built) the live table's, in the swap transaction:
+// the events the new table left out are exactly its own. The live table's
+// unresolved dead letters that the rebuild applied are marked resolved;
+// resolved ones stay as history.
+func publishDeadLetters(ctx context.Context, tx pgx.Tx, schema, projection, shadowKey string) error {
+	dead := deadLettersTable(schema)
+	for _, stmt := range []string{
+		`update ` + dead + ` d set resolved_at = now()
+where d.projection = $1 and d.resolved_at is null
+  and not exists (select from ` + dead + ` s where s.projection = $2 and s.seq = d.seq)`,
+		`insert into ` + dead + ` as d
+    (projection, seq, event_id, event_type, error, sqlstate, first_seen, last_seen, retries)
+select $1, s.seq, s.event_id, s.event_type, s.error, s.sqlstate, s.first_seen, s.last_seen, s.retries
+from ` + dead + ` s where s.projection = $2
+on conflict (projection, seq) do update
+set error = excluded.error, sqlstate = excluded.sqlstate, last_seen = excluded.last_seen, resolved_at = null`,
+	} {
+		if _, err := tx.Exec(ctx, stmt, projection, shadowKey); err != nil {
+			return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `delete from `+dead+` where projection = $1`, shadowKey); err != nil {
+		return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ type Target struct {
 	columns    []column
 	sql        statements
 	oid        uint32 // The table's, when compiled: refreshTarget (autorebuild.go).
+	deadKey    string // dead_letters.projection of this table's dead letters
 }
 
 // ApplyResult says what Apply or Recompute did.
@@ -62,6 +63,11 @@ func (r *ApplyResult) add(o ApplyResult) {
 // the projection's columns (a live table, or one created LIKE it). It reads
 // the table's columns now: columns added later are written only by a
 // Target compiled after they exist.
+//
+// Events it cannot apply are dead-lettered for this table only: under the
+// projection's name for its live table, under deadLetterKey's scoped name
+// for any other (a rebuild's shadow), so that a rebuild abandoned before
+// its swap never makes the live table leave events out.
 func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, error) {
 	return compileInto(ctx, db, schema, name, schema, table)
 }
@@ -73,6 +79,21 @@ func compileInto(ctx context.Context, db DB, schema, name, targetSchema, table s
 	if !ok {
 		return nil, fmt.Errorf("unknown projection %q", name)
 	}
+	return compile(ctx, db, schema, p, targetSchema, table, deadLetterKey(p, table))
+}
+
+// deadLetterKey is the dead_letters.projection under which a fold into
+// table records and leaves out events: the projection's name for its live
+// table, "<projection>@<table>" for any other.
+func deadLetterKey(p Projection, table string) string {
+	if table == p.Table {
+		return p.Name
+	}
+	return p.Name + "@" + table
+}
+
+// compile is Compile with the dead-letter key given.
+func compile(ctx context.Context, db DB, schema string, p Projection, targetSchema, table, deadKey string) (*Target, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -93,7 +114,8 @@ func compileInto(ctx context.Context, db DB, schema, name, targetSchema, table s
 		schema:     schema,
 		table:      table,
 		columns:    cols,
-		sql:        newSQLGen(p, schema, targetSchema, table, cols).statements(),
+		deadKey:    deadKey,
+		sql:        newSQLGen(p, schema, targetSchema, table, deadKey, cols).statements(),
 	}, nil
 }
 
@@ -257,7 +279,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 	case len(seqs) == 0:
 		return err // Not caused by this range's events: nothing to set aside.
 	case len(seqs) == 1:
-		dl, derr := recordDeadLetter(ctx, tx, t.schema, t.projection.Name, seqs[0], err)
+		dl, derr := recordDeadLetter(ctx, tx, t.schema, t.deadKey, seqs[0], err)
 		if derr != nil {
 			return derr
 		}

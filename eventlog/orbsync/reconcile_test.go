@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync/orbapi/orbapitest"
 )
 
@@ -58,8 +59,12 @@ func TestReconcileStoresChangesAndMarksVanishedCustomers(t *testing.T) {
 	var body []byte
 	var source, resourceType, resourceID string
 	var createdAt time.Time
-	err = b.schema.Pool.QueryRow(ctx, "select body, source, resource_type, resource_id, created_at from "+b.schema.Name+
-		".events where type = 'reconcile.missing'").Scan(&body, &source, &resourceType, &resourceID, &createdAt)
+	var compressed []byte
+	err = b.schema.Pool.QueryRow(ctx, "select "+eventlog.BodyColumns+", source, resource_type, resource_id, created_at from "+b.schema.Name+
+		".events where type = 'reconcile.missing'").Scan(&body, &compressed, &source, &resourceType, &resourceID, &createdAt)
+	if err == nil {
+		body, err = eventlog.DecodeBody(body, compressed)
+	}
 	if err != nil || source != "snapshot" || resourceType != "customer" || resourceID != gone || !createdAt.Equal(c.now) {
 		t.Fatalf("marker: %s %s %s %s %v", source, resourceType, resourceID, createdAt, err)
 	}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync/orbapi/orbapitest"
 )
 
@@ -68,11 +70,13 @@ func TestRepairFillsTheGap(t *testing.T) {
 		if err := json.Compact(&served, bodies[id]); err != nil {
 			t.Fatal(err)
 		}
-		var body []byte
+		var raw, compressed []byte
 		var source string
 		var sig *string
-		err := b.schema.Pool.QueryRow(context.Background(), "select body, source, orb_signature from "+b.schema.Name+
-			".events where event_id = $1", id).Scan(&body, &source, &sig)
+		err := b.schema.Pool.QueryRow(context.Background(), "select "+eventlog.BodyColumns+", source, orb_signature from "+b.schema.Name+
+			".events where event_id = $1", id).Scan(&raw, &compressed, &source, &sig)
+		body, decodeErr := eventlog.DecodeBody(raw, compressed)
+		err = errors.Join(err, decodeErr)
 		if err != nil || source != "recovered" || sig != nil || !bytes.Equal(body, served.Bytes()) {
 			t.Fatalf("%s: source %q, signature %v, body %s (%v)", id, source, sig, body, err)
 		}

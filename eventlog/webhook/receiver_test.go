@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -49,11 +50,15 @@ func TestReceiverAnswers(t *testing.T) {
 	}
 
 	// The stored row is the exact body, with headers to re-verify it.
-	var body []byte
+	var raw, compressed []byte
 	var stamp, sig, resType, resID string
 	err := b.schema.Pool.QueryRow(context.Background(),
-		"select body, orb_timestamp, orb_signature, resource_type, resource_id from "+b.schema.Name+".events where event_id = 'evt_ok'").
-		Scan(&body, &stamp, &sig, &resType, &resID)
+		"select "+eventlog.BodyColumns+", orb_timestamp, orb_signature, resource_type, resource_id from "+b.schema.Name+".events where event_id = 'evt_ok'").
+		Scan(&raw, &compressed, &stamp, &sig, &resType, &resID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := eventlog.DecodeBody(raw, compressed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // store runs the console's queries. Each is a lookup or a short range on
@@ -317,12 +319,16 @@ var errNotFound = errors.New("not found")
 // event reads one event by its Orb id.
 func (s *store) event(ctx context.Context, eventID string) (RawEvent, error) {
 	var e RawEvent
+	var compressed []byte
 	err := s.pool.QueryRow(ctx, `select seq, event_id, type, source, created_at, received_at,
-       coalesce(resource_type, ''), coalesce(resource_id, ''), body, coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
+       coalesce(resource_type, ''), coalesce(resource_id, ''), `+eventlog.BodyColumns+`, coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
 from `+s.table("events")+` where event_id = $1`, eventID).Scan(&e.Seq, &e.EventID, &e.Type, &e.Source, &e.CreatedAt,
-		&e.ReceivedAt, &e.ResourceType, &e.ResourceID, &e.Body, &e.OrbTimestamp, &e.OrbSignature)
+		&e.ReceivedAt, &e.ResourceType, &e.ResourceID, &e.Body, &compressed, &e.OrbTimestamp, &e.OrbSignature)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RawEvent{}, errNotFound
+	}
+	if err == nil {
+		e.Body, err = eventlog.DecodeBody(e.Body, compressed)
 	}
 	if err != nil {
 		return RawEvent{}, fmt.Errorf("reading event %s: %w", eventID, err)

@@ -39,7 +39,7 @@ run_one() { # rep label binary mode
   local projector=true; [ "$mode" = ingest-only ] && projector=false
   psql -q "$DATABASE_URL" -c "drop schema if exists $schema cascade" >/dev/null
   DATABASE_URL=$DATABASE_URL DATABASE_SCHEMA=$schema ORB_WEBHOOK_SECRET=$SECRET \
-    PROJECTOR_ENABLED=$projector LOG_LEVEL=warn \
+    PROJECTOR_ENABLED=$projector LOG_LEVEL=warn ADMIN_LISTEN=off \
     "$bin" serve --port "$port" --listen-host 127.0.0.1 2>>"$OUT.serve.log" &
   local pid=$!
   for _ in $(seq 300); do
@@ -53,6 +53,10 @@ run_one() { # rep label binary mode
     -phases "$PHASES" -duration "$DURATION" -serve-pid "$pid" |
     sed "s/^/rep=$rep build=$label mode=$mode load=$load /" | tee -a "$OUT"
   kill -TERM "$pid"; wait "$pid" || true
+  # What the log keeps per event (rows, TOAST and indexes), against the
+  # mean body the phases sent (mean_body=).
+  echo "rep=$rep build=$label mode=$mode storage $(psql -At "$DATABASE_URL" -c \
+    "select 'events=' || count(*) || ' log_bytes_per_event=' || (pg_total_relation_size('$schema.events') / count(*)) from $schema.events")" | tee -a "$OUT"
   psql -q "$DATABASE_URL" -c "drop schema $schema cascade" >/dev/null
 }
 

@@ -54,7 +54,7 @@ func (r Report) Acked() int {
 // String renders a phase the way reference.sh collects it: one line of
 // key=value pairs.
 func (p PhaseReport) String() string {
-	s := fmt.Sprintf("phase=%s senders=%d %s acked=%d", p.Name, p.Senders, p.Report, p.Acked())
+	s := fmt.Sprintf("phase=%s senders=%d %s acked=%d mean_body=%d", p.Name, p.Senders, p.Report, p.Acked(), p.BodyBytes/int64(max(p.Requests, 1)))
 	if p.HasUsage {
 		u := p.Usage
 		perEvent := 0.0

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"loadgen":        {"send realistic signed webhooks to a local orb-sync and report throughput", runLoadgen},
 		"local-postgres": {"print the URL of a local PostgreSQL, starting a throwaway one if none runs", runLocalPostgres},
 		"version":        {"print the version", runVersion},
+		"body":           {"print the exact bytes Orb sent for an event (what its signature covers)", runBody},
 		"status":         {"show each projection's checkpoint, lag and dead letters", runStatus},
 		"deadletters":    {"list dead-lettered events, or retry them once their cause is fixed", runDeadLetters},
 		"reproject":      {"rebuild tables from the whole event log while the service runs, swapping each in when complete", runReproject},

@@ -53,7 +53,7 @@ func runReferenceOnce(b *testing.B, projector bool, w webhooktest.Workload) []we
 	port := freePort(b)
 	cmd := exec.Command(os.Args[0], "serve", "--port", fmt.Sprint(port), "--listen-host", "127.0.0.1")
 	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
-		"ORB_WEBHOOK_SECRET=bench", "LOG_LEVEL=warn", fmt.Sprintf("PROJECTOR_ENABLED=%t", projector))
+		"ORB_WEBHOOK_SECRET=bench", "LOG_LEVEL=warn", "ADMIN_LISTEN=off", fmt.Sprintf("PROJECTOR_ENABLED=%t", projector))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -42,6 +42,7 @@ type serveSettings struct {
 	maxBody      *int
 	noMigrate    *bool
 	maxConns     *int
+	writers      *int
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
@@ -60,6 +61,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, webhook.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
 	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, webhook.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
 	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
+	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, 1, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
@@ -90,6 +92,9 @@ func (s *serveSettings) validate() error {
 	}
 	if *s.maxConns < 3 {
 		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS=%d must be at least 3", *s.maxConns))
+	}
+	if *s.writers < 1 || *s.writers > 8 {
+		errs = append(errs, fmt.Errorf("APPEND_WRITERS=%d must be between 1 and 8", *s.writers))
 	}
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
@@ -131,7 +136,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	webhookMetrics := webhook.NewMetrics(reg)
 
 	// The appender: every webhook's row is committed by its group commit.
-	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: schema, Logger: logger.With("component", "appender"), Metrics: logMetrics})
+	appender, err := eventlog.NewAppender(pool, eventlog.AppenderConfig{Schema: schema, Logger: logger.With("component", "appender"), Metrics: logMetrics,
+		Writers: *s.writers})
 	if err != nil {
 		return err
 	}
