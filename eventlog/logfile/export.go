@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // ExportConfig selects what Export writes.
@@ -31,7 +33,7 @@ type TxBeginner interface {
 }
 
 const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
-       orb_timestamp, orb_signature, body`
+       orb_timestamp, orb_signature, ` + eventlog.BodyColumns
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
@@ -61,11 +63,14 @@ func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (
 	}
 	defer rows.Close()
 	var r Record
-	var line []byte
+	var line, raw, compressed []byte
 	for rows.Next() {
 		if err := rows.Scan(&r.Seq, &r.EventID, &r.Type, &r.CreatedAt, &r.ReceivedAt, &r.Source, &r.ResourceType,
-			&r.ResourceID, &r.OrbTimestamp, &r.OrbSignature, &r.Body); err != nil {
+			&r.ResourceID, &r.OrbTimestamp, &r.OrbSignature, &raw, &compressed); err != nil {
 			return p, fmt.Errorf("reading the log: %w", err)
+		}
+		if r.Body, err = eventlog.DecodeBody(raw, compressed); err != nil {
+			return p, fmt.Errorf("event %s (position %d): %w", r.EventID, r.Seq, err)
 		}
 		line = appendRecord(line[:0], &r)
 		if _, err := bw.Write(line); err != nil {

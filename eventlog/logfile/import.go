@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // ErrNotEmpty is returned by Import when the schema's log already holds
@@ -77,7 +79,7 @@ func Import(ctx context.Context, db TxStarter, r io.Reader, cfg ImportConfig) (P
 }
 
 var importColumns = []string{"seq", "event_id", "type", "created_at", "received_at", "source", "resource_type",
-	"resource_id", "orb_timestamp", "orb_signature", "body", "payload"}
+	"resource_id", "orb_timestamp", "orb_signature", "body_zstd", "payload"}
 
 func readHeader(br *bufio.Reader) error {
 	line, err := br.ReadSlice('\n')
@@ -197,9 +199,14 @@ func (s *recordSource) check() error {
 
 func (s *recordSource) Values() ([]any, error) {
 	r := &s.rec
-	// The payload is the body parsed, as the appender stores it.
+	// Stored as the appender stores it: the body compressed by us, the
+	// payload parsed from it.
+	compressed, err := eventlog.CompressBody(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("line %d: %w", s.line, err)
+	}
 	return []any{r.Seq, r.EventID, r.Type, r.CreatedAt, r.ReceivedAt, r.Source, r.ResourceType, r.ResourceID,
-		r.OrbTimestamp, r.OrbSignature, r.Body, json.RawMessage(r.Body)}, nil
+		r.OrbTimestamp, r.OrbSignature, compressed, json.RawMessage(r.Body)}, nil
 }
 
 func (s *recordSource) Err() error { return s.err }

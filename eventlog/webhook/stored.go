@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // Outcomes of re-checking a stored event's signature.
@@ -70,7 +72,7 @@ type Querier interface {
 // signed, not whether the delivery was fresh.
 func CheckStored(ctx context.Context, db Querier, cfg CheckStoredConfig) (StoredSummary, error) {
 	sum := StoredSummary{Outcomes: map[string]int64{}}
-	rows, err := db.Query(ctx, `select seq, event_id, type, source, created_at, body,
+	rows, err := db.Query(ctx, `select seq, event_id, type, source, created_at, `+eventlog.BodyColumns+`,
        coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
 from `+pgx.Identifier{cfg.Schema, "events"}.Sanitize()+`
 where ($1::timestamptz is null or received_at >= $1) and ($2 = '' or event_id = $2)
@@ -80,13 +82,18 @@ order by seq`, cfg.Since, cfg.EventID)
 	}
 	defer rows.Close()
 	var c StoredCheck
-	var body []byte
+	var raw, compressed []byte
 	var ts, sig string
 	for rows.Next() {
-		if err := rows.Scan(&c.Seq, &c.EventID, &c.Type, &c.Source, &c.CreatedAt, &body, &ts, &sig); err != nil {
+		if err := rows.Scan(&c.Seq, &c.EventID, &c.Type, &c.Source, &c.CreatedAt, &raw, &compressed, &ts, &sig); err != nil {
 			return sum, fmt.Errorf("reading the log: %w", err)
 		}
-		c.Outcome = storedOutcome(c.Source, body, ts, sig, cfg.Secrets)
+		// A stored body that no longer decodes is not what was signed.
+		if body, err := eventlog.DecodeBody(raw, compressed); err != nil {
+			c.Outcome = StoredMismatch
+		} else {
+			c.Outcome = storedOutcome(c.Source, body, ts, sig, cfg.Secrets)
+		}
 		sum.Checked++
 		sum.Outcomes[c.Outcome]++
 		if cfg.OnEvent != nil {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -76,19 +77,43 @@ func TestCheckStoredSignatures(t *testing.T) {
 		t.Errorf("evt_old, signed a day ago: %s", got["evt_old"])
 	}
 
-	// A copy of the log with one body changed by a single byte.
+	// A copy of the log (the log itself refuses updates) with one body
+	// changed by a single character, stored raw as an older row would be,
+	// and one compressed body corrupted.
 	copied := pgtest.NewSchema(t)
-	cols := "seq, event_id, type, created_at, received_at, source, resource_type, resource_id, body, payload, orb_timestamp, orb_signature"
-	_, err = b.schema.Pool.Exec(ctx, fmt.Sprintf(`insert into %s (%s)
-select seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
-       case when event_id = 'evt_1' then convert_to(replace(convert_from(body, 'UTF8'), '"A"', '"B"'), 'UTF8') else body end,
-       payload, orb_timestamp, orb_signature
-from %s`, pgx.Identifier{copied.Name, "events"}.Sanitize(), cols, pgx.Identifier{b.schema.Name, "events"}.Sanitize()))
+	cols := "seq, event_id, type, created_at, received_at, source, resource_type, resource_id, " + eventlog.BodyColumns +
+		", payload, orb_timestamp, orb_signature"
+	src, dst := pgx.Identifier{b.schema.Name, "events"}.Sanitize(), pgx.Identifier{copied.Name, "events"}.Sanitize()
+	_, err = b.schema.Pool.Exec(ctx, fmt.Sprintf(`insert into %s (%s) select %s from %s where event_id not in ('evt_1', 'evt_old')`,
+		dst, cols, cols, src))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var raw, compressed []byte
+	if err := b.schema.Pool.QueryRow(ctx, "select "+eventlog.BodyColumns+" from "+src+" where event_id = 'evt_1'").
+		Scan(&raw, &compressed); err != nil {
+		t.Fatal(err)
+	}
+	body, err := eventlog.DecodeBody(raw, compressed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(body, []byte(`"A"`), []byte(`"B"`), 1)
+	corrupt := []byte("\x28\xb5\x2f\xfd not a frame")
+	for _, c := range []struct {
+		id   string
+		raw  []byte
+		zstd []byte
+	}{{"evt_1", tampered, nil}, {"evt_old", nil, corrupt}} {
+		_, err = b.schema.Pool.Exec(ctx, fmt.Sprintf(`insert into %s (%s) select seq, event_id, type, created_at, received_at, source,
+  resource_type, resource_id, $2, $3, payload, orb_timestamp, orb_signature from %s where event_id = $1`, dst, cols, src), c.id, c.raw, c.zstd)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	sum, got = check(copied.Name, testSecret, "older-secret")
-	if got["evt_1"] != StoredMismatch || got["evt_0"] != StoredValid || sum.Outcomes[StoredMismatch] != 1 {
+	if got["evt_1"] != StoredMismatch || got["evt_old"] != StoredMismatch || got["evt_0"] != StoredValid ||
+		sum.Outcomes[StoredMismatch] != 2 {
 		t.Errorf("tampered copy: %v", got)
 	}
 }
