@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // A release that changes a projection's definition bumps its Version
@@ -70,7 +72,7 @@ func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	for _, proj := range catalog {
+	for _, proj := range fold.Projections() {
 		if c, ok := cps[proj.Name]; ok && c.Version < proj.Version {
 			out = append(out, proj.Name)
 		}
@@ -83,12 +85,12 @@ func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 // in, maybe with other columns), t compiled again for the table now live.
 // Called under the checkpoint lock, which a swap also takes, so the table
 // cannot change between this check and the batch.
-func (p *Projector) refreshTarget(ctx context.Context, db DB, t *Target) (*Target, error) {
-	oid, err := tableOID(ctx, db, t.schema, t.table)
-	if err != nil || oid == t.oid {
+func (p *Projector) refreshTarget(ctx context.Context, db DB, t *fold.Target) (*fold.Target, error) {
+	oid, err := fold.TableOID(ctx, db, t.Schema(), t.Table())
+	if err != nil || oid == t.OID() {
 		return t, err
 	}
-	nt, err := Compile(ctx, db, t.schema, t.projection.Name, t.table)
+	nt, err := fold.Compile(ctx, db, t.Schema(), t.Projection().Name, t.Table())
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func (p *Projector) refreshTarget(ctx context.Context, db DB, t *Target) (*Targe
 			p.targets[i] = nt
 		}
 	}
-	p.logger.InfoContext(ctx, "table swapped by a rebuild; projection compiled again", slog.String("projection", t.projection.Name),
-		slog.Int("columns", len(nt.columns)))
+	p.logger.InfoContext(ctx, "table swapped by a rebuild; projection compiled again", slog.String("projection", t.Projection().Name),
+		slog.Int("columns", len(nt.Columns())))
 	return nt, nil
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Backlog benchmarks. Sizes come from the environment so the default run
@@ -100,7 +102,7 @@ func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch i
 			b.Fatal(err)
 		}
 		if !history {
-			p.targets = slices.DeleteFunc(p.targets, func(t *Target) bool { return t.projection.History })
+			p.targets = slices.DeleteFunc(p.targets, func(t *fold.Target) bool { return t.Projection().History })
 		}
 		b.StartTimer()
 		t := time.Now()
@@ -190,7 +192,7 @@ func distinctOnFloor(tb testing.TB, pool *pgxpool.Pool, schema string) time.Dura
 		if _, err := pool.Exec(ctx, fmt.Sprintf("create table %s (like %s including all)", floor, live)); err != nil {
 			tb.Fatal(err)
 		}
-		cols, err := readColumns(ctx, pool, schema, f.table)
+		cols, err := fold.ReadColumns(ctx, pool, schema, f.table)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -229,7 +231,7 @@ select %s from (
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if err := prepareTx(ctx, tx); err != nil {
+		if err := fold.PrepareTx(ctx, tx); err != nil {
 			tb.Fatal(err)
 		}
 		if _, err := tx.Exec(ctx, q); err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Change is one row of the change feed (<schema>.changes): an event, the
@@ -37,12 +39,12 @@ type FieldChange struct {
 // Changes reads the change feed of one entity (table is a versioned table
 // such as "invoices", or a history projection's name), oldest first.
 func Changes(ctx context.Context, db DB, schema, table, id string) ([]Change, error) {
-	p, ok := projectionByName(table + "_history")
+	p, ok := fold.ProjectionByName(table + "_history")
 	if !ok {
-		p, ok = projectionByName(table)
+		p, ok = fold.ProjectionByName(table)
 	}
 	if !ok || !p.History {
-		return nil, fmt.Errorf("%q keeps no history (tables with history: %v)", table, versioned)
+		return nil, fmt.Errorf("%q keeps no history (tables with history: %v)", table, fold.VersionedTables())
 	}
 	rows, err := db.Query(ctx, `select seq, event_id, event_type, source, created_at, resource, resource_id, changed, changes,
        previous_attributes, properties from `+pgx.Identifier{schema, "changes"}.Sanitize()+`($1, $2)`, p.BaseTable(), id)
@@ -62,4 +64,4 @@ func Changes(ctx context.Context, db DB, schema, table, id string) ([]Change, er
 }
 
 // VersionedTables lists the tables that keep history.
-func VersionedTables() []string { return append([]string(nil), versioned...) }
+func VersionedTables() []string { return fold.VersionedTables() }

@@ -89,7 +89,7 @@ func advanceCheckpoints(ctx context.Context, tx pgx.Tx, schema string, steps []*
 	names := make([]string, len(steps))
 	from, to := make([]int64, len(steps)), make([]int64, len(steps))
 	for i, st := range steps {
-		names[i], from[i], to[i] = st.target.projection.Name, st.from, st.to
+		names[i], from[i], to[i] = st.target.Projection().Name, st.from, st.to
 	}
 	rows, err := tx.Query(ctx, "update "+checkpointsTable(schema)+` c set seq = s.to_seq, updated_at = now()
 from unnest($1::text[], $2::bigint[], $3::bigint[]) as s(projection, from_seq, to_seq)
@@ -103,8 +103,8 @@ returning c.projection`, names, from, to)
 		return fmt.Errorf("advancing checkpoints: %w", err)
 	}
 	for _, st := range steps {
-		if !slices.Contains(moved, st.target.projection.Name) {
-			st.err = fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, st.target.projection.Name, st.from)
+		if !slices.Contains(moved, st.target.Projection().Name) {
+			st.err = fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, st.target.Projection().Name, st.from)
 		}
 	}
 	return nil

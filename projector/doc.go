@@ -3,13 +3,16 @@
 // customer_balance_transactions and the alert tables) up to date from the
 // event log written by package eventlog. The cmd package runs a Projector in
 // `orb-sync serve`, reads Status for `orb-sync status` and calls
-// RetryDeadLetters; a re-projection compiles a Target for a shadow table.
+// RetryDeadLetters, and rebuilds and verifies tables with a Rebuilder and
+// Verify. How a table is folded (catalog, generated SQL, Target) is in
+// projector/internal/fold.
 //
 // # The rule
 //
-// Each table is declared once, as data (Projection, Source in catalog.go):
-// which event types feed it, where the object sits in the payload, what
-// shape it has. The SQL is generated from that declaration (sqlgen.go), and
+// Each table is declared once, as data (Projection, Source in
+// internal/fold/catalog.go): which event types feed it, where the object
+// sits in the payload, what shape it has. The SQL is generated from that
+// declaration (internal/fold/sqlgen.go), and
 // the same statement serves live batches, late-event recomputes and
 // rebuilds, so all three give the same rows.
 //
@@ -89,7 +92,7 @@
 // # Re-projection
 //
 // To rebuild a table with zero downtime: create the shadow table LIKE the
-// live one (INCLUDING ALL), Compile a Target for it, read H = log head and
+// live one (INCLUDING ALL), compile a fold.Target for it, read H = log head and
 // Apply (0, H] into it (in one or several transactions); then, in the swap
 // transaction, LockCheckpoint (this pauses the live projector for that
 // projection) to get C, Apply (H, max(C, H)] to the shadow, rename the

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // typeCase is one event type with a recorded-shape payload and the rows it
@@ -563,7 +565,7 @@ func (b *testBundle) checkRebuildMatches(t *testing.T) {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("create table %s (like %s including all)", next, live)); err != nil {
 			t.Fatal(err)
 		}
-		target, err := Compile(ctx, tx, b.schema.Name, p.Name, shadow)
+		target, err := fold.Compile(ctx, tx, b.schema.Name, p.Name, shadow)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -377,3 +378,24 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labelValue
 	}
 	return 0
 }
+
+// The catalog's names, from projector/internal/fold.
+var (
+	catalog                      = fold.Projections()
+	projectionByName             = fold.ProjectionByName
+	customerTypes                = fold.CustomerTypes
+	subscriptionTypes            = fold.SubscriptionTypes
+	invoiceTypes                 = fold.InvoiceTypes
+	subscriptionAlertTypes       = fold.SubscriptionAlertTypes
+	customerCreditAlertTypes     = fold.CustomerCreditAlertTypes
+	lightweightSubscriptionTypes = fold.LightweightSubscriptionTypes
+	planTypes                    = fold.PlanTypes
+)
+
+const (
+	colLastEventID  = fold.ColLastEventID
+	colLastEventSeq = fold.ColLastEventSeq
+	colLastEventAt  = fold.ColLastEventAt
+
+	balanceTransactionType = fold.BalanceTransactionType
+)

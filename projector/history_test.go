@@ -11,6 +11,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
+)
+
+// The history's names, from projector/internal/fold.
+var (
+	historyColumns = fold.HistoryColumns()
+	versioned      = fold.VersionedTables()
+)
+
+const (
+	colValidFrom   = fold.ColValidFrom
+	colEventType   = fold.ColEventType
+	colEventSource = fold.ColEventSource
+	colFoldedSeq   = fold.ColFoldedSeq
 )
 
 // checkHistoryMatchesCurrent checks that each entity's current version

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Metrics are the projector's Prometheus metrics. A nil *Metrics is valid
@@ -138,7 +140,7 @@ func (m *Metrics) Unregister() {
 	}
 }
 
-func (m *Metrics) observeBatch(projection string, r ApplyResult, took time.Duration) {
+func (m *Metrics) observeBatch(projection string, r fold.ApplyResult, took time.Duration) {
 	if m == nil {
 		return
 	}

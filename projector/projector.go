@@ -13,6 +13,8 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	orbsql "github.com/orb-sync/orb-sync/sql"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Defaults for Config.
@@ -132,7 +134,7 @@ type Projector struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 
-	targets []*Target
+	targets []*fold.Target
 	elector *elector
 	wake    chan struct{} // capacity 1: a doorbell, not a queue
 
@@ -228,14 +230,14 @@ func (p *Projector) Start(ctx context.Context) error {
 // checkpoints.
 func (p *Projector) prepare(ctx context.Context) error {
 	p.targets = p.targets[:0]
-	for _, proj := range catalog {
-		t, err := Compile(ctx, p.pool, p.cfg.Schema, proj.Name, proj.Table)
+	for _, proj := range fold.Projections() {
+		t, err := fold.Compile(ctx, p.pool, p.cfg.Schema, proj.Name, proj.Table)
 		if err != nil {
 			return err
 		}
 		p.targets = append(p.targets, t)
 	}
-	return ensureCheckpoints(ctx, p.pool, p.cfg.Schema, catalog)
+	return ensureCheckpoints(ctx, p.pool, p.cfg.Schema, fold.Projections())
 }
 
 // Stop lets the batch in flight commit (up to DrainTimeout), then stops

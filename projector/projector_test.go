@@ -16,6 +16,8 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // customerEvents returns n customer.edited events over 5 customers, with
@@ -357,7 +359,7 @@ func TestShadowSwapRecipe(t *testing.T) {
 	if _, err := b.schema.Pool.Exec(ctx, "create table "+next+" (like "+live+" including all)"); err != nil {
 		t.Fatal(err)
 	}
-	target, err := Compile(ctx, b.schema.Pool, s, "customers", "customers_next")
+	target, err := fold.Compile(ctx, b.schema.Pool, s, "customers", "customers_next")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Defaults for RebuildConfig.
@@ -167,19 +169,19 @@ func NewRebuilder(pool *pgxpool.Pool, cfg RebuildConfig) (*Rebuilder, error) {
 func ProjectionsNamed(names []string) ([]Projection, error) {
 	var unknown []string
 	for _, n := range names {
-		if !slices.ContainsFunc(catalog, func(p Projection) bool { return p.Name == n || p.Table == n }) {
+		if !slices.ContainsFunc(fold.Projections(), func(p Projection) bool { return p.Name == n || p.Table == n }) {
 			unknown = append(unknown, n)
 		}
 	}
 	if len(unknown) > 0 {
-		known := make([]string, len(catalog))
-		for i, p := range catalog {
+		known := make([]string, len(fold.Projections()))
+		for i, p := range fold.Projections() {
 			known[i] = p.Table
 		}
 		return nil, fmt.Errorf("unknown table %q (tables: %v)", unknown, known)
 	}
 	var out []Projection
-	for _, p := range Projections() {
+	for _, p := range fold.Projections() {
 		if len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return p.Name == n || p.Table == n }) {
 			out = append(out, p)
 		}

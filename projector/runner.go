@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // run is the runner goroutine: wait for a doorbell or the poll timer, then
@@ -131,7 +133,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		}
 		if err := p.applyRound(ctx, round); err != nil {
 			for _, st := range round {
-				p.cfg.Metrics.batchFailed(st.target.projection.Name)
+				p.cfg.Metrics.batchFailed(st.target.Projection().Name)
 			}
 			return err
 		}
@@ -142,7 +144,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	p.countUnknownTypes(ctx)
 	var errs []error
 	for _, t := range p.targets {
-		if err := failed[t.projection.Name]; err != nil {
+		if err := failed[t.Projection().Name]; err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -165,7 +167,7 @@ func (p *Projector) nextRound(head int64, failed map[string]error) []step {
 	now := time.Now()
 	var round []step
 	for _, t := range p.targets {
-		name := t.projection.Name
+		name := t.Projection().Name
 		from := p.checkpoints[name]
 		if from >= head || failed[name] != nil || !p.retries[name].ready(now) {
 			continue
@@ -185,7 +187,7 @@ func (p *Projector) batchLimit(name string) int {
 
 // settleStep records a step's outcome after its round committed.
 func (p *Projector) settleStep(st step, head int64, failed map[string]error) {
-	name := st.target.projection.Name
+	name := st.target.Projection().Name
 	switch {
 	case st.err == nil:
 		p.checkpoints[name] = st.to
@@ -220,10 +222,10 @@ func isStatementTimeout(err error) bool {
 
 // step is one projection's batch within a round.
 type step struct {
-	target   *Target
+	target   *fold.Target
 	from, to int64
 	// Filled in by applyRound.
-	res  ApplyResult
+	res  fold.ApplyResult
 	took time.Duration
 	err  error
 }
@@ -251,8 +253,8 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	var unfed []*step
 	for i := range round {
 		st := &round[i]
-		names = append(names, st.target.projection.Name)
-		if !slices.ContainsFunc(st.target.projection.Types(), func(t string) bool { return present[t] }) {
+		names = append(names, st.target.Projection().Name)
+		if !slices.ContainsFunc(st.target.Projection().Types(), func(t string) bool { return present[t] }) {
 			unfed = append(unfed, st)
 			continue
 		}
@@ -276,31 +278,31 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	}
 	for _, st := range round {
 		if st.err == nil {
-			p.cfg.Metrics.observeBatch(st.target.projection.Name, st.res, st.took)
-			p.logBatch(ctx, st.target.projection.Name, st.from, st.to, st.res, st.took)
+			p.cfg.Metrics.observeBatch(st.target.Projection().Name, st.res, st.took)
+			p.logBatch(ctx, st.target.Projection().Name, st.from, st.to, st.res, st.took)
 		}
 	}
 	return nil
 }
 
 // applyStep runs one projection's batch under a savepoint of tx.
-func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (ApplyResult, error) {
-	name := st.target.projection.Name
+func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (fold.ApplyResult, error) {
+	name := st.target.Projection().Name
 	sp, err := tx.Begin(ctx)
 	if err != nil {
-		return ApplyResult{}, fmt.Errorf("opening a savepoint: %w", err)
+		return fold.ApplyResult{}, fmt.Errorf("opening a savepoint: %w", err)
 	}
-	res, err := func() (ApplyResult, error) {
+	res, err := func() (fold.ApplyResult, error) {
 		cp, err := LockCheckpoint(ctx, sp, p.cfg.Schema, name)
 		if err != nil {
-			return ApplyResult{}, err
+			return fold.ApplyResult{}, err
 		}
 		if cp.Seq != st.from {
-			return ApplyResult{}, fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, st.from)
+			return fold.ApplyResult{}, fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, st.from)
 		}
 		// A rebuild may have swapped in a table with other columns: autorebuild.go.
 		if st.target, err = p.refreshTarget(ctx, sp, st.target); err != nil {
-			return ApplyResult{}, err
+			return fold.ApplyResult{}, err
 		}
 		res, err := st.target.Apply(ctx, sp, st.from, st.to)
 		if err != nil {
@@ -310,10 +312,10 @@ func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (ApplyRe
 	}()
 	if err != nil {
 		_ = sp.Rollback(ctx)
-		return ApplyResult{}, err
+		return fold.ApplyResult{}, err
 	}
 	if err := sp.Commit(ctx); err != nil {
-		return ApplyResult{}, fmt.Errorf("releasing a savepoint: %w", err)
+		return fold.ApplyResult{}, fmt.Errorf("releasing a savepoint: %w", err)
 	}
 	return res, nil
 }
@@ -365,16 +367,16 @@ func (p *Projector) loadCheckpoints(ctx context.Context) error {
 		return err
 	}
 	for _, t := range p.targets {
-		c, ok := cps[t.projection.Name]
+		c, ok := cps[t.Projection().Name]
 		if !ok {
-			return fmt.Errorf("%w: %s", ErrNoCheckpoint, t.projection.Name)
+			return fmt.Errorf("%w: %s", ErrNoCheckpoint, t.Projection().Name)
 		}
-		p.checkpoints[t.projection.Name] = c.Seq
+		p.checkpoints[t.Projection().Name] = c.Seq
 	}
 	return nil
 }
 
-func (p *Projector) logBatch(ctx context.Context, name string, from, to int64, res ApplyResult, took time.Duration) {
+func (p *Projector) logBatch(ctx context.Context, name string, from, to int64, res fold.ApplyResult, took time.Duration) {
 	p.logger.DebugContext(ctx, "batch applied", slog.String("projection", name), slog.Int64("from", from), slog.Int64("to", to),
 		slog.Int64("events", res.Events), slog.Int64("rows", res.Rows), slog.Int64("recomputed", res.Recomputed), slog.Duration("took", took))
 	for _, dl := range res.DeadLetters {
@@ -415,7 +417,7 @@ func (p *Projector) countUnknownTypes(ctx context.Context) {
 		return
 	}
 	known := make([]string, 0, 128)
-	for t := range knownTypes() {
+	for t := range fold.KnownTypes() {
 		known = append(known, t)
 	}
 	rows, err := p.pool.Query(ctx, "select type, count(*) from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // A rebuild of table T works in T_rebuild (the shadow table, created LIKE
@@ -34,10 +36,10 @@ type rebuild struct {
 	conn     *pgx.Conn
 	locked   bool // This session holds the table's rebuild lock.
 	swapped  bool
-	liveCols []column
+	liveCols []fold.Column
 	indexes  []indexDef
-	target   *Target // Compiled for the shadow table.
-	done     int64   // Log positions folded into the shadow table.
+	target   *fold.Target // Compiled for the shadow table.
+	done     int64        // Log positions folded into the shadow table.
 	total    int64
 	phase    Phase
 	res      RebuildResult
@@ -90,7 +92,7 @@ func (b *rebuild) prepare(ctx context.Context) error {
 	if err := ensureCheckpoints(ctx, b.conn, s, []Projection{b.p}); err != nil {
 		return err
 	}
-	cols, err := readColumns(ctx, b.conn, s, b.names.live)
+	cols, err := fold.ReadColumns(ctx, b.conn, s, b.names.live)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func (b *rebuild) prepare(ctx context.Context) error {
 	if err := b.createIndexes(ctx, true); err != nil {
 		return err
 	}
-	b.target, err = Compile(ctx, b.conn, s, b.p.Name, b.names.shadow)
+	b.target, err = fold.Compile(ctx, b.conn, s, b.p.Name, b.names.shadow)
 	return err
 }
 
@@ -158,7 +160,7 @@ func (b *rebuild) applyTx(ctx context.Context, from, to int64) error {
 		return fmt.Errorf("beginning a fill transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	res, err := b.target.fold(ctx, tx, from, to)
+	res, err := b.target.Fold(ctx, tx, from, to)
 	if err != nil {
 		return err
 	}
@@ -169,23 +171,7 @@ func (b *rebuild) applyTx(ctx context.Context, from, to int64) error {
 	return nil
 }
 
-// fold is Apply without its sample of payload fields that have no column
-// (which the live projector reports, and which costs a scan of the range
-// for a projection with few events): the same statement, rows and dead
-// letters.
-func (t *Target) fold(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
-	var res ApplyResult
-	if from >= to {
-		return res, nil
-	}
-	if err := prepareTx(ctx, tx); err != nil {
-		return res, err
-	}
-	err := t.applyIsolated(ctx, tx, from, to, &res)
-	return res, err
-}
-
-func (b *rebuild) add(res ApplyResult) {
+func (b *rebuild) add(res fold.ApplyResult) {
 	b.res.Events += res.Events
 	b.res.DeadLetters = append(b.res.DeadLetters, res.DeadLetters...)
 	for _, dl := range res.DeadLetters {
@@ -279,7 +265,7 @@ func (b *rebuild) dropShadow(ctx context.Context) {
 // table (by this rebuild, or one abandoned earlier): they describe a table
 // that will never be swapped in.
 func (b *rebuild) forgetShadowDeadLetters(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "delete from "+deadLettersTable(b.schema())+" where projection = $1", deadLetterKey(b.p, b.names.shadow))
+	_, err := tx.Exec(ctx, "delete from "+fold.DeadLettersTable(b.schema())+" where projection = $1", fold.DeadLetterKey(b.p, b.names.shadow))
 	if err != nil {
 		return fmt.Errorf("forgetting %s's dead letters: %w", b.names.shadow, err)
 	}
@@ -424,21 +410,11 @@ func copyTableProps(ctx context.Context, tx pgx.Tx, live, shadow string) error {
 	return nil
 }
 
-// tableOID identifies the table now named schema.table (0 if none).
-func tableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
-	var oid uint32
-	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
-	if err != nil {
-		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
-	}
-	return oid, nil
-}
-
 // chunkSize is ChunkSize, but a history fold keeps every event's object
 // while it runs: it is cut into batches the size of the live projector's.
 func (b *rebuild) chunkSize() int64 {
 	if b.p.History {
-		return min(b.r.cfg.ChunkSize, historyChunkMax)
+		return min(b.r.cfg.ChunkSize, fold.HistoryChunkMax)
 	}
 	return b.r.cfg.ChunkSize
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
@@ -40,6 +42,9 @@ type SnapshotTable struct {
 	Rows  int64
 }
 
+// rolePattern is what a reader role may be named (an unquoted identifier).
+var rolePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
 // ErrSchemaExists is returned when the snapshot's schema already exists.
 var ErrSchemaExists = errors.New("schema already exists")
 
@@ -63,7 +68,7 @@ func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotR
 		return res, fmt.Errorf("beginning the snapshot: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := prepareTx(ctx, tx); err != nil {
+	if err := fold.PrepareTx(ctx, tx); err != nil {
 		return res, err
 	}
 	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
@@ -78,7 +83,7 @@ func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotR
 	if err := createSnapshotSchema(ctx, tx, cfg); err != nil {
 		return res, err
 	}
-	for _, p := range catalog {
+	for _, p := range fold.Projections() {
 		if p.History {
 			continue
 		}
@@ -112,8 +117,8 @@ func checkSnapshotConfig(cfg SnapshotConfig) error {
 		errs = append(errs, errors.New("give a time (as of) or a positive log position (at seq), not both"))
 	}
 	for _, r := range cfg.Readers {
-		if !namePattern.MatchString(r) {
-			errs = append(errs, fmt.Errorf("reader role %q must match %s", r, namePattern))
+		if !rolePattern.MatchString(r) {
+			errs = append(errs, fmt.Errorf("reader role %q must match %s", r, rolePattern))
 		}
 	}
 	return errors.Join(errs...)
@@ -141,14 +146,14 @@ func snapshotTable(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig, p Project
 		return 0, err
 	}
 	if cfg.AsOf == nil {
-		t, err := compileInto(ctx, tx, cfg.Schema, p.Name, cfg.Into, p.Table)
+		t, err := fold.CompileInto(ctx, tx, cfg.Schema, p.Name, cfg.Into, p.Table)
 		if err != nil {
 			return 0, err
 		}
-		res, err := t.fold(ctx, tx, 0, cfg.AtSeq)
+		res, err := t.Fold(ctx, tx, 0, cfg.AtSeq)
 		return res.Rows, err
 	}
-	cols, err := readColumns(ctx, tx, cfg.Into, p.Table)
+	cols, err := fold.ReadColumns(ctx, tx, cfg.Into, p.Table)
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +173,7 @@ func snapshotTable(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig, p Project
 }
 
 func historyOfTable(table string) bool {
-	_, ok := projectionByName(table + "_history")
+	_, ok := fold.ProjectionByName(table + "_history")
 	return ok
 }
 
@@ -196,7 +201,8 @@ func recordSnapshot(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig, head int
 		what = "as of " + cfg.AsOf.UTC().Format(time.RFC3339Nano)
 	}
 	comment := fmt.Sprintf("orb-sync snapshot of %s %s (log head %d); read-only", cfg.Schema, what, head)
-	_, err := tx.Exec(ctx, fmt.Sprintf("comment on schema %s is %s", pgx.Identifier{cfg.Into}.Sanitize(), literal(comment)))
+	_, err := tx.Exec(ctx, fmt.Sprintf("comment on schema %s is '%s'", pgx.Identifier{cfg.Into}.Sanitize(),
+		strings.ReplaceAll(comment, "'", "''")))
 	return err
 }
 

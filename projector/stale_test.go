@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // TestLateEventBehindAFullObjectIsNotRecomputed: a plan is embedded in every
@@ -29,11 +31,11 @@ func TestLateEventBehindAFullObjectIsNotRecomputed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := Compile(ctx, b.schema.Pool, b.schema.Name, "plans", "plans")
+	target, err := fold.Compile(ctx, b.schema.Pool, b.schema.Name, "plans", "plans")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res ApplyResult
+	var res fold.ApplyResult
 	err = pgx.BeginFunc(ctx, b.schema.Pool, func(tx pgx.Tx) error {
 		res, err = target.Apply(ctx, tx, head-1, head)
 		return err

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Status is the state of every projection, for `orb-sync status` and the
@@ -59,7 +61,7 @@ func ReadStatus(ctx context.Context, db DB, schema string) (Status, error) {
 select c.projection, c.seq, c.version, c.updated_at,
        coalesce(extract(epoch from clock_timestamp() -
                 (select e.received_at from `+pgx.Identifier{schema, "events"}.Sanitize()+` e where e.seq = c.seq + 1)), 0)::float8,
-       (select count(*) from `+deadLettersTable(schema)+` d where d.projection = c.projection and d.resolved_at is null)
+       (select count(*) from `+fold.DeadLettersTable(schema)+` d where d.projection = c.projection and d.resolved_at is null)
 from `+checkpointsTable(schema)+` c`)
 	if err != nil {
 		return Status{}, fmt.Errorf("reading projection status: %w", err)
@@ -80,7 +82,7 @@ from `+checkpointsTable(schema)+` c`)
 	for _, r := range list {
 		byName[r.Projection] = r
 	}
-	for _, p := range catalog {
+	for _, p := range fold.Projections() {
 		ps := ProjectionStatus{Projection: p.Name, Table: p.Table, Version: p.Version}
 		if r, ok := byName[p.Name]; ok {
 			ps.StoredVersion, ps.Checkpoint, ps.UpdatedAt = r.Version, r.Seq, r.UpdatedAt

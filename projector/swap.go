@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Backoff between swap attempts, and how often dropping the old table is
@@ -94,7 +96,7 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 		return err
 	}
 	upTo := max(cp.Seq, head, b.done)
-	res, err := b.target.fold(ctx, tx, b.done, upTo)
+	res, err := b.target.Fold(ctx, tx, b.done, upTo)
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 	if err := b.redefineAsOf(ctx, tx); err != nil {
 		return err
 	}
-	if err := publishDeadLetters(ctx, tx, b.schema(), b.p.Name, deadLetterKey(b.p, b.names.shadow)); err != nil {
+	if err := publishDeadLetters(ctx, tx, b.schema(), b.p.Name, fold.DeadLetterKey(b.p, b.names.shadow)); err != nil {
 		return err
 	}
 	if err := SetCheckpoint(ctx, tx, b.schema(), b.p.Name, upTo, b.p.Version); err != nil {
@@ -154,7 +156,7 @@ func (b *rebuild) renameTables(ctx context.Context, tx pgx.Tx) error {
 // checkUnchanged makes sure no migration changed the live table's columns
 // or indexes since the shadow was created LIKE it: swapping would undo it.
 func (b *rebuild) checkUnchanged(ctx context.Context, tx pgx.Tx) error {
-	cols, err := readColumns(ctx, tx, b.schema(), b.names.old)
+	cols, err := fold.ReadColumns(ctx, tx, b.schema(), b.names.old)
 	if err != nil {
 		return err
 	}
@@ -230,7 +232,7 @@ func (b *rebuild) redefineAsOf(ctx context.Context, tx pgx.Tx) error {
 // unresolved dead letters that the rebuild applied are marked resolved;
 // resolved ones stay as history.
 func publishDeadLetters(ctx context.Context, tx pgx.Tx, schema, projection, shadowKey string) error {
-	dead := deadLettersTable(schema)
+	dead := fold.DeadLettersTable(schema)
 	for _, stmt := range []string{
 		`update ` + dead + ` d set resolved_at = now()
 where d.projection = $1 and d.resolved_at is null

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
 // Defaults for Verify.
@@ -131,7 +133,7 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("reading the checkpoint: %w", err)
 	}
-	liveOID, err := tableOID(ctx, tx, schema, p.Table)
+	liveOID, err := fold.TableOID(ctx, tx, schema, p.Table)
 	if err != nil {
 		return res, err
 	}
@@ -141,11 +143,11 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	}
 	// Leave out what the live table leaves out: verify compares it with
 	// the log minus its dead letters.
-	t, err := compile(ctx, tx, schema, p, schema, scratch, p.Name)
+	t, err := fold.CompileWithDeadKey(ctx, tx, schema, p, scratch, p.Name)
 	if err != nil {
 		return res, err
 	}
-	applied, err := t.fold(ctx, tx, 0, res.Checkpoint)
+	applied, err := t.Fold(ctx, tx, 0, res.Checkpoint)
 	if err != nil {
 		return res, err
 	}
@@ -155,7 +157,7 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	}
 	// compareTables locked the live table; if it is not the one the
 	// snapshot's checkpoint was read with, a swap happened: check again.
-	oid, err := tableOID(ctx, tx, schema, p.Table)
+	oid, err := fold.TableOID(ctx, tx, schema, p.Table)
 	if err != nil {
 		return res, err
 	}
@@ -177,7 +179,7 @@ func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) 
 	scratch := fmt.Sprintf("%.40s_verify_%d", p.Table, pid)
 	var ddl string
 	err := tx.QueryRow(ctx, scratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
-		p.keyColumns()).Scan(&ddl)
+		p.KeyColumns()).Scan(&ddl)
 	if err != nil {
 		return "", fmt.Errorf("reading the columns of %s: %w", p.Table, err)
 	}
@@ -208,7 +210,7 @@ func compareTables(ctx context.Context, tx pgx.Tx, schema string, p Projection, 
 	if err := tx.QueryRow(ctx, "select count(*) from "+live).Scan(&res.Rows); err != nil {
 		return fmt.Errorf("counting rows: %w", err)
 	}
-	cols, err := readColumns(ctx, tx, schema, p.Table)
+	cols, err := fold.ReadColumns(ctx, tx, schema, p.Table)
 	if err != nil {
 		return err
 	}
@@ -218,7 +220,7 @@ func compareTables(ctx context.Context, tx pgx.Tx, schema string, p Projection, 
 		id := pgx.Identifier{c.Name}.Sanitize()
 		differs = append(differs, fmt.Sprintf("l.%s is distinct from v.%s", id, id))
 	}
-	for _, k := range p.keyColumns() {
+	for _, k := range p.KeyColumns() {
 		id := pgx.Identifier{k}.Sanitize()
 		join = append(join, fmt.Sprintf("v.%s = l.%s", id, id))
 		shown = append(shown, fmt.Sprintf("coalesce(l.%[1]s, v.%[1]s)::text", id))
@@ -249,7 +251,7 @@ order by 1 limit $1`, key, live, pgx.Identifier{schema, scratch}.Sanitize(), str
 	return nil
 }
 
-func describeDiff(d RowDiff, missing, extra bool, cols []column, live, rebuilt map[string]json.RawMessage) RowDiff {
+func describeDiff(d RowDiff, missing, extra bool, cols []fold.Column, live, rebuilt map[string]json.RawMessage) RowDiff {
 	switch {
 	case missing:
 		d.Kind = "missing"

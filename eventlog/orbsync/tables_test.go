@@ -12,28 +12,26 @@ import (
 	"github.com/orb-sync/orb-sync/projector"
 )
 
-// project applies the whole log to every projection table, as the live
-// projector would.
+// project folds the whole log into every projection table through the
+// projector's public rebuild, which gives the tables the live projector
+// would (the projector's tests check that both agree row for row).
 func (b *testBundle) project(t testing.TB) {
 	t.Helper()
-	ctx := context.Background()
-	var head int64
-	if err := b.schema.Pool.QueryRow(ctx, "select seq from "+b.schema.Name+".log_head").Scan(&head); err != nil {
+	r, err := projector.NewRebuilder(b.schema.Pool, projector.RebuildConfig{Schema: b.schema.Name})
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range projector.Projections() {
-		target, err := projector.Compile(ctx, b.schema.Pool, b.schema.Name, p.Name, p.Table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = pgx.BeginFunc(ctx, b.schema.Pool, func(tx pgx.Tx) error {
-			_, err := target.Apply(ctx, tx, 0, head)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("projecting %s: %v", p.Name, err)
-		}
+	if _, err := r.Rebuild(context.Background(), names(projector.Projections())...); err != nil {
+		t.Fatalf("projecting: %v", err)
 	}
+}
+
+func names(list []projector.Projection) []string {
+	out := make([]string, len(list))
+	for i, p := range list {
+		out[i] = p.Name
+	}
+	return out
 }
 
 // customersTable renders the customers table, every column but the log

@@ -55,7 +55,7 @@ func newFixture(t *testing.T, secrets ...string) *fixture {
 	return &fixture{schema: s, console: c, server: srv}
 }
 
-func appendEvents(t *testing.T, s *pgtest.Schema, logger *slog.Logger, events []consoletest.Event) {
+func appendEvents(t testing.TB, s *pgtest.Schema, logger *slog.Logger, events []consoletest.Event) {
 	t.Helper()
 	a, err := eventlog.NewAppender(s.Pool, eventlog.AppenderConfig{Schema: s.Name, Logger: logger})
 	if err != nil {

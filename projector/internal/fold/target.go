@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type Target struct {
 	projection Projection
 	schema     string
 	table      string
-	columns    []column
+	columns    []Column
 	sql        statements
 	oid        uint32 // The table's, when compiled: refreshTarget (autorebuild.go).
 	deadKey    string // dead_letters.projection of this table's dead letters
@@ -65,46 +65,51 @@ func (r *ApplyResult) add(o ApplyResult) {
 // Target compiled after they exist.
 //
 // Events it cannot apply are dead-lettered for this table only: under the
-// projection's name for its live table, under deadLetterKey's scoped name
+// projection's name for its live table, under DeadLetterKey's scoped name
 // for any other (a rebuild's shadow), so that a rebuild abandoned before
 // its swap never makes the live table leave events out.
 func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, error) {
-	return compileInto(ctx, db, schema, name, schema, table)
+	return CompileInto(ctx, db, schema, name, schema, table)
 }
 
-// compileInto is Compile for a table in another schema than the log's (a
+// CompileInto is Compile for a table in another schema than the log's (a
 // snapshot's).
-func compileInto(ctx context.Context, db DB, schema, name, targetSchema, table string) (*Target, error) {
+func CompileInto(ctx context.Context, db DB, schema, name, targetSchema, table string) (*Target, error) {
 	p, ok := projectionByName(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown projection %q", name)
 	}
-	return compile(ctx, db, schema, p, targetSchema, table, deadLetterKey(p, table))
+	return compile(ctx, db, schema, p, targetSchema, table, DeadLetterKey(p, table))
 }
 
-// deadLetterKey is the dead_letters.projection under which a fold into
+// DeadLetterKey is the dead_letters.projection under which a fold into
 // table records and leaves out events: the projection's name for its live
 // table, "<projection>@<table>" for any other.
-func deadLetterKey(p Projection, table string) string {
+func DeadLetterKey(p Projection, table string) string {
 	if table == p.Table {
 		return p.Name
 	}
 	return p.Name + "@" + table
 }
 
-// compile is Compile with the dead-letter key given.
+// CompileWithDeadKey is Compile with the dead-letter key given.
+func CompileWithDeadKey(ctx context.Context, db DB, schema string, p Projection, table, deadKey string) (*Target, error) {
+	return compile(ctx, db, schema, p, schema, table, deadKey)
+}
+
+// compile compiles p to write targetSchema.table from schema's log.
 func compile(ctx context.Context, db DB, schema string, p Projection, targetSchema, table, deadKey string) (*Target, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	cols, err := readColumns(ctx, db, targetSchema, table)
+	cols, err := ReadColumns(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkColumns(p, table, cols); err != nil {
 		return nil, err
 	}
-	oid, err := tableOID(ctx, db, targetSchema, table)
+	oid, err := TableOID(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +127,16 @@ func compile(ctx context.Context, db DB, schema string, p Projection, targetSche
 // Projection returns the declaration the target was compiled from.
 func (t *Target) Projection() Projection { return t.projection }
 
+// Schema returns the schema the Target writes in.
+func (t *Target) Schema() string { return t.schema }
+
+// OID returns the table's oid when the Target was compiled; a different oid
+// now means the table was replaced (a rebuild swapped it).
+func (t *Target) OID() uint32 { return t.oid }
+
+// Columns returns the table's columns as read at compile time.
+func (t *Target) Columns() []Column { return t.columns }
+
 // Table returns the table the target writes.
 func (t *Target) Table() string { return t.table }
 
@@ -131,12 +146,12 @@ from pg_catalog.pg_attribute a
 where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
 order by a.attnum`
 
-func readColumns(ctx context.Context, db DB, schema, table string) ([]column, error) {
+func ReadColumns(ctx context.Context, db DB, schema, table string) ([]Column, error) {
 	rows, err := db.Query(ctx, columnsSQL, pgx.Identifier{schema, table}.Sanitize())
 	if err != nil {
 		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
 	}
-	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
+	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Column])
 	if err != nil {
 		return nil, fmt.Errorf("reading columns of %s.%s: %w", schema, table, err)
 	}
@@ -147,7 +162,7 @@ func readColumns(ctx context.Context, db DB, schema, table string) ([]column, er
 }
 
 // checkColumns makes sure the generated SQL can run against the table.
-func checkColumns(p Projection, table string, cols []column) error {
+func checkColumns(p Projection, table string, cols []Column) error {
 	want := map[string]string{
 		p.Key: "text", colLastEventID: "text", colLastEventSeq: "bigint", colLastEventAt: "timestamp with time zone",
 	}
@@ -160,7 +175,7 @@ func checkColumns(p Projection, table string, cols []column) error {
 		}
 	}
 	for name, typ := range want {
-		i := slices.IndexFunc(cols, func(c column) bool { return c.Name == name })
+		i := slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
 		if i < 0 || cols[i].Generated || cols[i].Type != typ {
 			return fmt.Errorf("table %s needs a non-generated %s column %s", table, typ, name)
 		}
@@ -186,7 +201,7 @@ func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyRes
 	if from >= to {
 		return res, nil
 	}
-	if err := prepareTx(ctx, tx); err != nil {
+	if err := PrepareTx(ctx, tx); err != nil {
 		return res, err
 	}
 	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
@@ -211,7 +226,7 @@ func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) err
 	if !slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.Resolve != "" }) {
 		return nil
 	}
-	rows, err := tx.Query(ctx, "select "+deadLetterColumns+" from "+deadLettersTable(t.schema)+
+	rows, err := tx.Query(ctx, "select "+DeadLetterColumns+" from "+DeadLettersTable(t.schema)+
 		" where projection = $1 and resolved_at is null and sqlstate is null and seq <= $2 order by seq", t.projection.Name, upTo)
 	if err != nil {
 		return fmt.Errorf("listing %s events set aside: %w", t.projection.Name, err)
@@ -228,7 +243,7 @@ func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) err
 		if len(ids) == 0 {
 			continue // Still unknown: stays set aside.
 		}
-		if _, err := t.retryOne(ctx, tx, dl, upTo); err != nil {
+		if _, err := t.RetryDeadLetter(ctx, tx, dl, upTo); err != nil {
 			return err
 		}
 	}
@@ -242,17 +257,17 @@ func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo in
 	if len(ids) == 0 {
 		return ApplyResult{}, nil
 	}
-	if err := prepareTx(ctx, tx); err != nil {
+	if err := PrepareTx(ctx, tx); err != nil {
 		return ApplyResult{}, err
 	}
 	return t.execSavepoint(ctx, tx, upTo, upTo, ids)
 }
 
-// prepareTx sets, for the rest of tx, the settings the fold depends on:
+// PrepareTx sets, for the rest of tx, the settings the fold depends on:
 // TimeZone UTC, so date-only strings are read the same by every run; and
 // no JIT: the fold's cost estimates grow with the log, and compiling a
 // statement this size takes longer (100 ms and more) than running a batch.
-func prepareTx(ctx context.Context, tx pgx.Tx) error {
+func PrepareTx(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true)"); err != nil {
 		return fmt.Errorf("preparing the transaction: %w", err)
 	}
@@ -269,7 +284,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 		res.add(r)
 		return nil
 	}
-	if !isDataError(err) {
+	if !IsDataError(err) {
 		return err
 	}
 	seqs, cerr := t.candidates(ctx, tx, from, to)
@@ -279,7 +294,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 	case len(seqs) == 0:
 		return err // Not caused by this range's events: nothing to set aside.
 	case len(seqs) == 1:
-		dl, derr := recordDeadLetter(ctx, tx, t.schema, t.deadKey, seqs[0], err)
+		dl, derr := RecordDeadLetter(ctx, tx, t.schema, t.deadKey, seqs[0], err)
 		if derr != nil {
 			return derr
 		}
@@ -356,7 +371,7 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	}
 	var unknown []string
 	for _, k := range keys {
-		if !slices.ContainsFunc(t.columns, func(c column) bool { return c.Name == k }) {
+		if !slices.ContainsFunc(t.columns, func(c Column) bool { return c.Name == k }) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -364,11 +379,11 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	return unknown, nil
 }
 
-// isDataError reports errors about the values themselves, which retrying
+// IsDataError reports errors about the values themselves, which retrying
 // the same events cannot fix: data exceptions (class 22, e.g. a bad
 // numeric), integrity violations (23) and limits (54, e.g. an index row
 // too large).
-func isDataError(err error) bool {
+func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
 		return false
@@ -378,4 +393,30 @@ func isDataError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// TableOID identifies the table now named schema.table (0 if none).
+func TableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
+	var oid uint32
+	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
+	}
+	return oid, nil
+}
+
+// Fold is Apply without its sample of payload fields that have no column
+// (which the live projector reports, and which costs a scan of the range
+// for a projection with few events): the same statement, rows and dead
+// letters.
+func (t *Target) Fold(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
+	var res ApplyResult
+	if from >= to {
+		return res, nil
+	}
+	if err := PrepareTx(ctx, tx); err != nil {
+		return res, err
+	}
+	err := t.applyIsolated(ctx, tx, from, to, &res)
+	return res, err
 }

@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"fmt"
@@ -161,8 +161,8 @@ select (select count(*) from live), (select count(*) from written), (select card
 
 // historyData lists the columns a version takes from the folded object:
 // the current table's writable columns, less the version bookkeeping.
-func (g *sqlGen) historyData() []column {
-	var out []column
+func (g *sqlGen) historyData() []Column {
+	var out []Column
 	for _, c := range g.writable() {
 		if !slices.Contains(historyColumns, c.Name) {
 			out = append(out, c)

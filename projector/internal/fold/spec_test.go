@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 func TestCatalogIsValid(t *testing.T) {
@@ -20,7 +22,7 @@ func TestCatalogIsValid(t *testing.T) {
 		}
 		names[p.Name] = true
 	}
-	known := knownTypes()
+	known := KnownTypes()
 	for _, typ := range ignoredTypes {
 		for _, p := range catalog {
 			if p.Types() != nil && containsType(p, typ) {
@@ -28,7 +30,7 @@ func TestCatalogIsValid(t *testing.T) {
 			}
 		}
 		if !known[typ] {
-			t.Errorf("%s missing from knownTypes", typ)
+			t.Errorf("%s missing from KnownTypes", typ)
 		}
 	}
 }
@@ -47,9 +49,9 @@ func containsType(p Projection, typ string) bool {
 // whole log.
 func TestLateLookupsUseAnIndex(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	schema := pgtest.NewSchema(t)
 	ctx := context.Background()
-	tx, err := b.schema.Pool.Begin(ctx)
+	tx, err := schema.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +61,14 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 	// arbitrary. The drops are rolled back.
 	for _, stmt := range []string{
 		"set local enable_seqscan = off",
-		"drop index " + pgx.Identifier{b.schema.Name, "events_type_created_at_idx"}.Sanitize(),
-		"drop index " + pgx.Identifier{b.schema.Name, "events_created_at_idx"}.Sanitize(),
+		"drop index " + pgx.Identifier{schema.Name, "events_type_created_at_idx"}.Sanitize(),
+		"drop index " + pgx.Identifier{schema.Name, "events_created_at_idx"}.Sanitize(),
 	} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}
 	}
-	g := &sqlGen{schema: b.schema.Name, events: pgx.Identifier{b.schema.Name, "events"}.Sanitize()}
+	g := &sqlGen{schema: schema.Name, events: pgx.Identifier{schema.Name, "events"}.Sanitize()}
 	for _, p := range catalog {
 		for i, s := range p.Sources {
 			where := strings.ReplaceAll(g.lookupWhere(s), "l.ids", "$1::text[]")

@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // catalog's own event types and keys, validated by Projection.validate.
 
 // column is one column of a projection table, as read from pg_attribute.
-type column struct {
+type Column struct {
 	Name      string
 	Type      string
 	Generated bool
@@ -48,12 +48,12 @@ type sqlGen struct {
 	deadKey string // dead_letters.projection of the events this fold leaves out
 	target  string // <schema>.<table>
 	agg     string // <schema>.jsonb_merge_agg
-	columns []column
+	columns []Column
 }
 
 // newSQLGen generates SQL reading the log of schema and writing
 // targetSchema.table; the events it leaves out are dead_letters under deadKey.
-func newSQLGen(p Projection, schema, targetSchema, table, deadKey string, columns []column) *sqlGen {
+func newSQLGen(p Projection, schema, targetSchema, table, deadKey string, columns []Column) *sqlGen {
 	return &sqlGen{
 		p:       p,
 		deadKey: deadKey,
@@ -303,8 +303,8 @@ func (g *sqlGen) integral(obj string) string {
 
 // writable lists the columns taken from the object: all but the key, the
 // provenance and generated columns.
-func (g *sqlGen) writable() []column {
-	var out []column
+func (g *sqlGen) writable() []Column {
+	var out []Column
 	for _, c := range g.columns {
 		switch {
 		case c.Generated, c.Name == g.p.Key,

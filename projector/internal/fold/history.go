@@ -1,4 +1,4 @@
-package projector
+package fold
 
 import "slices"
 
@@ -23,10 +23,11 @@ import "slices"
 // row per event, never updated) have nothing to version.
 var versioned = []string{"customers", "subscriptions", "invoices", "credit_notes", "plans", "billable_metrics"}
 
-// historyChunkMax bounds the log positions one history fold reads in a
+// HistoryChunkMax bounds the log positions one history fold reads in a
 // rebuild: unlike a current-state fold, which reads only each entity's
-// newest objects, it carries every event's object through its sorts.
-const historyChunkMax = batchSizeDefault
+// newest objects, it carries every event's object through its sorts. It is
+// the live projector's default batch.
+const HistoryChunkMax = 20000
 
 // historyRule is the version of the history fold itself; it is added to
 // the base projection's Version, so a change to either rebuilds history.
@@ -43,6 +44,13 @@ const (
 )
 
 var historyColumns = []string{colValidFrom, colValidTo, colEventType, colEventSource, colFoldedSeq, colFoldedAt}
+
+// HistoryColumns are the columns a history table has besides its current
+// table's.
+func HistoryColumns() []string { return slices.Clone(historyColumns) }
+
+// VersionedTables lists the tables that keep history.
+func VersionedTables() []string { return slices.Clone(versioned) }
 
 // withHistory appends the history projection of each versioned table.
 func withHistory(base []Projection) []Projection {
@@ -67,8 +75,8 @@ func historyOf(p Projection) Projection {
 	}
 }
 
-// keyColumns are the columns that identify a row of the projection's table.
-func (p Projection) keyColumns() []string {
+// KeyColumns are the columns that identify a row of the projection's table.
+func (p Projection) KeyColumns() []string {
 	if p.History {
 		return []string{p.Key, colValidFrom, colLastEventSeq}
 	}
@@ -83,3 +91,13 @@ func (p Projection) BaseTable() string {
 	}
 	return p.Table
 }
+
+// The history columns by name, for readers and tests outside the package.
+const (
+	ColValidFrom   = colValidFrom
+	ColValidTo     = colValidTo
+	ColEventType   = colEventType
+	ColEventSource = colEventSource
+	ColFoldedSeq   = colFoldedSeq
+	ColFoldedAt    = colFoldedAt
+)
