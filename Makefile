@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/orb-sync
 
-.PHONY: help build run test bench bench-smoke fuzz lint screenshots
+.PHONY: help build run test bench bench-smoke fuzz lint screenshots chaos golden
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ run: build ## Run the service here; starts a local PostgreSQL when DATABASE_URL 
 test: ## Run every test against real PostgreSQL (found or started by the tests).
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+chaos: ## Fault and soak suite against the real binary (~25 min; SOAK=1m shortens the soak); rewrites README's Reliability table.
+	$(GO) run ./deploy/chaos -soak $(or $(SOAK),10m)
+
 bench: ## Run the benchmarks (append path, projection, rebuild).
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 
@@ -28,6 +31,9 @@ fuzz: ## Fuzz envelope parsing and webhook verification, 30 seconds each.
 
 screenshots: ## Regenerate the console's screenshots with headless Chromium (the browser test takes them).
 	ORB_CONSOLE_SCREENSHOTS=$(CURDIR)/projector/console/testdata/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/orb-sync/internal/cli/
+
+golden: ## Regenerate the checked-in fold SQL (projector/internal/fold/testdata/fold) after a catalog change.
+	$(GO) test -count=1 -run Golden ./projector/internal/fold -update
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -63,7 +63,7 @@ func (b *testBundle) post(t *testing.T, body []byte, secret string, ts time.Time
 	}
 	stamp := FormatTimestamp(ts)
 	req.Header.Set(HeaderTimestamp, stamp)
-	req.Header.Set(HeaderSignature, "v1="+Sign(secret, stamp, body))
+	req.Header.Set(HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

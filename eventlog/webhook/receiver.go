@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 const (
 	MaxBodyBytesDefault  = 10 << 20
 	appendTimeoutDefault = 15 * time.Second
+	bodyTimeoutDefault   = 10 * time.Second
 )
 
 // Outcomes, as counted in orb_webhook_requests_total.
@@ -30,6 +33,7 @@ const (
 	outcomeUnavailable  = "unavailable"
 	outcomeUnstorable   = "unstorable"
 	outcomeCanceled     = "canceled"
+	outcomeContentType  = "bad_content_type"
 )
 
 // ReceiverConfig configures the webhook endpoint.
@@ -43,6 +47,10 @@ type ReceiverConfig struct {
 	// MaxBodyBytes is the largest accepted body; larger ones get 413.
 	// Defaults to 10 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the reading of a request's body, so a sender
+	// dripping it slowly gets 408 (rather than a connection cut by the
+	// server's own read timeout with no answer). Defaults to 10 seconds.
+	BodyTimeout time.Duration
 	// AppendTimeout bounds the wait for the commit. Orb expects an answer
 	// within 5 seconds and retries otherwise. Defaults to 15 seconds.
 	AppendTimeout time.Duration
@@ -71,6 +79,9 @@ func (c ReceiverConfig) withDefaults() ReceiverConfig {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = bodyTimeoutDefault
 	}
 	if c.AppendTimeout <= 0 {
 		c.AppendTimeout = appendTimeoutDefault
@@ -106,6 +117,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	eventType, outcome, size := "", outcomeBadRequest, 0
 	defer func() { rc.cfg.Metrics.observeRequest(eventType, outcome, size, time.Since(start)) }()
 
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		outcome = outcomeContentType
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Content-Type must be application/json"))
+		return
+	}
+	// Not supported by every ResponseWriter (some test recorders); the
+	// server's read timeout still applies then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.cfg.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
 	size = len(body)
 	if err != nil {
@@ -113,6 +132,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			outcome = outcomeTooLarge
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body exceeds %d bytes", rc.cfg.MaxBodyBytes)))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.Header().Set("Connection", "close")
+			writeJSON(w, http.StatusRequestTimeout, errorBody(fmt.Sprintf("body not received within %s", rc.cfg.BodyTimeout)))
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, errorBody("reading body: "+err.Error()))
@@ -163,6 +187,17 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
 		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
 	}
+}
+
+// jsonContentType accepts application/json (with parameters) and, for
+// senders that set none, no Content-Type at all; Orb sends
+// application/json. Anything else is not a webhook.
+func jsonContentType(v string) bool {
+	if v == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && mt == "application/json"
 }
 
 func errorBody(msg string) map[string]any {

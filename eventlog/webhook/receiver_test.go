@@ -1,10 +1,14 @@
 package webhook
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +69,7 @@ func TestReceiverAnswers(t *testing.T) {
 	if !bytes.Equal(body, eventBody("evt_ok", "customer.created")) {
 		t.Error("stored body differs from the bytes sent")
 	}
-	if !VerifyIgnoringTime(stamp, sig, body, []string{testSecret}) {
+	if !eventlog.SignatureMatches(stamp, sig, body, []string{testSecret}) {
 		t.Error("stored event does not re-verify")
 	}
 	if resType != "customer" || resID != "cus_evt_ok" {
@@ -208,5 +212,80 @@ func assertGapless(t *testing.T, s *pgtest.Schema) {
 	}
 	if n != maxSeq || head != maxSeq {
 		t.Fatalf("log has %d rows, max seq %d, head %d: not gapless", n, maxSeq, head)
+	}
+}
+
+// TestReceiverRefusesOtherContentTypes: a correctly signed event sent as
+// something other than JSON gets 415 and is not stored; no Content-Type
+// and application/json with parameters are accepted.
+func TestReceiverRefusesOtherContentTypes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for i, tt := range []struct {
+		contentType string
+		status      int
+	}{
+		{"text/plain", http.StatusUnsupportedMediaType},
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"application/json; charset=utf-8", http.StatusOK},
+		{"", http.StatusOK},
+	} {
+		body := eventBody(fmt.Sprintf("evt_ct_%d", i), "customer.created")
+		req, err := http.NewRequest(http.MethodPost, b.server.URL, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamp := FormatTimestamp(time.Now())
+		req.Header.Set(HeaderTimestamp, stamp)
+		req.Header.Set(HeaderSignature, "v1="+eventlog.Sign(testSecret, stamp, body))
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("Content-Type %q: %d, want %d", tt.contentType, resp.StatusCode, tt.status)
+		}
+	}
+	if got := b.count(t, ""); got != 2 {
+		t.Errorf("stored %d events, want the 2 sent as JSON", got)
+	}
+}
+
+// TestReceiverSlowBodyGets408: a body dripped slower than BodyTimeout gets
+// 408 and nothing is stored.
+func TestReceiverSlowBodyGets408(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	rc, err := NewReceiver(b.appender, ReceiverConfig{Secrets: []string{testSecret}, BodyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	body := eventBody("evt_drip", "customer.created")
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stamp := FormatTimestamp(time.Now())
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s: %s\r\n%s: v1=%s\r\n\r\n%s",
+		len(body), HeaderTimestamp, stamp, HeaderSignature, eventlog.Sign(testSecret, stamp, body), body[:10])
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("slow body answered %d, want 408", resp.StatusCode)
+	}
+	if got := b.count(t, ""); got != 0 {
+		t.Fatalf("stored %d events", got)
 	}
 }

@@ -1,10 +1,6 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,45 +50,10 @@ func Verify(header http.Header, body []byte, secrets []string, tolerance time.Du
 	} else if -age > tolerance {
 		return fmt.Errorf("%w: timestamp too new (%s beyond the %s tolerance)", ErrSignature, (-age - tolerance).Round(time.Second), tolerance)
 	}
-	if !signatureMatches(signatures, timestamp, body, secrets) {
+	if !eventlog.SignatureMatches(timestamp, strings.Join(signatures, " "), body, secrets) {
 		return fmt.Errorf("%w: no signature matches", ErrSignature)
 	}
 	return nil
-}
-
-// VerifyIgnoringTime checks only the HMAC, for re-verifying stored events
-// long after their delivery.
-func VerifyIgnoringTime(timestamp, signature string, body []byte, secrets []string) bool {
-	return signatureMatches([]string{signature}, timestamp, body, secrets)
-}
-
-func signatureMatches(headerValues []string, timestamp string, body []byte, secrets []string) bool {
-	matched := 0
-	for _, secret := range secrets {
-		expected := Sign(secret, timestamp, body)
-		for _, value := range headerValues {
-			for _, token := range strings.Fields(value) {
-				version, sig, ok := strings.Cut(token, "=")
-				if !ok || version != "v1" {
-					continue
-				}
-				// Compare every candidate rather than returning on the first
-				// match, so timing says nothing about which entry matched.
-				matched |= subtle.ConstantTimeCompare([]byte(strings.ToLower(sig)), []byte(expected))
-			}
-		}
-	}
-	return matched == 1
-}
-
-// Sign returns the lowercase hex v1 signature Orb would send for body.
-func Sign(secret, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v1:"))
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte(":"))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // FormatTimestamp formats t the way Orb does in X-Orb-Timestamp.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // vector is Orb's SDK test vector (testdata/signature-test-vector.json).
@@ -47,7 +49,7 @@ func loadVector(t *testing.T) vector {
 func TestSignMatchesOrbVector(t *testing.T) {
 	t.Parallel()
 	v := loadVector(t)
-	if got := Sign(v.Secret, v.Headers[HeaderTimestamp], []byte(v.Body)); got != v.HMAC {
+	if got := eventlog.Sign(v.Secret, v.Headers[HeaderTimestamp], []byte(v.Body)); got != v.HMAC {
 		t.Fatalf("Sign = %s, want %s", got, v.HMAC)
 	}
 }

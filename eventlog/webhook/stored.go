@@ -112,7 +112,7 @@ func storedOutcome(source string, body []byte, timestamp, signature string, secr
 		return StoredUnsigned
 	case timestamp == "" || signature == "":
 		return StoredNoSignature
-	case VerifyIgnoringTime(timestamp, signature, body, secrets):
+	case eventlog.SignatureMatches(timestamp, signature, body, secrets):
 		return StoredValid
 	}
 	return StoredMismatch

@@ -70,7 +70,7 @@ func TestCheckStoredSignatures(t *testing.T) {
 	}
 	stamp := FormatTimestamp(b.now.Add(-24 * time.Hour))
 	if _, err := b.appender.AppendBatch(ctx, []eventlog.Event{{Envelope: env, Source: eventlog.SourceWebhook, Body: old,
-		OrbTimestamp: stamp, OrbSignature: "v1=" + Sign(testSecret, stamp, old)}}); err != nil {
+		OrbTimestamp: stamp, OrbSignature: "v1=" + eventlog.Sign(testSecret, stamp, old)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, got = check(b.schema.Name, testSecret); got["evt_old"] != StoredValid {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orb-sync/orb-sync/eventlog/webhook"
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector"
 )
 
@@ -259,7 +259,7 @@ func (c *Console) handleEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	if ev.OrbSignature != "" {
 		p.Signature = "mismatch"
-		if webhook.VerifyIgnoringTime(ev.OrbTimestamp, ev.OrbSignature, ev.Body, c.cfg.Secrets) {
+		if eventlog.SignatureMatches(ev.OrbTimestamp, ev.OrbSignature, ev.Body, c.cfg.Secrets) {
 			p.Signature = "verified"
 		}
 	}

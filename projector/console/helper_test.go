@@ -71,7 +71,7 @@ func appendEvents(t testing.TB, s *pgtest.Schema, logger *slog.Logger, events []
 		}
 		ev := eventlog.Event{Envelope: env, Body: e.Body, Source: "snapshot"}
 		if !e.Snapshot {
-			ev.Source, ev.OrbTimestamp, ev.OrbSignature = "webhook", stamp, "v1="+webhook.Sign(consoletest.Secret, stamp, e.Body)
+			ev.Source, ev.OrbTimestamp, ev.OrbSignature = "webhook", stamp, "v1="+eventlog.Sign(consoletest.Secret, stamp, e.Body)
 		}
 		if _, err := a.Append(context.Background(), ev); err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 )
 
@@ -202,7 +203,7 @@ func send(ctx context.Context, client *http.Client, cfg Config, body []byte) (ti
 	stamp := webhook.FormatTimestamp(time.Now())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(cfg.Secret, stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(cfg.Secret, stamp, body))
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

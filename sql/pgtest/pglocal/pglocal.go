@@ -99,6 +99,23 @@ func StopCluster(ctx context.Context, dataDir string) error {
 	return run(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-m", "fast", "-w", "stop")
 }
 
+// RestartCluster restarts a cluster started by StartCluster with pg_ctl's
+// shutdown mode ("fast" or "immediate": a crash, recovered from WAL on
+// start) and the options it was started with. The fault suite
+// (deploy/chaos) uses it; it never touches a server it did not start.
+func RestartCluster(ctx context.Context, dataDir, mode string) error {
+	bin, err := binDir()
+	if err != nil {
+		return err
+	}
+	runAs, err := clusterUser("")
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(filepath.Dir(dataDir), "server.log")
+	return run(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-l", logPath, "-m", mode, "-w", "restart")
+}
+
 func ping(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

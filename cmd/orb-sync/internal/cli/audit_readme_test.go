@@ -75,7 +75,7 @@ func (f *fixture) add(typ string, at time.Time, fields map[string]any) string {
 	}
 	stamp := webhook.FormatTimestamp(at)
 	f.events = append(f.events, eventlog.Event{Envelope: env, Source: eventlog.SourceWebhook, Body: body,
-		OrbTimestamp: stamp, OrbSignature: "v1=" + webhook.Sign(testSigningSecret, stamp, body)})
+		OrbTimestamp: stamp, OrbSignature: "v1=" + eventlog.Sign(testSigningSecret, stamp, body)})
 	return id
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
@@ -200,7 +201,7 @@ func postSigned(t *testing.T, public string, body []byte) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req, _ := http.NewRequest(http.MethodPost, public+"/webhooks", bytes.NewReader(body))
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign(consoletest.Secret, stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(consoletest.Secret, stamp, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

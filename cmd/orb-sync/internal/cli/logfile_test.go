@@ -40,7 +40,7 @@ func appendSigned(t *testing.T, s *pgtest.Schema, n int) {
 		}
 		stamp := webhook.FormatTimestamp(time.Date(2025, 2, 1, 10, 0, i, 0, time.UTC))
 		events = append(events, eventlog.Event{Envelope: env, Source: eventlog.SourceWebhook, Body: body,
-			OrbTimestamp: stamp, OrbSignature: "v1=" + webhook.Sign(testSigningSecret, stamp, body)})
+			OrbTimestamp: stamp, OrbSignature: "v1=" + eventlog.Sign(testSigningSecret, stamp, body)})
 	}
 	if _, err := a.AppendBatch(context.Background(), events); err != nil {
 		t.Fatal(err)

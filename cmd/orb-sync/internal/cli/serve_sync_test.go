@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync/orbapi/orbapitest"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
@@ -49,7 +50,7 @@ func TestServeRunsOrbAPIWorkers(t *testing.T) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks", bytes.NewReader(body))
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign("whsec", stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign("whsec", stamp, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

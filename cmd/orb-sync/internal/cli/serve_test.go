@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
@@ -47,7 +48,7 @@ func TestServeEndToEnd(t *testing.T) {
 	stamp := webhook.FormatTimestamp(time.Now())
 	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks", bytes.NewReader(body))
 	req.Header.Set(webhook.HeaderTimestamp, stamp)
-	req.Header.Set(webhook.HeaderSignature, "v1="+webhook.Sign("second", stamp, body))
+	req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign("second", stamp, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
