@@ -197,7 +197,7 @@ func TestAbandonedRebuildLeavesNoDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		byKey := map[string]int{}
-		for _, dl := range dls {
+		for _, dl := range withoutHistory(dls) {
 			byKey[dl.Projection]++
 		}
 		return byKey
@@ -250,7 +250,7 @@ func TestAbandonedRebuildLeavesNoDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dls) != 1 || dls[0].EventID != "evt_poison" {
+	if dls = withoutHistory(dls); len(dls) != 1 || dls[0].EventID != "evt_poison" {
 		t.Fatalf("unresolved dead letters after the swap: %+v", dls)
 	}
 }

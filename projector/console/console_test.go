@@ -257,7 +257,7 @@ func TestPipeline(t *testing.T) {
 	}
 	f.get(t, r.header.Get("Location")).mustContain(t, "Retried dead letters of customers: 0 resolved, 1 still failing.")
 	var retries int
-	err := f.schema.Pool.QueryRow(context.Background(), "select retries from "+f.schema.Name+".dead_letters where event_id = 'evt_console_bad'").Scan(&retries)
+	err := f.schema.Pool.QueryRow(context.Background(), "select retries from "+f.schema.Name+".dead_letters where event_id = 'evt_console_bad' and projection = 'customers'").Scan(&retries)
 	if err != nil || retries != 1 {
 		t.Errorf("retries = %d, %v", retries, err)
 	}
