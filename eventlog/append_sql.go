@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // NotifyChannel is the LISTEN/NOTIFY channel rung after each append to
@@ -22,7 +24,7 @@ type appendQueries struct {
 
 func newAppendQueries(schema string) appendQueries {
 	s := pgx.Identifier{schema}.Sanitize()
-	r := strings.NewReplacer("{{schema}}", s, "{{channel}}", quoteLiteral(NotifyChannel(schema)))
+	r := strings.NewReplacer("{{schema}}", s, "{{channel}}", orbsql.QuoteLiteral(NotifyChannel(schema)))
 	return appendQueries{
 		// The row lock is held to commit: appends are serialized, which is
 		// what makes positions gapless and commit-ordered.
@@ -58,10 +60,6 @@ set seq = coalesce((select max(seq) from {{schema}}.events), 0)`),
 		// A DO block rather than SELECT pg_notify: no result set to read.
 		notify: r.Replace(`do $$ begin perform pg_notify({{channel}}, ''); end $$`),
 	}
-}
-
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // appendColumns is a batch of events as parallel arrays for unnest.

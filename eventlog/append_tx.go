@@ -39,7 +39,7 @@ func (a *Appender) AppendTx(ctx context.Context, tx pgx.Tx, events []Event) ([]R
 	if err == nil {
 		return a.finishTx(ctx, tx, events, seqs, nil, nil)
 	}
-	if !isDataError(err) {
+	if !IsDataError(err) {
 		return nil, classify(err)
 	}
 	// Isolate the refused event(s), each under its own savepoint; the head
@@ -50,7 +50,7 @@ func (a *Appender) AppendTx(ctx context.Context, tx pgx.Tx, events []Event) ([]R
 	for i := range events {
 		one, err := a.insertSavepoint(ctx, tx, events[i:i+1])
 		if err != nil {
-			if !isDataError(err) {
+			if !IsDataError(err) {
 				return nil, classify(err)
 			}
 			refused[i] = true

@@ -314,7 +314,7 @@ func (a *Appender) writeBatch(batch []*appendRequest) {
 // retried one by one so a single bad event cannot block its neighbours.
 func (a *Appender) AppendBatch(ctx context.Context, events []Event) ([]Result, error) {
 	results, err := a.appendOnce(ctx, events)
-	if err == nil || !isDataError(err) || len(events) == 1 {
+	if err == nil || !IsDataError(err) || len(events) == 1 {
 		return results, classify(err)
 	}
 	// Isolate the refused event(s): all-or-nothing per event from here.
@@ -324,7 +324,7 @@ func (a *Appender) AppendBatch(ctx context.Context, events []Event) ([]Result, e
 	for i := range events {
 		r, err := a.appendOnce(ctx, events[i:i+1])
 		if err != nil {
-			if !isDataError(err) {
+			if !IsDataError(err) {
 				return nil, classify(err)
 			}
 			if firstErr == nil {
@@ -438,26 +438,32 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 	return seqs, nil
 }
 
-// isDataError reports errors PostgreSQL raises for the values themselves,
-// which retrying cannot fix: SQLSTATE class 22 (data exception: \u0000 in
-// jsonb, bad UTF-8) and class 54 (program limit exceeded: JSON nested
-// deeper than the stack allows, a resource id too long for its index).
-// Class 54 can also come from the batch as a whole; the one-by-one retry
-// tells those apart.
-func isDataError(err error) bool {
+// IsDataError reports whether PostgreSQL refused a statement for the
+// values it was given, so running it again with the same values fails
+// again: SQLSTATE class 22 (data exception: \u0000 in jsonb, bad UTF-8, a
+// number a column cannot hold), 23 (integrity constraint violation: a NOT
+// NULL or CHECK a value breaks) and 54 (program limit exceeded: JSON nested
+// deeper than the stack allows, an index row too large). Callers set such
+// values aside instead of retrying: the appender answers ErrUnstorable,
+// projections dead-letter the event. Class 54 can also come from a batch as
+// a whole; both isolate the offending event by retrying smaller parts.
+func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
 		return false
 	}
-	class := pgErr.Code[:2]
-	return class == "22" || class == "54"
+	switch pgErr.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
 }
 
 func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case isDataError(err):
+	case IsDataError(err):
 		return fmt.Errorf("%w: %w", ErrUnstorable, err)
 	default:
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -2,13 +2,14 @@ package projector
 
 import (
 	"context"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // elector holds the projector lock: a session advisory lock on a dedicated
@@ -29,13 +30,7 @@ func newElector(p *Projector) *elector { return &elector{p: p} }
 
 // lockNamespace is the first key of the two-key advisory lock, so our lock
 // cannot collide with other applications' (or tern's) single-key locks.
-var lockNamespace = hash32("orb-sync projector")
-
-func hash32(s string) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return int32(h.Sum32())
-}
+var lockNamespace = orbsql.LockKey32("orb-sync projector")
 
 // leading returns a context that lives while this instance leads, or nil.
 func (e *elector) leading() context.Context {
@@ -80,7 +75,7 @@ func (e *elector) run(ctx context.Context) {
 // leads until the connection fails) or the connection fails. It reports
 // whether it led.
 func (e *elector) campaign(ctx context.Context, conn *pgx.Conn) bool {
-	key := hash32(e.p.cfg.Schema)
+	key := orbsql.LockKey32(e.p.cfg.Schema)
 	for {
 		var got bool
 		err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1, $2)", lockNamespace, key).Scan(&got)

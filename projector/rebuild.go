@@ -286,9 +286,9 @@ func (r *Rebuilder) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // rebuildLockNamespace is the first key of the per-table rebuild lock.
-var rebuildLockNamespace = hash32("orb-sync rebuild")
+var rebuildLockNamespace = orbsql.LockKey32("orb-sync rebuild")
 
-func rebuildLockKey(schema, table string) int32 { return hash32(schema + "." + table) }
+func rebuildLockKey(schema, table string) int32 { return orbsql.LockKey32(schema + "." + table) }
 
 // tryRebuildLock takes the table's rebuild lock for the session of db.
 func tryRebuildLock(ctx context.Context, db DB, schema, table string) (bool, error) {

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // Status is the state of every projection, for `orb-sync status` and the
@@ -108,7 +110,7 @@ select coalesce((select a.application_name from pg_catalog.pg_locks l
                    and l.classid::bigint = $1 and l.objid::bigint = $2
                    and l.database = (select oid from pg_catalog.pg_database where datname = current_database())
                  limit 1), '')`,
-		int64(uint32(lockNamespace)), int64(uint32(hash32(schema)))).Scan(&leader)
+		int64(uint32(lockNamespace)), int64(uint32(orbsql.LockKey32(schema)))).Scan(&leader)
 	if err != nil {
 		return "", fmt.Errorf("reading the projector leader: %w", err)
 	}

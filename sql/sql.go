@@ -12,7 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"regexp"
 
@@ -75,7 +74,7 @@ func newMigrator(ctx context.Context, conn *pgx.Conn, schema string) (*migrate.M
 // would race on CREATE SCHEMA IF NOT EXISTS (it can fail with a unique
 // violation), so the creation runs under an advisory lock of its own.
 func createSchema(ctx context.Context, conn *pgx.Conn, schema string) error {
-	key := lockKey("orb-sync:create-schema:" + schema)
+	key := LockKey("orb-sync:create-schema:" + schema)
 	if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", key); err != nil {
 		return fmt.Errorf("locking schema creation: %w", err)
 	}
@@ -144,11 +143,4 @@ func CheckVersion(ctx context.Context, db Querier, schema string) error {
 		return fmt.Errorf("%w: at version %d, want %d", ErrSchemaBehind, version, want)
 	}
 	return nil
-}
-
-// lockKey turns a name into a bigint advisory lock key.
-func lockKey(name string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return int64(h.Sum64())
 }

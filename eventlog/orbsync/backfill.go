@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -295,11 +294,4 @@ func describeSince(since *time.Time) string {
 		return "of everything"
 	}
 	return "since " + since.UTC().Format(time.RFC3339Nano)
-}
-
-// lockKey turns a name into a bigint advisory lock key.
-func lockKey(name string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return int64(h.Sum64())
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // errorBackoffBase is the wait after a first failed pass; it doubles with
@@ -135,7 +137,7 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("acquiring a connection for a lock: %w", err)
 	}
-	key := lockKey(name)
+	key := orbsql.LockKey(name)
 	var ok bool
 	if err := conn.QueryRow(ctx, r.q.tryLock, key).Scan(&ok); err != nil {
 		conn.Release()

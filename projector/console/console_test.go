@@ -1,13 +1,21 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
 )
 
@@ -264,4 +272,44 @@ func TestPipeline(t *testing.T) {
 	if r := f.get(t, "/console/pipeline/retry"); r.status != 405 && r.status != 404 {
 		t.Errorf("GET retry: status %d", r.status)
 	}
+}
+
+// TestPipelineRatesAndJobs: the webhook outcomes come from the receiver's
+// own counters, and running jobs show their progress.
+func TestPipelineRatesAndJobs(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	started := time.Now().Add(-time.Minute)
+	f := newFixtureWith(t, func(cfg *Config) {
+		cfg.Gatherer = reg
+		cfg.Jobs = func() []Job {
+			return []Job{{Kind: "rebuild customers", Running: true, StartedAt: started, Done: 250, Total: 1000,
+				Unit: "log events", Detail: "0/1 tables · customers filling"}}
+		}
+	})
+	a, err := eventlog.NewAppender(f.schema.Pool, eventlog.AppenderConfig{Schema: f.schema.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	defer a.Stop()
+	receiver, err := webhook.NewReceiver(a, webhook.ReceiverConfig{Secrets: []string{consoletest.Secret}, Metrics: webhook.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, signed := range []bool{true, true, false} {
+		body := fmt.Appendf(nil, `{"id":"evt_rate_%d","type":"customer.edited","created_at":"2025-03-01T00:00:00Z","customer":{"id":"cus_rate"},"properties":{}}`, i)
+		req := httptest.NewRequest(http.MethodPost, "/webhooks", bytes.NewReader(body))
+		stamp := webhook.FormatTimestamp(time.Now())
+		req.Header.Set(webhook.HeaderTimestamp, stamp)
+		secret := consoletest.Secret
+		if !signed {
+			secret = "not-the-secret"
+		}
+		req.Header.Set(webhook.HeaderSignature, "v1="+eventlog.Sign(secret, stamp, body))
+		receiver.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	r := f.get(t, "/console/pipeline")
+	r.mustContain(t, `<span class="outcome outcome-stored">stored 2</span>`, `<span class="outcome outcome-bad_signature">bad_signature 1</span>`,
+		"rebuild customers", `<progress max="1000" value="250"></progress> 25%`, "customers filling")
 }

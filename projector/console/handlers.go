@@ -148,7 +148,7 @@ func stateFields(t Timeline, columns []string, current []Field) []shownField {
 		now[f.Name] = f.Value
 	}
 	state := t.State
-	if len(t.Events) > 0 {
+	if _, known := state["last_event_id"]; !known && len(t.Events) > 0 {
 		newest := t.Events[0]
 		state = copyState(state)
 		state["last_event_id"] = jsonValue(newest.EventID)

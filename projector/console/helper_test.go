@@ -31,6 +31,11 @@ type fixture struct {
 // consoletest.Secret), folds them into the tables with the projector's own
 // rebuild, and serves a console on them.
 func newFixture(t *testing.T, secrets ...string) *fixture {
+	return newFixtureWith(t, func(*Config) {}, secrets...)
+}
+
+// newFixtureWith is newFixture with the console's configuration adjusted.
+func newFixtureWith(t *testing.T, adjust func(*Config), secrets ...string) *fixture {
 	t.Helper()
 	s := pgtest.NewSchema(t)
 	ctx := context.Background()
@@ -46,7 +51,9 @@ func newFixture(t *testing.T, secrets ...string) *fixture {
 	if len(secrets) == 0 {
 		secrets = []string{consoletest.Secret}
 	}
-	c, err := New(t.Context(), Config{Pool: s.Pool, Schema: s.Name, Token: testToken, Secrets: secrets, Logger: logger})
+	cfg := Config{Pool: s.Pool, Schema: s.Name, Token: testToken, Secrets: secrets, Logger: logger}
+	adjust(&cfg)
+	c, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orb-sync/orb-sync/projector"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // History reads an entity's timeline: the events that folded into its row,
@@ -129,26 +131,16 @@ func (h *logHistory) query(p projector.Projection, kind string) string {
 			// Extra may read the object as x.o.
 			object = "(select coalesce(x.o, '{}'::jsonb) || (" + s.Extra + ") from (select " + s.Object + " as o) x)"
 		}
-		where := "e.resource_id = $1 and e.resource_type = " + quoteLiteral(kind)
+		where := "e.resource_id = $1 and e.resource_type = " + orbsql.QuoteLiteral(kind)
 		if s.IDKey != "" {
-			id := fmt.Sprintf("((%s) ->> %s)", s.Object, quoteLiteral(s.IDKey))
+			id := fmt.Sprintf("((%s) ->> %s)", s.Object, orbsql.QuoteLiteral(s.IDKey))
 			where = id + " = $1 and " + id + " is not null"
 		}
 		parts = append(parts, fmt.Sprintf(`(select e.seq, e.event_id, e.type, e.source, e.created_at, e.received_at, %d, %s::text
  from %s e where %s and e.type = any (%s) and e.created_at <= $2
- order by e.created_at desc, e.seq desc limit $3)`, i, object, events, where, textArray(s.Types)))
+ order by e.created_at desc, e.seq desc limit $3)`, i, object, events, where, orbsql.TextArray(s.Types)))
 	}
 	return "select * from (" + strings.Join(parts, "\nunion all\n") + ") x order by created_at desc, seq desc limit $3"
-}
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func textArray(values []string) string {
-	quoted := make([]string, len(values))
-	for i, v := range values {
-		quoted[i] = quoteLiteral(v)
-	}
-	return "array[" + strings.Join(quoted, ", ") + "]::text[]"
 }
 
 // fold applies the events oldest first and records each one's changes.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // DeadLetter is an event a projection could not apply. While unresolved,
@@ -92,7 +94,7 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 		return dl, nil
 	}
 	_ = sp.Rollback(ctx)
-	if !IsDataError(err) && !errors.Is(err, errNoEntity) {
+	if !eventlog.IsDataError(err) && !errors.Is(err, errNoEntity) {
 		return dl, err
 	}
 	failed, err := RecordDeadLetter(ctx, tx, t.schema, dl.Projection, dl.Seq, unwrapPg(err))

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // historyApplySQL builds the history fold: the same sources, shapes and
@@ -192,7 +194,7 @@ func (g *sqlGen) fullFromObject(o string) string {
 	var whens []string
 	for i, s := range g.p.Sources {
 		if s.Shape == Summary {
-			whens = append(whens, fmt.Sprintf("when %d then coalesce((%s) ? %s, false)", i, o, literal(s.FullKey)))
+			whens = append(whens, fmt.Sprintf("when %d then coalesce((%s) ? %s, false)", i, o, orbsql.QuoteLiteral(s.FullKey)))
 		}
 	}
 	if len(whens) == 0 {
@@ -214,7 +216,7 @@ func (g *sqlGen) historyDerived(alias string) string {
 		// The current table counts events up to the fold's end ($2); a
 		// version counts those up to its own event, so it does not depend
 		// on where batches were cut.
-		pairs = append(pairs, literal(d.Column), strings.ReplaceAll(sql, "$2", "f.last_seq"))
+		pairs = append(pairs, orbsql.QuoteLiteral(d.Column), strings.ReplaceAll(sql, "$2", "f.last_seq"))
 	}
 	return fmt.Sprintf(`(select jsonb_populate_record(%[1]s.r0, jsonb_build_object(%[2]s))
      from (select %[1]s.entity, %[1]s.seq as last_seq, %[1]s.created_at as last_at) f, (select (%[1]s.r0).*) r)`,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	orbsql "github.com/orb-sync/orb-sync/sql"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -72,7 +73,7 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 	for _, p := range catalog {
 		for i, s := range p.Sources {
 			where := strings.ReplaceAll(g.lookupWhere(s), "l.ids", "$1::text[]")
-			q := "explain select e.seq from " + g.events + " e where " + where + " and e.type = any (" + textArray(s.Types) + ")"
+			q := "explain select e.seq from " + g.events + " e where " + where + " and e.type = any (" + orbsql.TextArray(s.Types) + ")"
 			rows, err := tx.Query(ctx, q, []string{"x"})
 			if err != nil {
 				t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // The SQL is generated from the Projection declarations rather than written
@@ -260,7 +262,7 @@ func (g *sqlGen) writeUnapplied(b *strings.Builder) {
   on conflict (projection, seq) do nothing
   returning 1
 ),
-`, g.dead, literal(g.p.Name), literal(g.p.Key), g.events, g.requiredSources())
+`, g.dead, orbsql.QuoteLiteral(g.p.Name), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
 }
 
 // requiredSources lists, as an SQL array, the sources whose events must
@@ -298,7 +300,7 @@ func (g *sqlGen) integral(obj string) string {
 	if len(keys) == 0 {
 		return obj
 	}
-	return fmt.Sprintf("%s(%s, %s)", pgx.Identifier{g.schema, "jsonb_integral"}.Sanitize(), obj, textArray(keys))
+	return fmt.Sprintf("%s(%s, %s)", pgx.Identifier{g.schema, "jsonb_integral"}.Sanitize(), obj, orbsql.TextArray(keys))
 }
 
 // writable lists the columns taken from the object: all but the key, the
@@ -342,7 +344,7 @@ func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
 	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src
     from %s e%s%s
     where %s and e.type = any (%s)`,
-		g.rankID(s), rankFull(s), i, g.events, from, lateral, where, textArray(s.Types))
+		g.rankID(s), rankFull(s), i, g.events, from, lateral, where, orbsql.TextArray(s.Types))
 }
 
 // needsObject reports whether ranking must read the payload: to find the
@@ -358,7 +360,7 @@ func (g *sqlGen) rankID(s Source) string {
 func baseID(s Source, obj string) string {
 	switch {
 	case s.IDKey != "":
-		return obj + " ->> " + literal(s.IDKey)
+		return obj + " ->> " + orbsql.QuoteLiteral(s.IDKey)
 	case s.IDColumn == IDEvent:
 		return "e.event_id"
 	}
@@ -383,7 +385,7 @@ func rankFull(s Source) string {
 	case s.Shape == Full:
 		return "true"
 	case s.Shape == Summary && needsObject(s):
-		return fmt.Sprintf("coalesce(o.o ? %s, false)", literal(s.FullKey))
+		return fmt.Sprintf("coalesce(o.o ? %s, false)", orbsql.QuoteLiteral(s.FullKey))
 	case s.Shape == Summary:
 		return "null::boolean"
 	}
@@ -397,7 +399,7 @@ func (g *sqlGen) fullProbe(alias string) string {
 	for i, s := range g.p.Sources {
 		if s.Shape == Summary && !needsObject(s) {
 			whens = append(whens, fmt.Sprintf("when %d then (select coalesce((%s) ? %s, false) from %s e where e.seq = %s.seq)",
-				i, s.Object, literal(s.FullKey), g.events, alias))
+				i, s.Object, orbsql.QuoteLiteral(s.FullKey), g.events, alias))
 		}
 	}
 	if len(whens) == 0 {
@@ -412,7 +414,7 @@ func (g *sqlGen) fullProbe(alias string) string {
 // entities up by it.
 func lookupExpr(s Source) string {
 	if s.IDKey != "" {
-		return fmt.Sprintf("((%s) ->> %s)", s.Object, literal(s.IDKey))
+		return fmt.Sprintf("((%s) ->> %s)", s.Object, orbsql.QuoteLiteral(s.IDKey))
 	}
 	return baseID(s, "")
 }
@@ -437,7 +439,7 @@ func (g *sqlGen) lookupWhere(s Source) string {
 
 func (g *sqlGen) notDead(seq string) string {
 	return fmt.Sprintf("not exists (select from %s d where d.projection = %s and d.seq = %s and d.resolved_at is null)",
-		g.dead, literal(g.deadKey), seq)
+		g.dead, orbsql.QuoteLiteral(g.deadKey), seq)
 }
 
 // objectCase reads the winning events' objects, each once.
@@ -480,11 +482,11 @@ func (g *sqlGen) shapeCaseFor(full string) string {
 func partialExpr(s Source) string {
 	switch {
 	case len(s.Omit) > 0:
-		return fmt.Sprintf("x.o - %s", textArray(s.Omit))
+		return fmt.Sprintf("x.o - %s", orbsql.TextArray(s.Omit))
 	case len(s.Allow) > 0:
 		parts := make([]string, len(s.Allow))
 		for i, k := range s.Allow {
-			parts[i] = fmt.Sprintf("case when x.o ? %[1]s then jsonb_build_object(%[1]s, x.o -> %[1]s) else '{}'::jsonb end", literal(k))
+			parts[i] = fmt.Sprintf("case when x.o ? %[1]s then jsonb_build_object(%[1]s, x.o -> %[1]s) else '{}'::jsonb end", orbsql.QuoteLiteral(k))
 		}
 		return "(" + strings.Join(parts, " || ") + ")"
 	}
@@ -494,14 +496,14 @@ func partialExpr(s Source) string {
 func (g *sqlGen) candidatesSQL() string {
 	return fmt.Sprintf(`select e.seq from %s e
 where e.seq > $1 and e.seq <= $2 and e.type = any (%s) and %s
-order by e.seq`, g.events, textArray(g.p.Types()), g.notDead("e.seq"))
+order by e.seq`, g.events, orbsql.TextArray(g.p.Types()), g.notDead("e.seq"))
 }
 
 func (g *sqlGen) entitiesSQL() string {
 	parts := make([]string, len(g.p.Sources))
 	for i, s := range g.p.Sources {
 		parts[i] = fmt.Sprintf("  select %s as entity from %s e where e.seq = any ($1::bigint[]) and e.type = any (%s)",
-			g.entityExpr(s), g.events, textArray(s.Types))
+			g.entityExpr(s), g.events, orbsql.TextArray(s.Types))
 	}
 	return fmt.Sprintf("select distinct x.entity from (\n%s\n) x where x.entity is not null", strings.Join(parts, "\n  union all\n"))
 }
@@ -515,22 +517,10 @@ func (g *sqlGen) sampleSQL() string {
 		parts = append(parts, fmt.Sprintf(`  select jsonb_object_keys(x.o) as k from (
     select (%[1]s) as o from %[2]s e
     where e.seq = (select max(e2.seq) from %[2]s e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (%[3]s))
-  ) x where jsonb_typeof(x.o) = 'object'`, s.Object, g.events, textArray(s.Types)))
+  ) x where jsonb_typeof(x.o) = 'object'`, s.Object, g.events, orbsql.TextArray(s.Types)))
 	}
 	if len(parts) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("select distinct u.k from (\n%s\n) u", strings.Join(parts, "\n  union all\n"))
-}
-
-func literal(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-func textArray(items []string) string {
-	quoted := make([]string, len(items))
-	for i, s := range items {
-		quoted[i] = literal(s)
-	}
-	return "array[" + strings.Join(quoted, ", ") + "]::text[]"
 }

@@ -2,12 +2,13 @@ package fold
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // DB is what the package's functions need: a pool, a connection or a
@@ -284,7 +285,7 @@ func (t *Target) applyIsolated(ctx context.Context, tx pgx.Tx, from, to int64, r
 		res.add(r)
 		return nil
 	}
-	if !IsDataError(err) {
+	if !eventlog.IsDataError(err) {
 		return err
 	}
 	seqs, cerr := t.candidates(ctx, tx, from, to)
@@ -377,22 +378,6 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	}
 	slices.Sort(unknown)
 	return unknown, nil
-}
-
-// IsDataError reports errors about the values themselves, which retrying
-// the same events cannot fix: data exceptions (class 22, e.g. a bad
-// numeric), integrity violations (23) and limits (54, e.g. an index row
-// too large).
-func IsDataError(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
-		return false
-	}
-	switch pgErr.Code[:2] {
-	case "22", "23", "54":
-		return true
-	}
-	return false
 }
 
 // TableOID identifies the table now named schema.table (0 if none).

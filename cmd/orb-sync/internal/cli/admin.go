@@ -23,14 +23,12 @@ import (
 //	     the job's status in this process and every entity's stored
 //	     progress (also that of CLI runs).
 type backfillJob struct {
-	ctx    context.Context // Ends at shutdown.
+	bg     *background
 	runner *orbsync.Runner
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
-	state  jobStatus
+	mu    sync.Mutex
+	state jobStatus
 }
 
 // jobStatus is this process's view of its latest backfill.
@@ -56,7 +54,7 @@ type entityStatus struct {
 }
 
 func newBackfillJob(ctx context.Context, runner *orbsync.Runner, logger *slog.Logger) *backfillJob {
-	return &backfillJob{ctx: ctx, runner: runner, logger: logger}
+	return &backfillJob{bg: newBackground(ctx), runner: runner, logger: logger}
 }
 
 func (j *backfillJob) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,11 +97,20 @@ func (j *backfillJob) handleStart(w http.ResponseWriter, r *http.Request) {
 
 // start launches a backfill unless one is running.
 func (j *backfillJob) start(opts orbsync.Options) bool {
+	opts.OnProgress = j.progress
+	return j.bg.start(func() { j.begin(opts) }, func(ctx context.Context) func() {
+		sum, err := j.runner.Backfill(ctx, opts)
+		for _, e := range sum.Entities {
+			j.progress(e)
+		}
+		return func() { j.finish(err) }
+	})
+}
+
+// begin records a starting backfill.
+func (j *backfillJob) begin(opts orbsync.Options) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.state.Running || j.ctx.Err() != nil {
-		return false
-	}
 	now := time.Now().UTC()
 	j.state = jobStatus{Running: true, StartedAt: &now, Restart: opts.Restart}
 	if !opts.Since.IsZero() {
@@ -112,19 +119,6 @@ func (j *backfillJob) start(opts orbsync.Options) bool {
 	for _, e := range opts.Entities {
 		j.state.Entities = append(j.state.Entities, entityStatus{Entity: e.Name, Status: "waiting"})
 	}
-	ctx, cancel := context.WithCancel(j.ctx)
-	j.cancel, j.done = cancel, make(chan struct{})
-	opts.OnProgress = j.progress
-	go func() {
-		defer close(j.done)
-		defer cancel()
-		sum, err := j.runner.Backfill(ctx, opts)
-		for _, e := range sum.Entities {
-			j.progress(e)
-		}
-		j.finish(err)
-	}()
-	return true
 }
 
 func (j *backfillJob) progress(r orbsync.EntityResult) {
@@ -165,15 +159,7 @@ func (j *backfillJob) status() jobStatus {
 
 // stop cancels a running backfill and waits for it; its progress is saved
 // and the next backfill resumes it.
-func (j *backfillJob) stop() {
-	j.mu.Lock()
-	cancel, done := j.cancel, j.done
-	j.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (j *backfillJob) stop() { j.bg.stop() }
 
 // requireBearer answers 401 unless the request carries the token.
 func requireBearer(token string, next http.Handler) http.Handler {

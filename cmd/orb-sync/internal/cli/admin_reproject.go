@@ -32,7 +32,7 @@ const adminBodyMax = 64 << 10
 // a version change) each table's rebuild lock keeps one rebuild per table;
 // a table already being rebuilt elsewhere fails with that reason.
 type reprojectJob struct {
-	ctx    context.Context // Ends at shutdown.
+	bg     *background
 	pool   *pgxpool.Pool
 	schema string
 	logger *slog.Logger
@@ -41,8 +41,6 @@ type reprojectJob struct {
 	metrics *projector.RebuildMetrics
 
 	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
 	state   reprojectStatus
 	tracker *rebuildTracker
 }
@@ -82,7 +80,7 @@ func mountReproject(ctx context.Context, token string, pool *pgxpool.Pool, schem
 		logger.InfoContext(ctx, "ADMIN_TOKEN is not set: /admin/reproject is off")
 		return func() {}
 	}
-	job := &reprojectJob{ctx: ctx, pool: pool, schema: schema, logger: logger, metrics: metrics}
+	job := &reprojectJob{bg: newBackground(ctx), pool: pool, schema: schema, logger: logger, metrics: metrics}
 	router.Handle("/admin/reproject", requireBearer(token, job)).Methods(http.MethodGet, http.MethodPost)
 	jobs.add(job.consoleJobs)
 	return job.stop
@@ -118,30 +116,26 @@ func (j *reprojectJob) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // start launches a rebuild of list unless one is running.
 func (j *reprojectJob) start(list []projector.Projection) bool {
+	tracker := newRebuildTracker(list)
+	rebuilder, err := projector.NewRebuilder(j.pool, projector.RebuildConfig{Schema: j.schema, Logger: j.logger,
+		Metrics: j.metrics, OnProgress: tracker.update})
+	return j.bg.start(func() { j.begin(list, tracker, err) }, func(ctx context.Context) func() {
+		if err != nil {
+			return func() { j.finish(nil, err) }
+		}
+		j.logger.InfoContext(ctx, "admin rebuild started", slog.Any("tables", names(list)))
+		results, err := rebuilder.Rebuild(ctx, names(list)...)
+		return func() { j.finish(results, err) }
+	})
+}
+
+// begin records a starting rebuild.
+func (j *reprojectJob) begin(list []projector.Projection, tracker *rebuildTracker, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.state.Running || j.ctx.Err() != nil {
-		return false
-	}
 	now := time.Now().UTC()
 	j.state = reprojectStatus{Running: true, StartedAt: &now, Tables: names(list)}
-	j.tracker = newRebuildTracker(list)
-	rebuilder, err := projector.NewRebuilder(j.pool, projector.RebuildConfig{Schema: j.schema, Logger: j.logger,
-		Metrics: j.metrics, OnProgress: j.tracker.update})
-	if err != nil {
-		j.state.Running, j.state.Error = false, err.Error()
-		return true
-	}
-	ctx, cancel := context.WithCancel(j.ctx)
-	j.cancel, j.done = cancel, make(chan struct{})
-	go func() {
-		defer close(j.done)
-		defer cancel()
-		j.logger.InfoContext(ctx, "admin rebuild started", slog.Any("tables", j.state.Tables))
-		results, err := rebuilder.Rebuild(ctx, names(list)...)
-		j.finish(results, err)
-	}()
-	return true
+	j.tracker = tracker
 }
 
 func (j *reprojectJob) finish(results []projector.RebuildResult, err error) {
@@ -178,12 +172,4 @@ func (j *reprojectJob) status() reprojectStatus {
 
 // stop cancels a running rebuild and waits for it; the live tables it had
 // not swapped yet are untouched.
-func (j *reprojectJob) stop() {
-	j.mu.Lock()
-	cancel, done := j.cancel, j.done
-	j.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (j *reprojectJob) stop() { j.bg.stop() }

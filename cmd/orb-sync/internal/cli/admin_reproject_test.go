@@ -87,7 +87,7 @@ func TestAdminReprojectEndpoint(t *testing.T) {
 
 func TestAdminReprojectConflictAndOff(t *testing.T) {
 	t.Parallel()
-	job := &reprojectJob{ctx: context.Background(), state: reprojectStatus{Running: true}}
+	job := &reprojectJob{bg: &background{ctx: context.Background(), running: true}, state: reprojectStatus{Running: true}}
 	rec := httptest.NewRecorder()
 	job.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/admin/reproject", strings.NewReader(`{"all": true}`)))
 	if rec.Code != http.StatusConflict {
