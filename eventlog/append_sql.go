@@ -41,11 +41,11 @@ insert into {{schema}}.events
 select h.seq + row_number() over (order by i.ord),
        i.event_id, i.type, i.created_at, i.source,
        nullif(i.resource_type, ''), nullif(i.resource_id, ''),
-       i.body_zstd, i.json::jsonb,
+       i.body_zstd, convert_from(i.json, 'UTF8')::jsonb,
        nullif(i.orb_timestamp, ''), nullif(i.orb_signature, '')
 from {{schema}}.log_head h,
      unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-            $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[])
+            $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bytea[])
          with ordinality
          as i(event_id, type, created_at, source, resource_type, resource_id,
               body_zstd, orb_timestamp, orb_signature, json, ord)
@@ -67,7 +67,7 @@ type appendColumns struct {
 	ids, types, sources, resourceTypes, resourceIDs, timestamps, signatures []string
 	createdAt                                                               []time.Time
 	compressed                                                              [][]byte // events.body_zstd
-	json                                                                    []string // the body as text, for payload
+	json                                                                    [][]byte // the body, sent as is for payload
 }
 
 // firstIndexes maps each event to the index of the first event with its
@@ -116,7 +116,7 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 		c.compressed = append(c.compressed, compressed)
 		c.timestamps = append(c.timestamps, ev.OrbTimestamp)
 		c.signatures = append(c.signatures, ev.OrbSignature)
-		c.json = append(c.json, string(ev.Body))
+		c.json = append(c.json, ev.Body)
 	}
 	return c, firstIndex, nil
 }
