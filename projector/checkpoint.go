@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // ErrCheckpointMoved is returned when a projection's checkpoint is not
@@ -145,9 +147,5 @@ func readCheckpoints(ctx context.Context, db DB, schema string) (map[string]Chec
 
 // readHead returns the last position in the log.
 func readHead(ctx context.Context, db DB, schema string) (int64, error) {
-	var head int64
-	if err := db.QueryRow(ctx, "select seq from "+pgx.Identifier{schema, "log_head"}.Sanitize()).Scan(&head); err != nil {
-		return 0, fmt.Errorf("reading the log head: %w", err)
-	}
-	return head, nil
+	return eventlog.Head(ctx, db, schema)
 }

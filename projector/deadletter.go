@@ -25,11 +25,6 @@ func ListDeadLetters(ctx context.Context, db DB, schema string, all bool) ([]Dea
 	return list, nil
 }
 
-// TxStarter begins transactions: a pool or a connection.
-type TxStarter interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // RetryResult says what RetryDeadLetters did.
 type RetryResult struct {
 	// Resolved dead letters now apply; their entities were recomputed.
@@ -45,7 +40,7 @@ type RetryResult struct {
 // the projection's checkpoint; if that still fails, it stays unresolved
 // with the new error. Each projection is retried in one transaction that
 // holds its checkpoint lock, so it never races the live projector.
-func RetryDeadLetters(ctx context.Context, db TxStarter, schema, projection string) (RetryResult, error) {
+func RetryDeadLetters(ctx context.Context, db DB, schema, projection string) (RetryResult, error) {
 	var res RetryResult
 	for _, p := range fold.Projections() {
 		if projection != "" && p.Name != projection {
@@ -58,7 +53,7 @@ func RetryDeadLetters(ctx context.Context, db TxStarter, schema, projection stri
 	return res, nil
 }
 
-func retryProjection(ctx context.Context, db TxStarter, schema string, p Projection, res *RetryResult) error {
+func retryProjection(ctx context.Context, db DB, schema string, p Projection, res *RetryResult) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("retrying %s dead letters: %w", p.Name, err)

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -94,7 +95,82 @@ func typeCases(t *testing.T) []typeCase {
 	add("reconcile.missing", map[string]any{"resource_type": "customer", "customer": map[string]any{"id": "cus_gone"}},
 		[2]string{"customers", "cus_gone"})
 	add("snapshot.billable_metric", map[string]any{"billable_metric": metricObj("bm_2")}, [2]string{"billable_metrics", "bm_2"})
+	add("snapshot.item", map[string]any{"item": itemObj("item_1")}, [2]string{"items", "item_1"})
+	add("snapshot.coupon", map[string]any{"coupon": couponObj("cpn_1")}, [2]string{"coupons", "cpn_1"})
+	add("snapshot.price", map[string]any{"price": priceObj(t, "price_1")}, [2]string{"prices", "price_1"})
+	add("price.edited", map[string]any{"price": priceObj(t, "price_2"),
+		"properties": map[string]any{"previous_attributes": map[string]any{"metadata": map[string]any{}}}}, [2]string{"prices", "price_2"})
+	add("payment_method.created", map[string]any{"payment_method": paymentMethodObj("pm_1", "cus_pm", true)},
+		[2]string{"payment_methods", "pm_1"}, [2]string{"customers", "cus_pm"})
+	add("payment_method.deleted", map[string]any{"payment_method": paymentMethodObj("pm_2", "cus_pm", false)},
+		[2]string{"payment_methods", "pm_2"}, [2]string{"customers", "cus_pm"})
+	for i, typ := range []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"} {
+		id := fmt.Sprintf("blk_%d", i)
+		add(typ, map[string]any{"block": blockObj(id), "accounting_sync_record": syncRecord("cus_b", "block"),
+			"properties": map[string]any{"connection_type": "netsuite", "failure_reason": "no account"}},
+			[2]string{"credit_blocks", id})
+	}
+	for i, typ := range []string{"transaction.accounting_sync_failed", "transaction.accounting_sync_succeeded"} {
+		id := fmt.Sprintf("txn_%d", i)
+		add(typ, map[string]any{"transaction": map[string]any{"id": id, "amount": "5.00", "created_at": "2025-03-01T00:00:00+00:00",
+			"succeeded": true}, "accounting_sync_record": syncRecord("cus_t", "transaction"),
+			"properties": map[string]any{"connection_type": "quickbooks"}})
+	}
+	for i := range cases {
+		if slices.Contains(accountingSyncTypes, cases[i].typ) {
+			id := cases[i].fields[strings.SplitN(cases[i].typ, ".", 2)[0]]
+			if strings.HasPrefix(cases[i].typ, "credit_block.") {
+				id = cases[i].fields["block"]
+			} else if strings.HasPrefix(cases[i].typ, "sales_order.") {
+				id = cases[i].fields["invoice"]
+			}
+			cases[i].rows = append(cases[i].rows, [2]string{"accounting_sync", id.(map[string]any)["id"].(string)})
+		}
+	}
 	return cases
+}
+
+// itemObj follows FACTS.md §5.7.
+func itemObj(id string) map[string]any {
+	return map[string]any{"id": id, "created_at": "2025-01-01T00:00:00+00:00", "name": "API calls",
+		"external_connections": []any{map[string]any{"external_connection_name": "stripe", "external_entity_id": "prod_1"}},
+		"metadata":             map[string]any{}, "archived_at": nil}
+}
+
+// couponObj follows FACTS.md §5.8.
+func couponObj(id string) map[string]any {
+	return map[string]any{"id": id, "archived_at": "2025-02-01T00:00:00+00:00", "redemption_code": "SAVE10",
+		"discount":           map[string]any{"discount_type": "percentage", "percentage_discount": 0.1, "applies_to_price_ids": []any{}},
+		"duration_in_months": 3, "max_redemptions": nil, "times_redeemed": 7}
+}
+
+// priceObj is the recorded usage price of the plan fixture.
+func priceObj(t testing.TB, id string) map[string]any {
+	for _, p := range loadJSON(t, "plan.json")["prices"].([]any) {
+		if p := p.(map[string]any); p["billable_metric"] != nil {
+			p["id"] = id
+			return p
+		}
+	}
+	t.Fatal("no usage price in plan.json")
+	return nil
+}
+
+// paymentMethodObj follows FACTS.md §2.2 #48.
+func paymentMethodObj(id, customerID string, isDefault bool) map[string]any {
+	return map[string]any{"id": id, "created_at": "2025-03-01T00:00:00+00:00", "customer_id": customerID,
+		"default": isDefault, "external_payment_method_id": "ext_" + id, "payment_method_type": "card", "provider_type": "stripe"}
+}
+
+// blockObj follows FACTS.md §2.2 #4.
+func blockObj(id string) map[string]any {
+	return map[string]any{"id": id, "balance": "100.00", "effective_date": "2025-03-01T00:00:00+00:00", "expiry_date": nil,
+		"filters": []any{}, "maximum_initial_balance": "100.00", "metadata": map[string]any{}, "per_unit_cost_basis": "0.50",
+		"status": "active", "credit_block_source": "allocation"}
+}
+
+func syncRecord(customerID, recordType string) map[string]any {
+	return map[string]any{"id": "asr_1", "customer_id": customerID, "record_type": recordType, "status": "failed"}
 }
 
 func alertProperties() map[string]any {
@@ -421,7 +497,7 @@ func history(t *testing.T, seed uint64, n int) []eventlog.Event {
 		plan := fmt.Sprintf("plan_%d", r.IntN(2))
 		id, when := fmt.Sprintf("evt_%03d", i), at(times[i])
 		var e eventlog.Event
-		switch k := r.IntN(18); k {
+		switch k := r.IntN(21); k {
 		case 0, 1:
 			c := customerObj(t, cus)
 			c["name"], c["balance"] = fmt.Sprintf("name %d", i), fmt.Sprintf("%d.50", i)
@@ -474,6 +550,40 @@ func history(t *testing.T, seed uint64, n int) []eventlog.Event {
 			m := metricObj(fmt.Sprintf("bm_%d", r.IntN(2)))
 			m["name"] = fmt.Sprintf("metric %d", i)
 			e = event(t, id, []string{"billable_metric.edited", "snapshot.billable_metric"}[r.IntN(2)], when, map[string]any{"billable_metric": m})
+		case 17:
+			switch r.IntN(3) {
+			case 0:
+				it := itemObj(fmt.Sprintf("item_%d", r.IntN(2)))
+				it["name"] = fmt.Sprintf("item %d", i)
+				e = event(t, id, "snapshot.item", when, map[string]any{"item": it})
+			case 1:
+				c := couponObj(fmt.Sprintf("cpn_%d", r.IntN(2)))
+				c["times_redeemed"] = json.Number(fmt.Sprintf("%d.0", i)) // An integral number spelled as a fraction.
+				e = event(t, id, "snapshot.coupon", when, map[string]any{"coupon": c})
+			default:
+				p := priceObj(t, fmt.Sprintf("price_%d", r.IntN(2)))
+				p["name"] = fmt.Sprintf("price %d", i)
+				e = event(t, id, []string{"snapshot.price", "price.edited"}[r.IntN(2)], when, map[string]any{"price": p})
+			}
+		case 18:
+			pm := paymentMethodObj(fmt.Sprintf("pm_%d", r.IntN(3)), cus, r.IntN(2) == 0)
+			e = event(t, id, paymentMethodTypes[r.IntN(2)], when, map[string]any{"payment_method": pm})
+		case 19:
+			blk := blockObj(fmt.Sprintf("blk_%d", r.IntN(2)))
+			blk["balance"] = fmt.Sprintf("%d.00", i)
+			if r.IntN(2) == 0 {
+				e = event(t, id, "customer.credit_ledger_incremented", when, map[string]any{"customer": customerObj(t, cus),
+					"properties": map[string]any{"block": blk}})
+			} else {
+				e = event(t, id, "credit_block.accounting_sync_failed", when, map[string]any{"block": blk,
+					"accounting_sync_record": syncRecord(cus, "block"),
+					"properties":             map[string]any{"connection_type": "netsuite", "failure_reason": fmt.Sprintf("reason %d", i)}})
+			}
+		case 20:
+			typ := []string{"invoice.accounting_sync_failed", "invoice.accounting_sync_succeeded"}[r.IntN(2)]
+			e = event(t, id, typ, when, map[string]any{"invoice": invoiceObj(t, inv, cus, sub),
+				"accounting_sync_record": syncRecord(cus, "invoice"),
+				"properties":             map[string]any{"connection_type": "netsuite", "failure_reason": fmt.Sprintf("reason %d", i)}})
 		case 15:
 			e = event(t, id, planTypes[r.IntN(len(planTypes))], when, map[string]any{"plan": map[string]any{
 				"external_plan_id": "ext_" + plan, "name": fmt.Sprintf("by alias %d", i)},
@@ -505,11 +615,11 @@ func (b *testBundle) appendInChunks(t *testing.T, events []eventlog.Event, chunk
 // column.
 func TestShuffledDeliveryGivesSameTables(t *testing.T) {
 	t.Parallel()
-	events := history(t, 42, 120)
+	events := history(t, 42, 160)
 	inOrder := slices.Clone(events)
 	slices.SortFunc(inOrder, func(a, b eventlog.Event) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	want := setup(t)
-	want.appendInChunks(t, inOrder, 120, 1000)
+	want.appendInChunks(t, inOrder, len(inOrder), 1000)
 	for _, p := range catalog {
 		if want.count(t, p.Table) == 0 {
 			t.Errorf("the history leaves %s empty: it tests nothing there", p.Table)

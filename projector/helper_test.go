@@ -390,6 +390,8 @@ var (
 	customerCreditAlertTypes     = fold.CustomerCreditAlertTypes
 	lightweightSubscriptionTypes = fold.LightweightSubscriptionTypes
 	planTypes                    = fold.PlanTypes
+	paymentMethodTypes           = fold.PaymentMethodTypes
+	accountingSyncTypes          = fold.AccountingSyncTypes
 )
 
 const (

@@ -125,7 +125,7 @@ func TestBalanceBurstFollowsTheChain(t *testing.T) {
 		}
 		t.Run(strings.Join(names, ","), func(t *testing.T) {
 			t.Parallel()
-			run := shapeRun(t, "customers", []int{1, 2, 100}, order...)
+			run := shapeRun(t, "customers", bothBatchings, order...)
 			if got := run.row(t, "customers", "cus_1")["balance"]; got != 5.0 {
 				t.Errorf("balance %v, want 5 (the end of the chain)", got)
 			}

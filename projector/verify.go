@@ -137,6 +137,16 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	if err != nil {
 		return res, err
 	}
+	// Names resolve against the current catalog, rows (pg_attribute's
+	// too) against the snapshot: a table swapped in after the snapshot is
+	// found by name but has no columns in it. Check again.
+	var visible bool
+	if err := tx.QueryRow(ctx, "select exists (select from pg_catalog.pg_class where oid = $1)", liveOID).Scan(&visible); err != nil {
+		return res, fmt.Errorf("looking up %s: %w", p.Table, err)
+	}
+	if !visible {
+		return res, errSwapped
+	}
 	scratch, err := createScratch(ctx, tx, schema, p)
 	if err != nil {
 		return res, err

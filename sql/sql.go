@@ -1,6 +1,8 @@
 // Package sql owns orb-sync's database schema: the tern migrations that
 // create the event log and the projection tables, embedded in the binary, and
-// the functions that apply them.
+// the functions that apply them. Every layer may import it, so it also holds
+// the few helpers all of them need to write SQL text (text.go): advisory
+// lock keys and quoted literals.
 //
 // Every object lives in one schema (DATABASE_SCHEMA, default "orb"), so two
 // Orb accounts can share a database. Migrations are templates: {{.schema}} is

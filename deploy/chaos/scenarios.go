@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -51,11 +52,10 @@ func (s *suite) rebuildAndBackfill(sv *service) {
 func (s *suite) waitJobs(ctx context.Context, sv *service) (string, bool) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		_, rp, err1 := sv.admin("GET", "/admin/reproject", "")
-		_, bf, err2 := sv.admin("GET", "/admin/backfill", "")
-		if err1 == nil && err2 == nil && !strings.Contains(rp, `"running":true`) && !strings.Contains(bf, `"running":true`) {
-			ok := !strings.Contains(rp, `"error":"`) && !strings.Contains(bf, `"error":"`)
-			return fmt.Sprintf("rebuild: %s; backfill: %s", brief(rp), brief(bf)), ok
+		rp, err1 := sv.jobState("/admin/reproject")
+		bf, err2 := sv.jobState("/admin/backfill")
+		if err1 == nil && err2 == nil && !rp.Running && !bf.Running {
+			return fmt.Sprintf("rebuild error %q; backfill error %q", rp.Error, bf.Error), rp.Error == "" && bf.Error == ""
 		}
 		if !sleepCtx(ctx, 500*time.Millisecond) {
 			break
@@ -64,12 +64,26 @@ func (s *suite) waitJobs(ctx context.Context, sv *service) (string, bool) {
 	return "rebuild/backfill still running after 5m", false
 }
 
-func brief(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		s = s[:300] + "…"
+// jobState is what GET /admin/reproject and /admin/backfill say about the
+// process's job.
+type jobState struct {
+	Running bool   `json:"running"`
+	Error   string `json:"error"`
+}
+
+func (sv *service) jobState(path string) (jobState, error) {
+	code, body, err := sv.admin("GET", path, "")
+	if err != nil {
+		return jobState{}, err
 	}
-	return s
+	if code != 200 {
+		return jobState{}, fmt.Errorf("GET %s: %d", path, code)
+	}
+	var st jobState
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		return jobState{}, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // 1 (and 9): kill -9 of serve at random moments under load, restarted each

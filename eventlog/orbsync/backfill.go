@@ -32,7 +32,9 @@ type Options struct {
 	// (items, coupons, prices) are always read whole.
 	Since time.Time
 	// Restart discards stored progress and reads every entity from its
-	// first page, even one already complete.
+	// first page. Without it, an entity already complete is continued:
+	// listed again from when its complete listing began, less
+	// ContinueOverlap, so what was created since is read.
 	Restart bool
 	// Concurrency is how many entities are read at once; pages of one
 	// entity are read in order. Defaults to 3.
@@ -42,9 +44,15 @@ type Options struct {
 	OnProgress func(EntityResult)
 }
 
+// ContinueOverlap is how far before a complete listing's start a
+// continuing run lists again: objects created while that listing ran (it
+// reads newest first) and clock skew between Orb and the database are
+// read once more; unchanged objects cost no rows.
+const ContinueOverlap = time.Hour
+
 // Backfill reads the chosen entities from the API into the log as
-// snapshots, resuming any that a previous run left unfinished and skipping
-// those already complete (unless Options.Restart). Each page's snapshots
+// snapshots, resuming any that a previous run left unfinished and
+// continuing those already complete (see Options.Restart). Each page's snapshots
 // and the cursor of the next page commit together.
 //
 // The Summary is always filled in, also when an error is returned. A 401 or
@@ -94,17 +102,13 @@ func (r *Runner) Backfill(ctx context.Context, opts Options) (Summary, error) {
 // end of ctx.
 func (r *Runner) backfillEntity(ctx context.Context, e Entity, opts Options) EntityResult {
 	res := EntityResult{Entity: e.Name, Status: StatusRunning, began: time.Now()}
-	p, skip, err := r.prepare(ctx, e, opts)
+	p, err := r.prepare(ctx, e, opts)
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err
 		return res
 	}
 	res.Progress = p
-	if skip {
-		res.Status = StatusAlreadyDone
-		r.notify(opts, res)
-		return res
-	}
+	res.ContinuedFrom = p.ListFrom
 	res.ResumedAtPage = p.Pages
 	r.logStart(ctx, e, p)
 	r.notify(opts, res)
@@ -126,29 +130,35 @@ func (r *Runner) backfillEntity(ctx context.Context, e Entity, opts Options) Ent
 	return res
 }
 
-// prepare decides from the stored progress whether e is skipped (complete),
-// resumed, or started over, and returns the progress to continue from.
-func (r *Runner) prepare(ctx context.Context, e Entity, opts Options) (Progress, bool, error) {
+// prepare decides from the stored progress whether e is continued (it is
+// complete), resumed, or started over, and returns the progress to read
+// from.
+func (r *Runner) prepare(ctx context.Context, e Entity, opts Options) (Progress, error) {
 	since := e.effectiveSince(opts.Since)
 	p, found, err := r.loadProgress(ctx, e.Name)
 	if err != nil {
-		return Progress{}, false, err
+		return Progress{}, err
 	}
 	switch {
 	case !found || opts.Restart:
 	case p.Done && covers(p.Since, since):
-		return p, true, nil
+		from := time.Time{}
+		if e.SinceFilter != "" {
+			from = e.effectiveSince(p.StartedAt.Add(-ContinueOverlap))
+		}
+		r.cfg.Logger.InfoContext(ctx, "backfill complete earlier; continuing from when it began", slog.String("entity", e.Name),
+			slog.Time("list_from", from))
+		return r.resetProgress(ctx, e.Name, derefTime(p.Since), from)
 	case p.Done:
 		r.cfg.Logger.InfoContext(ctx, "earlier backfill covered less; reading again", slog.String("entity", e.Name),
 			slog.Time("earlier_since", *p.Since))
 	case sameTime(p.Since, since):
-		return p, false, nil
+		return p, nil
 	default:
-		return Progress{}, false, fmt.Errorf("%s: an unfinished backfill %s is stored; run with that --since to resume it, or --restart to start over",
+		return Progress{}, fmt.Errorf("%s: an unfinished backfill %s is stored; run with that --since to resume it, or --restart to start over",
 			e.Name, describeSince(p.Since))
 	}
-	p, err = r.resetProgress(ctx, e.Name, since)
-	return p, false, err
+	return r.resetProgress(ctx, e.Name, since, time.Time{})
 }
 
 // readPages lists e from the stored cursor to the end, storing each page
@@ -156,9 +166,9 @@ func (r *Runner) prepare(ctx context.Context, e Entity, opts Options) (Progress,
 // current one is stored.
 func (r *Runner) readPages(ctx context.Context, e Entity, res *EntityResult, opts Options) error {
 	p := &res.Progress
-	since := time.Time{}
-	if p.Since != nil {
-		since = *p.Since
+	since := derefTime(p.Since)
+	if p.ListFrom != nil {
+		since = *p.ListFrom
 	}
 	fetchCtx, cancel := context.WithCancel(ctx)
 	pages := r.prefetch(fetchCtx, e.Path, e.listQuery(since), p.Cursor)
@@ -280,6 +290,13 @@ func progressAttrs(res EntityResult) []any {
 // listing from want would return.
 func covers(done *time.Time, want time.Time) bool {
 	return done == nil || (!want.IsZero() && !want.Before(*done))
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 func sameTime(stored *time.Time, t time.Time) bool {

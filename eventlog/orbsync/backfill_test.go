@@ -259,7 +259,11 @@ func TestBackfillStopsOnRejectedKey(t *testing.T) {
 	}
 }
 
-func TestBackfillSkipsCompleteEntitiesUntilRestart(t *testing.T) {
+// TestBackfillContinuesCompleteEntities: running the backfill again after
+// a complete run lists what was created since that run began (with an
+// overlap), always asking the API, and reports what was new; --restart
+// reads everything again.
+func TestBackfillContinuesCompleteEntities(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
 	ids := fakeAccount(t, b.srv, 30)
@@ -267,20 +271,68 @@ func TestBackfillSkipsCompleteEntitiesUntilRestart(t *testing.T) {
 	if _, err := b.runner.Backfill(ctx, Options{}); err != nil {
 		t.Fatal(err)
 	}
+	first, err := b.runner.ListProgress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	requests, events := b.srv.RequestCount(), b.countEvents(t, "")
+	// Created after the complete run began: the next run must find it.
+	b.srv.Put("customers", orbapitest.Object("cus_new", time.Now(), map[string]any{"name": "New"}))
 
 	sum, err := b.runner.Backfill(ctx, Options{})
-	if err != nil || b.srv.RequestCount() != requests {
+	if err != nil || b.srv.RequestCount() == requests {
 		t.Fatalf("second run: %v, %d new requests", err, b.srv.RequestCount()-requests)
 	}
 	for _, e := range sum.Entities {
-		if e.Status != StatusAlreadyDone {
-			t.Errorf("%s: %s, want already done", e.Entity, e.Status)
+		entity, _ := LookupEntity(e.Entity)
+		wantStored := int64(0)
+		if e.Entity == "customers" {
+			wantStored = 1
+		}
+		if e.Status != StatusDone || e.Run.Stored != wantStored {
+			t.Errorf("%s: %s, %d stored, want done and %d", e.Entity, e.Status, e.Run.Stored, wantStored)
+		}
+		if (e.ContinuedFrom != nil) != (entity.SinceFilter != "") {
+			t.Errorf("%s: continued from %v", e.Entity, e.ContinuedFrom)
+		}
+		if e.Progress.Since != nil {
+			t.Errorf("%s: the continuation narrowed what the backfill covers to %v", e.Entity, e.Progress.Since)
 		}
 	}
-	// A narrower --since is covered by the complete run too.
-	if sum, _ := b.runner.Backfill(ctx, Options{Since: t0}); sum.Entities[0].Status != StatusAlreadyDone {
-		t.Errorf("since after a full backfill: %s", sum.Entities[0].Status)
+	if got := b.countEvents(t, ""); got != events+1 {
+		t.Errorf("continuation added %d events, want 1", got-events)
+	}
+	// The listing asked only for what is new, back to an hour before the
+	// complete run began.
+	var started time.Time
+	for _, p := range first {
+		if p.Entity == "customers" {
+			started = p.StartedAt
+		}
+	}
+	var asked []string
+	for _, r := range b.srv.Requests()[requests:] {
+		if r.Path == "/v1/customers" {
+			asked = append(asked, r.Query.Get("created_at[gte]"))
+		}
+	}
+	want := started.Add(-ContinueOverlap).UTC().Truncate(time.Microsecond)
+	if len(asked) != 1 || asked[0] == "" {
+		t.Fatalf("customers listed with created_at[gte] %q", asked)
+	}
+	if got, err := time.Parse(time.RFC3339Nano, asked[0]); err != nil || !got.Equal(want) {
+		t.Errorf("customers listed from %s, want %s", asked[0], want.Format(time.RFC3339Nano))
+	}
+	var table strings.Builder
+	sum.WriteTable(&table)
+	if !strings.Contains(table.String(), "customers: continued the complete backfill from ") ||
+		!strings.Contains(table.String(), ": 1 new or changed") {
+		t.Errorf("the summary does not say what was new:\n%s", table.String())
+	}
+
+	// A narrower --since is covered by the complete run too: continued.
+	if sum, _ := b.runner.Backfill(ctx, Options{Since: t0}); sum.Entities[0].ContinuedFrom == nil {
+		t.Errorf("since after a full backfill: %+v", sum.Entities[0])
 	}
 
 	// --restart reads everything again; unchanged objects store nothing.
@@ -289,12 +341,13 @@ func TestBackfillSkipsCompleteEntitiesUntilRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range sum.Entities {
-		if e.Status != StatusDone || e.Progress.Stored != 0 || e.Progress.Duplicates != int64(len(ids[collectionOf(e.Entity)])) {
+		want := int64(len(ids[collectionOf(e.Entity)]))
+		if e.Entity == "customers" {
+			want++
+		}
+		if e.Status != StatusDone || e.Progress.Stored != 0 || e.Progress.Duplicates != want || e.ContinuedFrom != nil {
 			t.Errorf("restart %s: %+v", e.Entity, e.Progress)
 		}
-	}
-	if got := b.countEvents(t, ""); got != events {
-		t.Fatalf("restart over unchanged objects added %d events", got-events)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
 )
 
 // checkpoint is a periodic job's row of sync_checkpoints.
@@ -40,9 +42,5 @@ func (r *Runner) savePass(ctx context.Context, job string, startedAt time.Time) 
 
 // logHead returns the position of the newest event in the log.
 func (r *Runner) logHead(ctx context.Context) (int64, error) {
-	var seq int64
-	if err := r.pool.QueryRow(ctx, r.q.logHead).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("reading the log head: %w", err)
-	}
-	return seq, nil
+	return eventlog.Head(ctx, r.pool, r.cfg.Schema)
 }

@@ -13,8 +13,12 @@ import (
 // got. Counts add up over every run since the backfill (re)started.
 type Progress struct {
 	Entity string `db:"entity" json:"entity"`
-	// Since is the listing's lower bound; nil for everything.
+	// Since is the lower bound of what the listings cover; nil for
+	// everything.
 	Since *time.Time `db:"since" json:"since,omitempty"`
+	// ListFrom, when set, is the lower bound of this listing: a run that
+	// continues a complete one lists only what was created since.
+	ListFrom *time.Time `db:"list_from" json:"list_from,omitempty"`
 	// Cursor fetches the next page; empty at the start and once done.
 	Cursor     string     `db:"cursor" json:"-"`
 	Pages      int64      `db:"pages" json:"pages"`
@@ -62,9 +66,10 @@ func (r *Runner) loadProgress(ctx context.Context, entity string) (Progress, boo
 	return p, true, nil
 }
 
-// resetProgress starts an entity's backfill over, from the first page.
-func (r *Runner) resetProgress(ctx context.Context, entity string, since time.Time) (Progress, error) {
-	rows, err := r.pool.Query(ctx, r.q.resetProgress, entity, nullTime(since))
+// resetProgress starts an entity's backfill over, from the first page,
+// covering since and listing from listFrom (zero: from since).
+func (r *Runner) resetProgress(ctx context.Context, entity string, since, listFrom time.Time) (Progress, error) {
+	rows, err := r.pool.Query(ctx, r.q.resetProgress, entity, nullTime(since), nullTime(listFrom))
 	if err != nil {
 		return Progress{}, fmt.Errorf("resetting %s progress: %w", entity, err)
 	}

@@ -15,7 +15,7 @@ type queries struct {
 
 	tryLock, unlock string
 
-	loadCheckpoint, saveSeq, savePass, logHead string
+	loadCheckpoint, saveSeq, savePass string
 
 	existingObjects, staleSubscriptions, eventsAfter string
 }
@@ -37,9 +37,9 @@ cross join lateral (
 		loadProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress where entity = $1`),
 		listProgress: r.Replace(`select ` + progressColumns + ` from {{schema}}.backfill_progress order by entity`),
 		resetProgress: r.Replace(`
-insert into {{schema}}.backfill_progress (entity, since) values ($1, $2)
+insert into {{schema}}.backfill_progress (entity, since, list_from) values ($1, $2, $3)
 on conflict (entity) do update set
-    since = excluded.since, cursor = '', pages = 0, fetched = 0, stored = 0,
+    since = excluded.since, list_from = excluded.list_from, cursor = '', pages = 0, fetched = 0, stored = 0,
     duplicates = 0, errors = 0, done = false, last_error = null,
     started_at = now(), updated_at = now(), finished_at = null
 returning ` + progressColumns),
@@ -63,7 +63,6 @@ on conflict (job) do update set seq = excluded.seq, updated_at = now()`),
 		savePass: r.Replace(`
 insert into {{schema}}.sync_checkpoints (job, pass_started_at) values ($1, $2)
 on conflict (job) do update set pass_started_at = excluded.pass_started_at, updated_at = now()`),
-		logHead: r.Replace(`select seq from {{schema}}.log_head`),
 
 		// Objects of a type the log says exist: each one's newest event,
 		// unless that is already a missing marker.
@@ -113,5 +112,5 @@ limit $2`),
 }
 
 // progressColumns are the columns of backfill_progress, in Progress order.
-const progressColumns = `entity, since, cursor, pages, fetched, stored, duplicates, errors, done,
+const progressColumns = `entity, since, list_from, cursor, pages, fetched, stored, duplicates, errors, done,
     last_error, started_at, updated_at, finished_at`

@@ -20,7 +20,6 @@ type Status string
 const (
 	StatusRunning     Status = "running"
 	StatusDone        Status = "done"
-	StatusAlreadyDone Status = "already done"
 	StatusFailed      Status = "failed"
 	StatusInterrupted Status = "interrupted"
 )
@@ -35,6 +34,9 @@ type EntityResult struct {
 	// ResumedAtPage is the number of pages earlier runs had stored; 0 when
 	// this run started from the first page.
 	ResumedAtPage int64
+	// ContinuedFrom is set when this listing continues a complete one: it
+	// lists what was created from then on (nil: the whole entity again).
+	ContinuedFrom *time.Time
 	// RunPages, RunFetched and Run count this run alone.
 	RunPages, RunFetched int64
 	Run                  writeCounts
@@ -104,8 +106,9 @@ func (s Summary) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s: resumed after page %d; this run fetched %s (%s stored, %s duplicates, %s errors).\n",
 				e.Entity, e.ResumedAtPage, count(e.RunFetched), count(e.Run.Stored), count(e.Run.Duplicates), count(e.Run.Errors))
 		}
-		if e.Status == StatusAlreadyDone {
-			fmt.Fprintf(w, "%s: already complete (%s); --restart reads it again.\n", e.Entity, describeSince(e.Progress.Since))
+		if e.ContinuedFrom != nil && e.ResumedAtPage == 0 && e.Status == StatusDone {
+			fmt.Fprintf(w, "%s: continued the complete backfill from %s: %s new or changed, %s unchanged.\n", e.Entity,
+				e.ContinuedFrom.UTC().Format(time.RFC3339), count(e.Run.Stored), count(e.Run.Duplicates))
 		}
 		if e.Err != nil && e.Status == StatusFailed {
 			fmt.Fprintf(w, "%s: %v\n", e.Entity, e.Err)

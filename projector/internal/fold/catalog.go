@@ -77,8 +77,6 @@ var invoiceTypes = []string{
 var ignoredTypes = []string{
 	"backfill.reflected",
 	"backfill.reverted",
-	"credit_block.accounting_sync_failed",
-	"credit_block.accounting_sync_succeeded",
 	"data_exports.transfer_error",
 	"data_exports.transfer_success",
 	"event.unmatched_event",
@@ -88,13 +86,24 @@ var ignoredTypes = []string{
 	"invoice_due_date_recalculation.completed",
 	"invoice_due_date_recalculation.started",
 	"metric.events_dropped_by_watermark",
-	"payment_method.created",
-	"payment_method.deleted",
-	"price.edited",
 	"resource_event.test",
-	"snapshot.coupon",
-	"snapshot.item",
-	"snapshot.price",
+}
+
+// accountingSyncTypes report whether an object reached the accounting
+// provider; each carries accounting_sync_record and the object.
+var accountingSyncTypes = []string{
+	"credit_block.accounting_sync_failed",
+	"credit_block.accounting_sync_succeeded",
+	"credit_note.accounting_sync_failed",
+	"credit_note.accounting_sync_succeeded",
+	"customer.accounting_sync_failed",
+	"customer.accounting_sync_succeeded",
+	"invoice.accounting_sync_failed",
+	"invoice.accounting_sync_succeeded",
+	"sales_order.accounting_sync_failed",
+	"sales_order.accounting_sync_succeeded",
+	"subscription.accounting_sync_failed",
+	"subscription.accounting_sync_succeeded",
 	"transaction.accounting_sync_failed",
 	"transaction.accounting_sync_succeeded",
 }
@@ -113,6 +122,7 @@ var lightweightSubscriptionTypes = []string{
 }
 
 var subscriptionAlertTypes = []string{
+	"subscription.alert_disabled",
 	"subscription.cost_exceeded",
 	"subscription.grouped_cost_exceeded",
 	"subscription.invoicing_threshold_exceeded",
@@ -170,7 +180,7 @@ else r.balance end`
 // the same log.
 var catalog = withHistory([]Projection{
 	{
-		Name: "customers", Table: "customers", Key: "id", Version: 3,
+		Name: "customers", Table: "customers", Key: "id", Version: 4,
 		Sources: []Source{
 			{Types: customerTypes, Object: `e.payload -> 'customer'`, Shape: Full},
 			// The customer's balance is the transaction's ending balance:
@@ -185,6 +195,10 @@ var catalog = withHistory([]Projection{
 			// recorded, never a delete; a newer full object clears it.
 			{Types: []string{"reconcile.missing"}, Object: `e.payload -> 'customer'`, Shape: Partial,
 				Allow: []string{"missing_from_api_at"}, Extra: `jsonb_build_object('missing_from_api_at', e.created_at)`},
+			// A new default payment method, or the deletion of the
+			// default one, changes the customer's default_payment_method.
+			{Types: paymentMethodTypes, Object: `e.payload -> 'payment_method'`, IDKey: "customer_id",
+				Shape: Partial, Allow: []string{"default_payment_method"}, Extra: defaultPaymentMethod},
 		},
 		Derived: []Derived{{Column: "balance", SQL: chainedBalance}},
 	},
@@ -269,7 +283,7 @@ var catalog = withHistory([]Projection{
 		},
 	},
 	{
-		Name: "subscription_alerts", Table: "subscription_alerts", Key: "event_id", Version: 1,
+		Name: "subscription_alerts", Table: "subscription_alerts", Key: "event_id", Version: 2,
 		Sources: []Source{
 			{Types: subscriptionAlertTypes, Object: `e.payload -> 'properties'`, IDColumn: IDEvent, Shape: Full,
 				Extra: `(select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
@@ -288,6 +302,71 @@ var catalog = withHistory([]Projection{
 		},
 	},
 })
+
+// moreObjects are the tables added for the objects the first projections
+// left in the log only.
+var moreObjects = []Projection{
+	{
+		Name: "items", Table: "items", Key: "id", Version: 1,
+		Sources: []Source{{Types: []string{"snapshot.item"}, Object: `e.payload -> 'item'`, Shape: Full}},
+	},
+	{
+		Name: "coupons", Table: "coupons", Key: "id", Version: 1,
+		Sources: []Source{{Types: []string{"snapshot.coupon"}, Object: `e.payload -> 'coupon'`, Shape: Full}},
+	},
+	{
+		Name: "prices", Table: "prices", Key: "id", Version: 1,
+		Sources: []Source{
+			{Types: []string{"price.edited", "snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full,
+				Extra: `jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config'))`},
+		},
+	},
+	{
+		Name: "payment_methods", Table: "payment_methods", Key: "id", Version: 1,
+		Sources: []Source{
+			{Types: []string{"payment_method.created"}, Object: `e.payload -> 'payment_method'`, Shape: Full},
+			{Types: []string{"payment_method.deleted"}, Object: `e.payload -> 'payment_method'`, Shape: Full,
+				Extra: `jsonb_build_object('deleted_at', e.created_at)`},
+		},
+	},
+	{
+		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 1,
+		Sources: []Source{
+			{Types: []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"},
+				Object: `e.payload -> 'block'`, Shape: Full,
+				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id'))`},
+			{Types: []string{"customer.credit_ledger_incremented"}, Object: `e.payload -> 'properties' -> 'block'`,
+				IDKey: "id", Embedded: true, Shape: Full,
+				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
+				'pricing_unit', e.payload -> 'properties' -> 'pricing_unit'))`},
+		},
+	},
+	{
+		Name: "accounting_sync", Table: "accounting_sync", Key: "object_id", Version: 1,
+		Sources: []Source{
+			{Types: accountingSyncTypes, Object: `e.payload -> 'properties'`, Shape: Full, Extra: accountingSyncStatus},
+		},
+	},
+}
+
+var paymentMethodTypes = []string{"payment_method.created", "payment_method.deleted"}
+
+// defaultPaymentMethod: a payment method created as the default becomes
+// the customer's; deleting the default one leaves none.
+const defaultPaymentMethod = `case when (x.o ->> 'default')::boolean is true then
+	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
+	else '{}'::jsonb end`
+
+// accountingSyncStatus is one accounting-sync event as a status row.
+const accountingSyncStatus = `jsonb_build_object(
+	'object_type', split_part(e.type, '.', 1),
+	'status', case when e.type like '%\_succeeded' then 'succeeded' else 'failed' end,
+	'provider', x.o -> 'connection_type',
+	'customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id',
+	'accounting_sync_record', e.payload -> 'accounting_sync_record',
+	'last_event_type', e.type)`
+
+func init() { catalog = append(catalog, moreObjects...) }
 
 // Projections returns the projections this binary maintains, in apply
 // order. The result is a copy.

@@ -11,6 +11,8 @@ var (
 	CustomerCreditAlertTypes     = customerCreditAlertTypes
 	LightweightSubscriptionTypes = lightweightSubscriptionTypes
 	PlanTypes                    = planTypes
+	PaymentMethodTypes           = paymentMethodTypes
+	AccountingSyncTypes          = accountingSyncTypes
 )
 
 // Provenance columns every projection table has.

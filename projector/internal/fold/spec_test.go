@@ -2,6 +2,8 @@ package fold
 
 import (
 	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -87,11 +89,60 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 				"e.event_id":    "events_event_id_key",
 				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":              "events_subscription_plan_idx",
 				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":          "events_subscription_customer_idx",
+				"((e.payload -> 'payment_method') ->> 'customer_id')":             "events_payment_method_customer_idx",
+				"((e.payload -> 'properties' -> 'block') ->> 'id')":               "events_ledger_block_idx",
 				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')": "events_balance_transaction_idx",
 			}[lookupExpr(s)]
 			if joined := strings.Join(plan, "\n"); want == "" || !strings.Contains(joined, want) {
 				t.Errorf("%s source %d does not look entities up by index %q:\n%s", p.Name, i, want, joined)
 			}
 		}
+	}
+}
+
+// TestREADMEListsEveryEventType: the README's table of Orb's 79 webhook
+// types names exactly the types the catalog reads or knowingly ignores.
+func TestREADMEListsEveryEventType(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "### Every Orb webhook type")
+	if !ok {
+		t.Fatal("README has no section on every webhook type")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	listed := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		for _, m := range regexp.MustCompile("`([a-z_.]+)`").FindAllStringSubmatch(cells[1], -1) {
+			if listed[m[1]] {
+				t.Errorf("README lists %s twice", m[1])
+			}
+			listed[m[1]] = true
+		}
+	}
+	webhook := map[string]bool{}
+	for typ := range KnownTypes() {
+		if !strings.HasPrefix(typ, "snapshot.") && !strings.HasPrefix(typ, "reconcile.") {
+			webhook[typ] = true
+		}
+	}
+	for typ := range webhook {
+		if !listed[typ] {
+			t.Errorf("README does not say where %s goes", typ)
+		}
+	}
+	for typ := range listed {
+		if !webhook[typ] {
+			t.Errorf("README lists %s, which the catalog does not know", typ)
+		}
+	}
+	if len(webhook) != 79 {
+		t.Errorf("the catalog knows %d webhook types, Orb has 79", len(webhook))
 	}
 }

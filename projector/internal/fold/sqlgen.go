@@ -262,7 +262,7 @@ func (g *sqlGen) writeUnapplied(b *strings.Builder) {
   on conflict (projection, seq) do nothing
   returning 1
 ),
-`, g.dead, orbsql.QuoteLiteral(g.p.Name), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
+`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
 }
 
 // requiredSources lists, as an SQL array, the sources whose events must

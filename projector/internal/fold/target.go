@@ -6,18 +6,12 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
 
-// DB is what the package's functions need: a pool, a connection or a
-// transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+// DB is a pool, a connection or a transaction (see eventlog.DB).
+type DB = eventlog.DB
 
 // Target is a projection compiled for one table: its live table, or a
 // shadow table a rebuild fills before swapping it in.
@@ -228,7 +222,7 @@ func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) err
 		return nil
 	}
 	rows, err := tx.Query(ctx, "select "+DeadLetterColumns+" from "+DeadLettersTable(t.schema)+
-		" where projection = $1 and resolved_at is null and sqlstate is null and seq <= $2 order by seq", t.projection.Name, upTo)
+		" where projection = $1 and resolved_at is null and sqlstate is null and seq <= $2 order by seq", t.deadKey, upTo)
 	if err != nil {
 		return fmt.Errorf("listing %s events set aside: %w", t.projection.Name, err)
 	}

@@ -52,9 +52,18 @@ func TestBackfillCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "customers") || !strings.Contains(stdout, "done") {
 		t.Fatalf("--status: exit %d\n%s", code, stdout)
 	}
+	// Run again: continues from the complete run, reports what is new.
+	srv.Put("customers", orbapitest.Object("cus_new", time.Now(), nil))
 	code, stdout, _ = runCLI(t, env, "backfill", "customers")
-	if code != 0 || !strings.Contains(stdout, "already complete") {
+	if code != 0 || !strings.Contains(stdout, "customers: continued the complete backfill from ") ||
+		!strings.Contains(stdout, ": 1 new or changed") {
 		t.Fatalf("second run: exit %d\n%s", code, stdout)
+	}
+	// Run again with a wrong key: it asks the API, so it fails.
+	env["ORB_API_KEY"] = "orb_wrong_key_for_the_rerun"
+	code, stdout, stderr = runCLI(t, env, "backfill", "customers")
+	if code != 1 || !strings.Contains(stderr, "rejected the API key (401)") {
+		t.Fatalf("re-run with a wrong key: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 

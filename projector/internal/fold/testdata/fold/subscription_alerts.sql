@@ -1,4 +1,4 @@
--- Projection subscription_alerts (version 1) into orb.subscription_alerts: generated from the catalog
+-- Projection subscription_alerts (version 2) into orb.subscription_alerts: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -6,7 +6,7 @@
 with ranked as materialized (
     select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
     from "orb"."events" e
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
 ),
 live as materialized (
   select b.* from ranked b
@@ -28,7 +28,7 @@ stale as materialized (
         select 1 from (
     select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
     from "orb"."events" e
-    where e.seq = t.last_event_seq and e.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
+    where e.seq = t.last_event_seq and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
         ) p
         where p.entity = b.entity and coalesce(p.full, false)
       )
@@ -50,7 +50,7 @@ cand as (
   from (
     select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
     from "orb"."events" e cross join late l
-    where e.seq <= $2 and e.event_id = any (l.ids) and e.event_id is not null and e.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
+    where e.seq <= $2 and e.event_id = any (l.ids) and e.event_id is not null and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'subscription_alerts' and d.seq = r.seq and d.resolved_at is null)
 ),
@@ -93,11 +93,11 @@ folded as (
   -- One index lookup per event in a window (a join could be planned as a
   -- scan of the whole log), reading its object once.
   cross join lateral (
-    select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+    select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o) || coalesce((select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
 				'subscription_id', s -> 'id', 'customer_id', s -> 'customer' -> 'id',
 				'external_customer_id', s -> 'customer' -> 'external_customer_id', 'plan_id', s -> 'plan' -> 'id')
-				from (select e.payload -> 'subscription' as s offset 0) sub), '{}'::jsonb) end as obj
+				from (select e.payload -> 'subscription' as s offset 0) sub), '{}'::jsonb) end, array['cardinality', 'cardinality_limit']::text[]) as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'properties') end as o offset 0) x
     where e.seq = w.seq
     offset 0
@@ -106,14 +106,14 @@ folded as (
   group by w.entity
 ),
 written as (
-  insert into "orb"."subscription_alerts" ("event_id", "type", "created_at", "subscription_id", "customer_id", "external_customer_id", "plan_id", "alert_configuration", "amount_threshold", "billable_metric_id", "evaluated_amount", "evaluated_quantity", "grouping_keys", "groups", "invoice_id", "invoicing_threshold", "licenses", "quantity_threshold", "threshold_invoice_created", "timeframe_end", "timeframe_start", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."type", r."created_at", r."subscription_id", r."customer_id", r."external_customer_id", r."plan_id", case when r."alert_configuration" is not distinct from t."alert_configuration" then t."alert_configuration" else r."alert_configuration" end, r."amount_threshold", r."billable_metric_id", r."evaluated_amount", r."evaluated_quantity", case when r."grouping_keys" is not distinct from t."grouping_keys" then t."grouping_keys" else r."grouping_keys" end, case when r."groups" is not distinct from t."groups" then t."groups" else r."groups" end, r."invoice_id", r."invoicing_threshold", case when r."licenses" is not distinct from t."licenses" then t."licenses" else r."licenses" end, r."quantity_threshold", r."threshold_invoice_created", r."timeframe_end", r."timeframe_start", f.last_id, f.last_seq, f.last_at
+  insert into "orb"."subscription_alerts" ("event_id", "type", "created_at", "subscription_id", "customer_id", "external_customer_id", "plan_id", "alert_configuration", "amount_threshold", "billable_metric_id", "evaluated_amount", "evaluated_quantity", "grouping_keys", "groups", "invoice_id", "invoicing_threshold", "licenses", "quantity_threshold", "threshold_invoice_created", "timeframe_end", "timeframe_start", "reason", "cardinality", "cardinality_limit", "last_event_id", "last_event_seq", "last_event_at")
+  select f.entity, r."type", r."created_at", r."subscription_id", r."customer_id", r."external_customer_id", r."plan_id", case when r."alert_configuration" is not distinct from t."alert_configuration" then t."alert_configuration" else r."alert_configuration" end, r."amount_threshold", r."billable_metric_id", r."evaluated_amount", r."evaluated_quantity", case when r."grouping_keys" is not distinct from t."grouping_keys" then t."grouping_keys" else r."grouping_keys" end, case when r."groups" is not distinct from t."groups" then t."groups" else r."groups" end, r."invoice_id", r."invoicing_threshold", case when r."licenses" is not distinct from t."licenses" then t."licenses" else r."licenses" end, r."quantity_threshold", r."threshold_invoice_created", r."timeframe_end", r."timeframe_start", r."reason", r."cardinality", r."cardinality_limit", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."subscription_alerts" t on t."event_id" = f.entity
   cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."subscription_alerts" else t end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
-  on conflict ("event_id") do update set "type" = excluded."type", "created_at" = excluded."created_at", "subscription_id" = excluded."subscription_id", "customer_id" = excluded."customer_id", "external_customer_id" = excluded."external_customer_id", "plan_id" = excluded."plan_id", "alert_configuration" = excluded."alert_configuration", "amount_threshold" = excluded."amount_threshold", "billable_metric_id" = excluded."billable_metric_id", "evaluated_amount" = excluded."evaluated_amount", "evaluated_quantity" = excluded."evaluated_quantity", "grouping_keys" = excluded."grouping_keys", "groups" = excluded."groups", "invoice_id" = excluded."invoice_id", "invoicing_threshold" = excluded."invoicing_threshold", "licenses" = excluded."licenses", "quantity_threshold" = excluded."quantity_threshold", "threshold_invoice_created" = excluded."threshold_invoice_created", "timeframe_end" = excluded."timeframe_end", "timeframe_start" = excluded."timeframe_start", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
+  on conflict ("event_id") do update set "type" = excluded."type", "created_at" = excluded."created_at", "subscription_id" = excluded."subscription_id", "customer_id" = excluded."customer_id", "external_customer_id" = excluded."external_customer_id", "plan_id" = excluded."plan_id", "alert_configuration" = excluded."alert_configuration", "amount_threshold" = excluded."amount_threshold", "billable_metric_id" = excluded."billable_metric_id", "evaluated_amount" = excluded."evaluated_amount", "evaluated_quantity" = excluded."evaluated_quantity", "grouping_keys" = excluded."grouping_keys", "groups" = excluded."groups", "invoice_id" = excluded."invoice_id", "invoicing_threshold" = excluded."invoicing_threshold", "licenses" = excluded."licenses", "quantity_threshold" = excluded."quantity_threshold", "threshold_invoice_created" = excluded."threshold_invoice_created", "timeframe_end" = excluded."timeframe_end", "timeframe_start" = excluded."timeframe_start", "reason" = excluded."reason", "cardinality" = excluded."cardinality", "cardinality_limit" = excluded."cardinality_limit", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
   returning 1
 )
 select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
@@ -121,18 +121,18 @@ select (select count(*) from live), (select count(*) from written), (select card
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
 select e.seq from "orb"."events" e
-where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'subscription_alerts' and d.seq = e.seq and d.resolved_at is null)
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'subscription_alerts' and d.seq = e.seq and d.resolved_at is null)
 order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.event_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
+  select e.event_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]
 select distinct u.k from (
   select jsonb_object_keys(x.o) as k from (
     select (e.payload -> 'properties') as o from "orb"."events" e
-    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[]))
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[]))
   ) x where jsonb_typeof(x.o) = 'object'
 ) u;

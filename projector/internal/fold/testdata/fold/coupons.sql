@@ -1,0 +1,135 @@
+-- Projection coupons (version 1) into orb.coupons: generated from the catalog
+-- (projector/internal/fold). Do not edit; regenerate with
+-- go test ./projector/internal/fold -run Golden -update
+
+-- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
+with ranked as materialized (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.coupon']::text[])
+),
+live as materialized (
+  select b.* from ranked b
+  where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'coupons' and d.seq = b.seq and d.resolved_at is null)
+),
+unapplied as (
+  insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
+  select 'coupons', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  from ranked b join "orb"."events" e on e.seq = b.seq
+  where b.entity is null and b.src = any (array[0]::int[])
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+stale as materialized (
+  select array(
+    select b.seq from live b join "orb"."coupons" t on t."id" = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and exists (
+        select 1 from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e
+    where e.seq = t.last_event_seq and e.type = any (array['snapshot.coupon']::text[])
+        ) p
+        where p.entity = b.entity and coalesce(p.full, false)
+      )
+  ) as seqs
+),
+late as materialized (
+  select array(
+    select b.entity from live b join "orb"."coupons" t on t."id" = b.entity, stale s
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
+  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  union all
+  select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
+  from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.coupon']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'coupons' and d.seq = r.seq and d.resolved_at is null)
+),
+newest as (
+  select distinct on (c.entity) c.*
+  from cand c order by c.entity, c.created_at desc, c.seq desc
+),
+heads as materialized ( -- Materialized: the probe must run once per row.
+  select n.*, coalesce(n.full, false) as head_full from newest n
+),
+deep as (
+  select c.*, row_number() over (partition by c.entity order by c.created_at desc, c.seq desc) as rn
+  from cand c join heads h on h.entity = c.entity and not h.head_full
+),
+deep_shaped as materialized (
+  select d.seq, d.created_at, d.event_id, d.entity, d.src, d.relog, d.rn,
+         coalesce(d.full, false) as full
+  from deep d
+),
+windowed as (
+  select h.seq, h.created_at, h.event_id, h.entity, h.src, h.relog, 1::bigint as rn, true as full, 1::bigint as wsize
+  from heads h where h.head_full
+  union all
+  select d.*, coalesce(min(d.rn) filter (where d.full) over (partition by d.entity),
+                       max(d.rn) over (partition by d.entity)) as wsize
+  from deep_shaped d
+),
+folded as (
+  select w.entity,
+         "orb"."jsonb_merge_agg"(y.obj order by w.created_at, w.seq) as obj,
+         bool_or(w.full or w.relog) as reset,
+         max(w.seq) filter (where w.rn = 1) as last_seq,
+         max(w.event_id) filter (where w.rn = 1) as last_id,
+         max(w.created_at) filter (where w.rn = 1) as last_at,
+         -- Each object of a multi-event window must fit the row on its own:
+         -- otherwise a bad value hidden by a later key would be dead-lettered
+         -- or not depending on where batches happen to split.
+         count(jsonb_populate_record(null::"orb"."coupons", y.obj)) filter (where w.wsize > 1) as checked
+  from windowed w
+  -- One index lookup per event in a window (a join could be planned as a
+  -- scan of the whole log), reading its object once.
+  cross join lateral (
+    select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o end, array['duration_in_months', 'max_redemptions', 'times_redeemed']::text[]) as obj
+    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'coupon') end as o offset 0) x
+    where e.seq = w.seq
+    offset 0
+  ) y
+  where w.rn <= w.wsize
+  group by w.entity
+),
+written as (
+  insert into "orb"."coupons" ("id", "archived_at", "discount", "duration_in_months", "max_redemptions", "redemption_code", "times_redeemed", "last_event_id", "last_event_seq", "last_event_at")
+  select f.entity, r."archived_at", case when r."discount" is not distinct from t."discount" then t."discount" else r."discount" end, r."duration_in_months", r."max_redemptions", r."redemption_code", r."times_redeemed", f.last_id, f.last_seq, f.last_at
+  from folded f
+  left join "orb"."coupons" t on t."id" = f.entity
+  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."coupons" else t end,
+                                           coalesce(f.obj, '{}'::jsonb)) r
+  where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
+  on conflict ("id") do update set "archived_at" = excluded."archived_at", "discount" = excluded."discount", "duration_in_months" = excluded."duration_in_months", "max_redemptions" = excluded."max_redemptions", "redemption_code" = excluded."redemption_code", "times_redeemed" = excluded."times_redeemed", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied);
+
+-- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
+select e.seq from "orb"."events" e
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.coupon']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'coupons' and d.seq = e.seq and d.resolved_at is null)
+order by e.seq;
+
+-- name: entities: entity ids of positions $1
+select distinct x.entity from (
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.coupon']::text[])
+) x where x.entity is not null;
+
+-- name: sample: top-level keys of the newest full objects in ($1, $2]
+select distinct u.k from (
+  select jsonb_object_keys(x.o) as k from (
+    select (e.payload -> 'coupon') as o from "orb"."events" e
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['snapshot.coupon']::text[]))
+  ) x where jsonb_typeof(x.o) = 'object'
+) u;
