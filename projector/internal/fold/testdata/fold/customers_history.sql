@@ -1,4 +1,4 @@
--- Projection customers_history (version 3) into orb.customers_history: generated from the catalog
+-- Projection customers_history (version 4) into orb.customers_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -19,6 +19,10 @@ with ranked as materialized (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ),
 live as materialized (
   select b.* from ranked b
@@ -28,7 +32,7 @@ unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
   select 'customers_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
   from ranked b join "orb"."events" e on e.seq = b.seq
-  where b.entity is null and b.src = any (array[0, 1, 3]::int[])
+  where b.entity is null and b.src = any (array[0, 1, 3, 4]::int[])
   on conflict (projection, seq) do nothing
   returning 1
 ),
@@ -60,6 +64,10 @@ cand as (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['reconcile.missing']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
+    where e.seq <= $2 and ((e.payload -> 'payment_method') ->> 'customer_id') = any (l.ids) and ((e.payload -> 'payment_method') ->> 'customer_id') is not null and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = r.seq and d.resolved_at is null)
 ),
@@ -79,9 +87,12 @@ objs as (
       when w.src = 0 then x.o
       when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload -> 'properties' -> 'balance_transaction' -> 'ending_balance')), '{}'::jsonb)
       when w.src = 2 then case when f.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
-      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
+      when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
+	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
+	else '{}'::jsonb end, '{}'::jsonb) end, array['folded_seq']::text[]) as obj
     from "orb"."events" e
-    cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') end as o offset 0) x
+    cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') when 4 then (e.payload -> 'payment_method') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 2 then coalesce((x.o) ? 'email', false) else false end) as full) f
     where e.seq = w.seq
     offset 0
@@ -166,7 +177,7 @@ select (select count(*) from live), (select count(*) from written), (select card
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
 select e.seq from "orb"."events" e
-where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer', 'customer.balance_transaction_created', 'subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription', 'reconcile.missing']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = e.seq and d.resolved_at is null)
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer', 'customer.balance_transaction_created', 'subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription', 'reconcile.missing', 'payment_method.created', 'payment_method.deleted']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = e.seq and d.resolved_at is null)
 order by e.seq;
 
 -- name: entities: entity ids of positions $1
@@ -178,6 +189,8 @@ select distinct x.entity from (
   select ((e.payload -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
+  union all
+  select ((e.payload -> 'payment_method') ->> 'customer_id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]
