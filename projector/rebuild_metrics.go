@@ -51,6 +51,11 @@ func NewRebuildMetrics(reg prometheus.Registerer) *RebuildMetrics {
 			Help: "Duration of the projection's last finished rebuild.",
 		}, perProjection),
 	}
+	// Failures exported at 0 from the start, so an alert on increase() sees
+	// the first one.
+	for _, p := range Projections() {
+		m.runs.WithLabelValues(p.Name, "failed")
+	}
 	m.all = []prometheus.Collector{m.running, m.done, m.goal, m.runs, m.swapRetries, m.lastSeconds}
 	if reg != nil {
 		reg.MustRegister(m.all...)

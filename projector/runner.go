@@ -381,7 +381,7 @@ func (p *Projector) logBatch(ctx context.Context, name string, from, to int64, r
 		slog.Int64("events", res.Events), slog.Int64("rows", res.Rows), slog.Int64("recomputed", res.Recomputed), slog.Duration("took", took))
 	for _, dl := range res.DeadLetters {
 		p.logger.WarnContext(ctx, "event dead-lettered", slog.String("projection", name), slog.Int64("seq", dl.Seq),
-			slog.String("event_id", dl.EventID), slog.String("event_type", dl.EventType), slog.String("error", dl.Error))
+			slog.String("event_id", dl.EventID), slog.String("event_type", dl.EventType), slog.String("sqlstate", dl.SQLState), slog.String("error", dl.LogError()))
 	}
 	for _, f := range res.UnknownFields {
 		if key := name + "." + f; !p.fieldsLogged[key] {

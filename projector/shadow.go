@@ -176,7 +176,7 @@ func (b *rebuild) add(res fold.ApplyResult) {
 	b.res.DeadLetters = append(b.res.DeadLetters, res.DeadLetters...)
 	for _, dl := range res.DeadLetters {
 		b.r.cfg.Logger.Warn("event dead-lettered during rebuild", slog.String("projection", b.p.Name),
-			slog.Int64("seq", dl.Seq), slog.String("event_id", dl.EventID), slog.String("error", dl.Error))
+			slog.Int64("seq", dl.Seq), slog.String("event_id", dl.EventID), slog.String("sqlstate", dl.SQLState), slog.String("error", dl.LogError()))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
@@ -69,7 +70,55 @@ func newMigrator(ctx context.Context, conn *pgx.Conn, schema string) (*migrate.M
 	if err := m.LoadMigrations(Migrations()); err != nil {
 		return nil, fmt.Errorf("loading migrations: %w", err)
 	}
+	small, err := logIsSmall(ctx, conn, schema)
+	if err != nil {
+		return nil, err
+	}
+	if small {
+		for _, mig := range m.Migrations {
+			mig.UpSQL = buildInTransaction(mig.UpSQL)
+		}
+	}
 	return m, nil
+}
+
+// concurrentBuildMinBytes is the size of the event log from which indexes
+// on it are built concurrently. Below it a plain build in the migration's
+// transaction holds appends for a moment only, and avoids what a
+// concurrent build costs: it waits for every older transaction in the
+// database, whatever schema it works in (test suites and fresh installs
+// migrate empty logs).
+const concurrentBuildMinBytes int64 = 64 << 20
+
+// concurrentBuildMinKey lets a test move the threshold for its own calls.
+type concurrentBuildMinKey struct{}
+
+func logIsSmall(ctx context.Context, conn *pgx.Conn, schema string) (bool, error) {
+	threshold := concurrentBuildMinBytes
+	if v, ok := ctx.Value(concurrentBuildMinKey{}).(int64); ok {
+		threshold = v
+	}
+	var size int64
+	events := pgx.Identifier{schema, "events"}.Sanitize()
+	err := conn.QueryRow(ctx, "select coalesce(pg_total_relation_size(to_regclass($1)), 0)", events).Scan(&size)
+	if err != nil {
+		return false, fmt.Errorf("reading the event log's size: %w", err)
+	}
+	return size < threshold, nil
+}
+
+var (
+	disableTxMarker = regexp.MustCompile(`(?m)^---- tern: disable-tx ----$`)
+	concurrently    = regexp.MustCompile(`(?i)\b(index) concurrently\b`)
+)
+
+// buildInTransaction turns a migration that builds an index concurrently
+// outside a transaction (---- tern: disable-tx ----) into a plain one.
+func buildInTransaction(up string) string {
+	if !disableTxMarker.MatchString(up) {
+		return up
+	}
+	return concurrently.ReplaceAllString(disableTxMarker.ReplaceAllString(up, ""), "$1")
 }
 
 // createSchema creates schema if missing. Two replicas starting together
@@ -92,9 +141,14 @@ func createSchema(ctx context.Context, conn *pgx.Conn, schema string) error {
 }
 
 // Migrate applies every pending migration to schema. It is safe to run from
-// several processes at once: tern serializes them with an advisory lock and
-// the later ones find nothing to do.
+// several processes at once: they take turns (migrationLock) and the later
+// ones find nothing to do.
 func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
+	unlock, err := migrationLockIfLarge(ctx, conn, schema)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m, err := newMigrator(ctx, conn, schema)
 	if err != nil {
 		return err
@@ -105,12 +159,63 @@ func Migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
 	return nil
 }
 
+// migrationLockWait bounds the wait for another process's migrations.
+const migrationLockWait = 5 * time.Minute
+
+// migrationLockIfLarge takes migrationLock when schema's log is large
+// enough for its index builds to run concurrently; on a small log the
+// builds run in the migration's transaction, nothing waits for snapshots,
+// and tern's own (fair, blocking) lock is enough.
+func migrationLockIfLarge(ctx context.Context, conn *pgx.Conn, schema string) (func(), error) {
+	small, err := logIsSmall(ctx, conn, schema)
+	if err != nil || small {
+		return func() {}, err
+	}
+	return migrationLock(ctx, conn)
+}
+
+// migrationLock takes the lock every orb-sync migration runs under, polling
+// with pg_try_advisory_lock rather than waiting in pg_advisory_lock. A
+// session blocked in a statement holds a snapshot, and CREATE INDEX
+// CONCURRENTLY (in the holder's migration) waits for every older snapshot
+// in the database: a blocked waiter and the builder would deadlock. Polling
+// sessions hold a snapshot only for an instant. tern's own (blocking) lock
+// is then never contended among orb-sync processes. The key is the same for
+// every schema because tern's is too.
+func migrationLock(ctx context.Context, conn *pgx.Conn) (func(), error) {
+	key := LockKey("orb-sync:migrate")
+	ctx, cancel := context.WithTimeout(ctx, migrationLockWait)
+	defer cancel()
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("waiting %s for another process's migrations (a replica migrating a large log?): %w", migrationLockWait, ctx.Err())
+			}
+			return nil, fmt.Errorf("taking the migration lock: %w", err)
+		}
+		if got {
+			return func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1)", key) }, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting %s for another process's migrations (a replica migrating a large log?): %w", migrationLockWait, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // MigrateTo moves schema to version, up or down; 0 removes everything.
 func MigrateTo(ctx context.Context, conn *pgx.Conn, schema string, version int32) error {
 	m, err := newMigrator(ctx, conn, schema)
 	if err != nil {
 		return err
 	}
+	unlock, err := migrationLockIfLarge(ctx, conn, schema)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := m.MigrateTo(ctx, version); err != nil {
 		return fmt.Errorf("migrating schema %s to version %d: %w", schema, version, err)
 	}

@@ -48,7 +48,7 @@ func roleOf(pkg string) role {
 		return roleReader
 	case strings.HasPrefix(pkg, "cmd/"):
 		return roleCmd
-	case strings.HasPrefix(pkg, "deploy/"):
+	case pkg == "deploy" || strings.HasPrefix(pkg, "deploy/"):
 		return roleDeploy
 	}
 	return ""

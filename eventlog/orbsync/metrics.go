@@ -99,6 +99,14 @@ func (m *Metrics) observeMissing(resource string, n int) {
 	}
 }
 
+// initJob exports the job's error count at 0 before its first pass, so an
+// alert on increase() sees the first failure.
+func (m *Metrics) initJob(job string) {
+	if m != nil {
+		m.passErrors.WithLabelValues(job)
+	}
+}
+
 func (m *Metrics) observePass(job string, took time.Duration, err error, now time.Time) {
 	if m == nil {
 		return

@@ -13,12 +13,32 @@ type queries struct {
 
 	loadProgress, listProgress, resetProgress, advanceProgress, failProgress string
 
-	tryLock, unlock string
+	tryLock string
 
 	loadCheckpoint, saveSeq, savePass string
 
 	existingObjects, staleSubscriptions, eventsAfter string
 }
+
+// objectIDs walks the distinct ids of objects of type $1 in id order, one
+// index probe each (PostgreSQL has no skip scan for this): ids(id).
+const objectIDs = `ids(id) as (
+    (select resource_id from {{schema}}.events
+     where resource_type = $1 and resource_id is not null
+     order by resource_type, resource_id limit 1)
+    union all
+    select (select e.resource_id from {{schema}}.events e
+            where e.resource_type = $1 and e.resource_id > ids.id
+            order by e.resource_type, e.resource_id limit 1)
+    from ids where ids.id is not null)`
+
+// newestOfObject is the newest event of the object ids.id, in the
+// projections' order.
+const newestOfObject = `
+    select e.resource_id, e.event_id, e.type, e.created_at, e.seq from {{schema}}.events e
+    where e.resource_type = $1 and e.resource_id = ids.id
+    order by e.created_at desc, e.seq desc
+    limit 1`
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{{schema}}", pgx.Identifier{schema}.Sanitize())
@@ -54,7 +74,6 @@ where entity = $1 and pages = $2`),
 		failProgress: r.Replace(`update {{schema}}.backfill_progress set last_error = $2, updated_at = now() where entity = $1`),
 
 		tryLock: `select pg_try_advisory_lock($1)`,
-		unlock:  `select pg_advisory_unlock($1)`,
 
 		loadCheckpoint: r.Replace(`select seq, pass_started_at from {{schema}}.sync_checkpoints where job = $1`),
 		saveSeq: r.Replace(`
@@ -66,26 +85,27 @@ on conflict (job) do update set pass_started_at = excluded.pass_started_at, upda
 
 		// Objects of a type the log says exist: each one's newest event,
 		// unless that is already a missing marker.
+		// The newest event of every object of type $1, unless it is a
+		// missing marker. Index-driven (events_type_resource_newest_idx):
+		// the recursive part steps from one object id to the next, the
+		// lateral part reads one row per object, so the cost follows the
+		// number of objects, not the length of the log.
 		existingObjects: r.Replace(`
-select resource_id, event_id, created_at from (
-    select distinct on (resource_id) resource_id, event_id, type, created_at
-    from {{schema}}.events
-    where resource_type = $1 and resource_id is not null
-    order by resource_id, created_at desc, seq desc) newest
-where type <> '` + MissingType + `'`),
+with recursive ` + objectIDs + `
+select n.resource_id, n.event_id, n.created_at
+from ids cross join lateral (` + newestOfObject + `) n
+where ids.id is not null and n.type <> '` + MissingType + `'`),
 
 		// Subscriptions whose newest stored state is active with a billing
 		// period that has ended: Orb sends no webhook when a period rolls
-		// over, so their stored period is stale.
+		// over, so their stored period is stale. Index-driven as above.
 		staleSubscriptions: r.Replace(`
-with newest as (
-    select distinct on (resource_id) resource_id, seq
-    from {{schema}}.events
-    where resource_type = 'subscription' and resource_id is not null
-    order by resource_id, created_at desc, seq desc)
+with recursive ` + strings.ReplaceAll(objectIDs, "$1", "'subscription'") + `
 select n.resource_id
-from newest n join {{schema}}.events e on e.seq = n.seq
-where e.payload->'subscription'->>'status' = 'active'
+from ids cross join lateral (` + strings.ReplaceAll(newestOfObject, "$1", "'subscription'") + `) n
+join {{schema}}.events e on e.seq = n.seq
+where ids.id is not null
+  and e.payload->'subscription'->>'status' = 'active'
   and e.payload->'subscription'->>'current_billing_period_end_date' ~ '^\d{4}-\d\d-\d\d'
   and (e.payload->'subscription'->>'current_billing_period_end_date')::timestamptz < $1
 order by n.resource_id

@@ -61,6 +61,7 @@ func New(pool *pgxpool.Pool, client *orbapi.Client, cfg Config) (*Runner, error)
 	if err != nil {
 		return nil, fmt.Errorf("backfill: %w", err)
 	}
+	cfg.Metrics.initJob("backfill")
 	return &Runner{cfg: cfg, pool: pool, client: client, appender: appender, q: newQueries(cfg.Schema)}, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
@@ -38,6 +40,7 @@ type Worker struct {
 }
 
 func (r *Runner) newWorker(name string, interval time.Duration, setup func(context.Context) (time.Duration, error), pass func(context.Context) error) *Worker {
+	r.cfg.Metrics.initJob(name)
 	return &Worker{r: r, name: name, interval: interval, setup: setup, pass: pass,
 		done: make(chan struct{}), started: make(chan struct{})}
 }
@@ -130,29 +133,30 @@ func (w *Worker) locked(ctx context.Context) error {
 	return w.pass(ctx)
 }
 
-// tryLock takes a session advisory lock on a connection of its own, held
-// until the returned function runs.
+// tryLock takes a session advisory lock on a dedicated session, outside the
+// pool, held until the returned function runs: a pass may last minutes and
+// must not keep a pooled connection (the pool may be small and shared) just
+// to hold its lock. Closing the session releases the lock.
 func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
-	conn, err := r.pool.Acquire(ctx)
+	cfg := r.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "orb-sync-lock"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("acquiring a connection for a lock: %w", err)
+		return nil, fmt.Errorf("connecting for a lock: %w", err)
 	}
-	key := orbsql.LockKey(name)
+	closeConn := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
+	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.tryLock, key).Scan(&ok); err != nil {
-		conn.Release()
+	if err := conn.QueryRow(ctx, r.q.tryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
+		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
 	if !ok {
-		conn.Release()
+		closeConn()
 		return nil, errLocked
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, r.q.unlock, key); err != nil {
-			conn.Conn().Close(ctx) // Closing the session releases the lock too.
-		}
-		conn.Release()
-	}, nil
+	return closeConn, nil
 }

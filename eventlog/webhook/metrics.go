@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook deliveries by event type and outcome (stored, duplicate, bad_signature, bad_request, too_large, unavailable, unstorable, canceled).",
+			Help: "Webhook deliveries by event type and outcome (stored, duplicate, bad_signature, bad_request, too_large, busy, unavailable, unstorable, canceled).",
 		}, []string{"type", "outcome"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "duplicates_total",
@@ -42,6 +42,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time between Orb creating an event (envelope created_at) and us storing it.",
 			Buckets: []float64{.1, .5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, 24 * 3600},
 		}),
+	}
+	// Refusals are counted before the body is parsed, under type "unknown".
+	// Exported from the start at 0, so increase() and rate() in alerts see
+	// the first one.
+	for _, outcome := range []string{outcomeBadSignature, outcomeBusy, outcomeTooLarge} {
+		m.webhooks.WithLabelValues("unknown", outcome)
 	}
 	if reg != nil {
 		reg.MustRegister(m.webhooks, m.duplicates, m.latency, m.bodyBytes, m.deliveryDelay)

@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
@@ -20,7 +23,16 @@ import (
 const (
 	MaxBodyBytesDefault  = 10 << 20
 	appendTimeoutDefault = 15 * time.Second
-	bodyTimeoutDefault   = 10 * time.Second
+	// InflightBytesDefault bounds the webhook bytes held in memory at once
+	// (bodies being read or waiting for their commit): three bodies of the
+	// largest size, or hundreds of typical ones (a few KB each).
+	InflightBytesDefault = 32 << 20
+	inflightWaitDefault  = 2 * time.Second
+	// refusedLogEvery is the least time between two warnings about refused
+	// signatures: unauthenticated senders must not be able to flood the
+	// logs; the metric counts every one.
+	refusedLogEvery    = 10 * time.Second
+	bodyTimeoutDefault = 10 * time.Second
 )
 
 // Outcomes, as counted in orb_webhook_requests_total.
@@ -33,6 +45,7 @@ const (
 	outcomeUnavailable  = "unavailable"
 	outcomeUnstorable   = "unstorable"
 	outcomeCanceled     = "canceled"
+	outcomeBusy         = "busy"
 	outcomeContentType  = "bad_content_type"
 )
 
@@ -47,6 +60,13 @@ type ReceiverConfig struct {
 	// MaxBodyBytes is the largest accepted body; larger ones get 413.
 	// Defaults to 10 MiB.
 	MaxBodyBytes int64
+	// InflightBytes bounds the body bytes of requests in flight; a request
+	// that does not fit waits up to InflightWait, then gets 503 so Orb
+	// retries, instead of growing memory. A request's share is its
+	// Content-Length (MaxBodyBytes when unknown). Defaults to
+	// InflightBytesDefault; at least MaxBodyBytes.
+	InflightBytes int64
+	InflightWait  time.Duration
 	// BodyTimeout bounds the reading of a request's body, so a sender
 	// dripping it slowly gets 408 (rather than a connection cut by the
 	// server's own read timeout with no answer). Defaults to 10 seconds.
@@ -86,6 +106,12 @@ func (c ReceiverConfig) withDefaults() ReceiverConfig {
 	if c.AppendTimeout <= 0 {
 		c.AppendTimeout = appendTimeoutDefault
 	}
+	if c.InflightBytes <= 0 {
+		c.InflightBytes = max(InflightBytesDefault, c.MaxBodyBytes)
+	}
+	if c.InflightWait <= 0 {
+		c.InflightWait = inflightWaitDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -99,6 +125,8 @@ func (c ReceiverConfig) withDefaults() ReceiverConfig {
 type Receiver struct {
 	cfg      ReceiverConfig
 	appender *eventlog.Appender
+	inflight *semaphore.Weighted
+	refused  logSampler
 }
 
 // NewReceiver returns a handler that verifies deliveries and appends them.
@@ -106,7 +134,12 @@ func NewReceiver(appender *eventlog.Appender, cfg ReceiverConfig) (*Receiver, er
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Receiver{cfg: cfg.withDefaults(), appender: appender}, nil
+	cfg = cfg.withDefaults()
+	if cfg.InflightBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("receiver: the in-flight byte bound %d is below the largest body %d", cfg.InflightBytes, cfg.MaxBodyBytes)
+	}
+	return &Receiver{cfg: cfg, appender: appender, inflight: semaphore.NewWeighted(cfg.InflightBytes),
+		refused: logSampler{every: refusedLogEvery}}, nil
 }
 
 // ServeHTTP answers as Orb's retry logic needs: 2xx only once the event is
@@ -122,6 +155,20 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Content-Type must be application/json"))
 		return
 	}
+	if r.ContentLength > rc.cfg.MaxBodyBytes {
+		outcome = outcomeTooLarge
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body exceeds %d bytes", rc.cfg.MaxBodyBytes)))
+		return
+	}
+	release, ok := rc.reserve(r)
+	if !ok {
+		outcome = outcomeBusy
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("too many webhook bytes in flight; retry later"))
+		return
+	}
+	defer release()
+
 	// Not supported by every ResponseWriter (some test recorders); the
 	// server's read timeout still applies then.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.cfg.BodyTimeout))
@@ -144,7 +191,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := Verify(r.Header, body, rc.cfg.Secrets, rc.cfg.Tolerance, rc.cfg.Now()); err != nil {
 		outcome = outcomeBadSignature
-		rc.cfg.Logger.WarnContext(r.Context(), "webhook refused", slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
+		if n, ok := rc.refused.allow(rc.cfg.Now()); ok {
+			rc.cfg.Logger.WarnContext(r.Context(), "webhook refused: bad signature (sampled; see orb_webhook_requests_total{outcome=\"bad_signature\"})",
+				slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr), slog.Int64("refused_since_last_warning", n))
+		}
 		writeJSON(w, http.StatusUnauthorized, errorBody(err.Error()))
 		return
 	}
@@ -198,6 +248,43 @@ func jsonContentType(v string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(v)
 	return err == nil && mt == "application/json"
+}
+
+// reserve takes the request's share of the in-flight byte bound, waiting
+// up to InflightWait for room.
+func (rc *Receiver) reserve(r *http.Request) (release func(), ok bool) {
+	n := rc.cfg.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		n = max(r.ContentLength, 1)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), rc.cfg.InflightWait)
+	defer cancel()
+	if err := rc.inflight.Acquire(ctx, n); err != nil {
+		return nil, false
+	}
+	return func() { rc.inflight.Release(n) }, true
+}
+
+// logSampler lets one log line through per interval and counts the rest.
+type logSampler struct {
+	every      time.Duration
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int64
+}
+
+// allow reports whether to log now, and how many events this line stands
+// for (itself and those suppressed since the last line).
+func (s *logSampler) allow(now time.Time) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.suppressed++
+	if !s.last.IsZero() && now.Sub(s.last) < s.every {
+		return 0, false
+	}
+	n := s.suppressed
+	s.last, s.suppressed = now, 0
+	return n, true
 }
 
 func errorBody(msg string) map[string]any {

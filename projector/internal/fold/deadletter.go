@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +29,27 @@ type DeadLetter struct {
 	Retries    int
 	ResolvedAt *time.Time
 }
+
+// LogError is Error fit for logs: PostgreSQL's message without its detail
+// and with every quoted value but identifiers removed. Messages quote the
+// offending value ("invalid input syntax for type numeric: \"…\"") and
+// details whole rows ("Failing row contains (…)"): payload values that must
+// not reach the logs. The full text stays in the dead_letters table.
+func (d DeadLetter) LogError() string {
+	msg, _, _ := strings.Cut(d.Error, " (")
+	return quotedValue.ReplaceAllStringFunc(msg, func(q string) string {
+		if identifierQuote.MatchString(q) {
+			return q
+		}
+		return `"…"`
+	})
+}
+
+var (
+	quotedValue = regexp.MustCompile(`(?:\b(?:column|relation|constraint|index|table|type|function|schema) )?"[^"]*"`)
+	// identifierQuote is a quoted name after the word that says it is one.
+	identifierQuote = regexp.MustCompile(`^(?:column|relation|constraint|index|table|type|function|schema) "`)
+)
 
 // DeadLetterColumns are the columns a DeadLetter scans, in its field order.
 const DeadLetterColumns = "projection, seq, event_id, event_type, error, coalesce(sqlstate, ''), first_seen, last_seen, retries, resolved_at"

@@ -35,7 +35,8 @@ func commands() map[string]command {
 		"repair":         {"recover webhook events Orb could not deliver, from GET /webhook_events", runRepair},
 		"loadgen":        {"send realistic signed webhooks to a local orb-sync and report throughput", runLoadgen},
 		"local-postgres": {"print the URL of a local PostgreSQL, starting a throwaway one if none runs", runLocalPostgres},
-		"version":        {"print the version", runVersion},
+		"version":        {"print the version, commit and schema version", runVersion},
+		"healthcheck":    {"exit 0 when this host's serve is ready (Docker HEALTHCHECK)", runHealthcheck},
 		"body":           {"print the exact bytes Orb sent for an event (what its signature covers)", runBody},
 		"status":         {"show each projection's checkpoint, lag and dead letters", runStatus},
 		"deadletters":    {"list dead-lettered events, or retry them once their cause is fixed", runDeadLetters},
@@ -139,7 +140,7 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 // Run is main: it runs args with the process's streams, cancelled by
 // SIGINT or SIGTERM, and returns the exit code.
 func Run(args []string) int {
-	ctx, stop := signalContext()
+	ctx, stop := signalContext(os.Stderr)
 	defer stop()
 	return Main(ctx, args, os.Stdout, os.Stderr)
 }

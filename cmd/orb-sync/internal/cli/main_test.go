@@ -13,7 +13,7 @@ import (
 // Stop returns before it exits, a listener never closed).
 func TestMain(m *testing.M) {
 	if os.Getenv("ORB_SYNC_TEST_MAIN") == "1" {
-		ctx, stop := signalContext()
+		ctx, stop := signalContext(os.Stderr)
 		code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)

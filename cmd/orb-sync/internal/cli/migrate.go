@@ -3,15 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
-
-// migrateTimeout bounds waiting for another replica's migration lock.
-const migrateTimeout = 5 * time.Minute
 
 func runMigrate(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate")
@@ -37,17 +33,15 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 // migrate applies pending migrations on one pooled connection (tern needs a
 // single session for its advisory lock).
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
-	defer cancel()
+	// No deadline on the migrations themselves: an index built concurrently
+	// on a large log takes as long as it takes (orbsql.Migrate bounds the
+	// wait for another replica's turn).
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquiring a connection to migrate: %w", err)
 	}
 	defer conn.Release()
 	if err := orbsql.Migrate(ctx, conn.Conn(), schema); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("migration timed out after %s (another replica holding the lock?): %w", migrateTimeout, err)
-		}
 		return err
 	}
 	return nil

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // newLogger builds the process logger; with a nil w it only validates.
@@ -33,19 +34,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// poolCollector exports pgxpool statistics.
+// poolCollector exports pgxpool statistics, labelled by pool: "ack" (the
+// webhook path) and "background".
 type poolCollector struct {
-	pool                                        *pgxpool.Pool
+	pools                                       map[string]*pgxpool.Pool
 	total, idle, acquired, max                  *prometheus.Desc
 	acquires, emptyAcquires, acquireWait, newed *prometheus.Desc
 }
 
-func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
+func newPoolCollector(pools map[string]*pgxpool.Pool) *poolCollector {
 	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("orb_db_pool_"+name, help, nil, nil)
+		return prometheus.NewDesc("orb_db_pool_"+name, help, []string{"pool"}, nil)
 	}
 	return &poolCollector{
-		pool:          pool,
+		pools:         pools,
 		total:         d("connections", "Connections currently open in the pool."),
 		idle:          d("idle_connections", "Open connections not in use."),
 		acquired:      d("acquired_connections", "Connections currently in use."),
@@ -64,41 +66,27 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.pool.Stat()
-	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(s.TotalConns()))
-	ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.IdleConns()))
-	ch <- prometheus.MustNewConstMetric(c.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
-	ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, float64(s.MaxConns()))
-	ch <- prometheus.MustNewConstMetric(c.acquires, prometheus.CounterValue, float64(s.AcquireCount()))
-	ch <- prometheus.MustNewConstMetric(c.emptyAcquires, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
-	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
-	ch <- prometheus.MustNewConstMetric(c.newed, prometheus.CounterValue, float64(s.NewConnsCount()))
-}
-
-// version reports the module version or VCS revision the binary was built
-// from.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
-			v = s.Value
+	for name, pool := range c.pools {
+		s := pool.Stat()
+		metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, t, v, name)
 		}
+		metric(c.total, prometheus.GaugeValue, float64(s.TotalConns()))
+		metric(c.idle, prometheus.GaugeValue, float64(s.IdleConns()))
+		metric(c.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
+		metric(c.max, prometheus.GaugeValue, float64(s.MaxConns()))
+		metric(c.acquires, prometheus.CounterValue, float64(s.AcquireCount()))
+		metric(c.emptyAcquires, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+		metric(c.acquireWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
+		metric(c.newed, prometheus.CounterValue, float64(s.NewConnsCount()))
 	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
 }
 
 func newBuildInfoCollector() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace:   "orb",
 		Name:        "build_info",
-		Help:        "Always 1; the version label says which orb-sync build is running.",
-		ConstLabels: prometheus.Labels{"version": version()},
+		Help:        "Always 1; the labels say which orb-sync build (version, commit) and schema version is running.",
+		ConstLabels: prometheus.Labels{"version": buildVersion(), "commit": buildCommit(), "schema_version": fmt.Sprint(orbsql.LatestVersion())},
 	}, func() float64 { return 1 })
 }

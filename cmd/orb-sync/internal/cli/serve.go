@@ -40,8 +40,10 @@ type serveSettings struct {
 	port         *int
 	tolerance    *time.Duration
 	maxBody      *int
+	maxInflight  *int
 	noMigrate    *bool
 	maxConns     *int
+	bgMaxConns   *int
 	writers      *int
 	logLevel     *string
 	logFormat    *string
@@ -60,7 +62,10 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.adminListen = stringSetting(fs, env, setting{"admin-listen", "ADMIN_LISTEN"}, defaultAdminListen, "host:port of /metrics and /admin/* (off: none)")
 	s.tolerance = durationSetting(fs, env, setting{"webhook-tolerance", "ORB_WEBHOOK_TOLERANCE"}, webhook.DefaultTolerance, "accepted age and clock skew of X-Orb-Timestamp", &s.settingsErrs)
 	s.maxBody = intSetting(fs, env, setting{"max-body-bytes", "MAX_BODY_BYTES"}, webhook.MaxBodyBytesDefault, "largest accepted webhook body (413 above)", &s.settingsErrs)
-	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "size of the connection pool", &s.settingsErrs)
+	s.maxInflight = intSetting(fs, env, setting{"max-inflight-bytes", "MAX_INFLIGHT_BYTES"}, webhook.InflightBytesDefault, "webhook body bytes held at once; past it deliveries wait 2s, then get 503", &s.settingsErrs)
+	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "connections of the webhook (ack) path", &s.settingsErrs)
+	s.bgMaxConns = intSetting(fs, env, setting{"db-background-max-conns", "DATABASE_BACKGROUND_MAX_CONNS"}, 4,
+		"connections of background work: projector, rebuilds, Orb API jobs (locks use sessions of their own)", &s.settingsErrs)
 	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, 1, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
@@ -90,8 +95,14 @@ func (s *serveSettings) validate() error {
 	if *s.maxBody < 1024 {
 		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES=%d must be at least 1024", *s.maxBody))
 	}
+	if *s.maxInflight < *s.maxBody {
+		errs = append(errs, fmt.Errorf("MAX_INFLIGHT_BYTES=%d must be at least MAX_BODY_BYTES=%d", *s.maxInflight, *s.maxBody))
+	}
 	if *s.maxConns < 3 {
 		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS=%d must be at least 3", *s.maxConns))
+	}
+	if *s.bgMaxConns < 2 {
+		errs = append(errs, fmt.Errorf("DATABASE_BACKGROUND_MAX_CONNS=%d must be at least 2", *s.bgMaxConns))
 	}
 	if *s.writers < 1 || *s.writers > 8 {
 		errs = append(errs, fmt.Errorf("APPEND_WRITERS=%d must be between 1 and 8", *s.writers))
@@ -115,13 +126,20 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	logger, _ := newLogger(env.stderr, *s.logLevel, *s.logFormat)
 	schema := *s.db.schema
-	tuneGC()
+	tuneGC(logger)
 
+	// Two pools: background work (projector, rebuilds, Orb API jobs) can
+	// never take the connections the webhook path needs to acknowledge.
 	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	bgPool, err := openPool(ctx, s.db, "background", int32(*s.bgMaxConns))
+	if err != nil {
+		return err
+	}
+	defer bgPool.Close()
 	if !*s.noMigrate {
 		if err := migrate(ctx, pool, schema); err != nil {
 			return err
@@ -131,7 +149,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newPoolCollector(pool), newBuildInfoCollector())
+		newPoolCollector(map[string]*pgxpool.Pool{"ack": pool, "background": bgPool}), newBuildInfoCollector())
 	logMetrics := eventlog.NewMetrics(reg)
 	webhookMetrics := webhook.NewMetrics(reg)
 
@@ -145,11 +163,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	defer appender.Stop()
 
 	receiver, err := webhook.NewReceiver(appender, webhook.ReceiverConfig{
-		Secrets:      splitSecrets(*s.secrets),
-		Tolerance:    *s.tolerance,
-		MaxBodyBytes: int64(*s.maxBody),
-		Logger:       logger.With("component", "receiver"),
-		Metrics:      webhookMetrics,
+		Secrets:       splitSecrets(*s.secrets),
+		Tolerance:     *s.tolerance,
+		MaxBodyBytes:  int64(*s.maxBody),
+		InflightBytes: int64(*s.maxInflight),
+		Logger:        logger.With("component", "receiver"),
+		Metrics:       webhookMetrics,
 	})
 	if err != nil {
 		return err
@@ -166,7 +185,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	// The projector: one replica at a time applies the log to the tables.
 	rebuildMetrics := projector.NewRebuildMetrics(reg)
-	proj, err := startProjector(ctx, s.projector, pool, schema, logger, reg, rebuildMetrics)
+	proj, err := startProjector(ctx, s.projector, bgPool, schema, logger, reg, rebuildMetrics)
 	if err != nil {
 		return err
 	}
@@ -176,12 +195,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	// log in the background (admin_reproject.go); cancelled before the
 	// projector stops.
 	jobs := &jobBoard{}
-	stopReproject := mountReproject(ctx, *s.sync.adminToken, pool, schema, logger, rebuildMetrics, web.admin, jobs)
+	stopReproject := mountReproject(ctx, *s.sync.adminToken, bgPool, schema, logger, rebuildMetrics, web.admin, jobs)
 	defer stopReproject()
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
 	// only with ORB_API_KEY; stopped before the appender.
-	stopSync, err := startSync(ctx, s.sync, pool, schema, logger, reg, web.admin, jobs)
+	stopSync, err := startSync(ctx, s.sync, bgPool, schema, logger, reg, web.admin, jobs)
 	if err != nil {
 		return err
 	}
@@ -189,7 +208,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	// The web console at /console/ on the admin listener, with ADMIN_TOKEN
 	// (serve_console.go).
-	if err := mountConsole(ctx, *s.sync.adminToken, splitSecrets(*s.secrets), pool, schema, logger, reg, jobs, web.admin); err != nil {
+	if err := mountConsole(ctx, *s.sync.adminToken, splitSecrets(*s.secrets), bgPool, schema, logger, reg, jobs, web.admin); err != nil {
 		return err
 	}
 

@@ -11,11 +11,12 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 	"github.com/orb-sync/orb-sync/sql/pgtest/pglocal"
 )
 
 func runVersion(_ context.Context, env *environment, _ []string) error {
-	fmt.Fprintln(env.stdout, version())
+	fmt.Fprintf(env.stdout, "orb-sync %s\ncommit %s\nschema version %d\n", buildVersion(), buildCommit(), orbsql.LatestVersion())
 	return nil
 }
 
