@@ -48,7 +48,9 @@ func TestPoisonEventIsDeadLetteredAndOthersApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dls) != 1 || dls[0].EventID != "evt_poison" || dls[0].Projection != "customers" || dls[0].SQLState != "22P02" {
+	// The history folds the same event by the same rule, and sets it aside too.
+	if len(dls) != 2 || dls[0].EventID != "evt_poison" || dls[0].Projection != "customers" || dls[0].SQLState != "22P02" ||
+		dls[1].EventID != "evt_poison" || dls[1].Projection != "customers_history" {
 		t.Fatalf("dead letters = %+v", dls)
 	}
 	if got := metricValue(t, reg, "orb_projection_dead_letters_total", "customers"); got != 1 {
@@ -90,21 +92,26 @@ func TestRetryDeadLetterAfterFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Resolved) != 0 || len(res.Failed) != 1 || res.Failed[0].Retries != 1 || res.Failed[0].ResolvedAt != nil {
+	// invoices and invoices_history both set the event aside.
+	if len(res.Resolved) != 0 || len(res.Failed) != 2 || res.Failed[0].Retries != 1 || res.Failed[0].ResolvedAt != nil {
 		t.Fatalf("retry before the fix = %+v", res)
 	}
 
-	// The fix: amounts become text.
-	if _, err := b.schema.Pool.Exec(ctx, "alter table "+pgx.Identifier{b.schema.Name, "invoices"}.Sanitize()+
-		" alter column amount_due type text"); err != nil {
-		t.Fatal(err)
+	// The fix: amounts become text, in the table and its history.
+	for _, table := range []string{"invoices", "invoices_history"} {
+		if _, err := b.schema.Pool.Exec(ctx, "alter table "+pgx.Identifier{b.schema.Name, table}.Sanitize()+
+			" alter column amount_due type text"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	res, err = RetryDeadLetters(ctx, b.schema.Pool, b.schema.Name, "invoices")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Resolved) != 1 || len(res.Failed) != 0 || res.Resolved[0].ResolvedAt == nil {
-		t.Fatalf("retry after the fix = %+v", res)
+	for _, name := range []string{"invoices", "invoices_history"} {
+		res, err = RetryDeadLetters(ctx, b.schema.Pool, b.schema.Name, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Resolved) != 1 || len(res.Failed) != 0 || res.Resolved[0].ResolvedAt == nil {
+			t.Fatalf("retry of %s after the fix = %+v", name, res)
+		}
 	}
 	if row := b.row(t, "invoices", "inv_1"); row["amount_due"] != "twenty" || row[colLastEventID] != "evt_poison" {
 		t.Errorf("after retry: amount_due %v, last event %v", row["amount_due"], row[colLastEventID])
@@ -139,7 +146,7 @@ func TestPoisonHiddenByLaterKeyIsStillDeadLettered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dls) != 1 || dls[0].EventID != "evt_bad" {
+		if len(dls) != 2 || dls[0].EventID != "evt_bad" || dls[1].EventID != "evt_bad" { // invoices and its history
 			t.Errorf("batch %d: dead letters %+v", size, dls)
 		}
 	}
@@ -190,7 +197,7 @@ func TestAbandonedRebuildLeavesNoDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		byKey := map[string]int{}
-		for _, dl := range dls {
+		for _, dl := range withoutHistory(dls) {
 			byKey[dl.Projection]++
 		}
 		return byKey
@@ -243,7 +250,7 @@ func TestAbandonedRebuildLeavesNoDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dls) != 1 || dls[0].EventID != "evt_poison" {
+	if dls = withoutHistory(dls); len(dls) != 1 || dls[0].EventID != "evt_poison" {
 		t.Fatalf("unresolved dead letters after the swap: %+v", dls)
 	}
 }

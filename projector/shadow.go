@@ -144,7 +144,7 @@ func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
 // as one fold: applying (a, b] then (b, c] equals applying (a, c].
 func (b *rebuild) fill(ctx context.Context, from, to int64) error {
 	for from < to {
-		end := min(from+b.r.cfg.ChunkSize, to)
+		end := min(from+b.chunkSize(), to)
 		if err := b.applyTx(ctx, from, end); err != nil {
 			return err
 		}
@@ -408,4 +408,13 @@ func copyTableProps(ctx context.Context, tx pgx.Tx, live, shadow string) error {
 		}
 	}
 	return nil
+}
+
+// chunkSize is ChunkSize, but a history fold keeps every event's object
+// while it runs: it is cut into batches the size of the live projector's.
+func (b *rebuild) chunkSize() int64 {
+	if b.p.History {
+		return min(b.r.cfg.ChunkSize, fold.HistoryChunkMax)
+	}
+	return b.r.cfg.ChunkSize
 }

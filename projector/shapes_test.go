@@ -203,7 +203,7 @@ func TestUnappliedEventsAreCountedNotSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, d := range dead {
+	for _, d := range withoutHistory(dead) {
 		got = append(got, d.Projection+"/"+d.EventID)
 	}
 	if want := []string{"billable_metrics/evt_noid", "plans/evt_unknown_alias"}; !slices.Equal(got, want) {
@@ -214,7 +214,8 @@ func TestUnappliedEventsAreCountedNotSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range st.Projections {
-		want := map[string]int64{"billable_metrics": 1, "plans": 1}[p.Projection]
+		// The history tables fold by the same rule and set aside the same.
+		want := map[string]int64{"billable_metrics": 1, "plans": 1, "billable_metrics_history": 1, "plans_history": 1}[p.Projection]
 		if int64(p.DeadLetters) != want {
 			t.Errorf("status: %s has %d dead letters, want %d", p.Projection, p.DeadLetters, want)
 		}
@@ -234,7 +235,7 @@ func TestUnappliedEventsAreCountedNotSkipped(t *testing.T) {
 	if row := b.row(t, "plans", "plan_9"); row["name"] != "Nine" {
 		t.Errorf("alias event not applied once the alias was known: %v", row["name"])
 	}
-	res, err := RetryDeadLetters(ctx, b.schema.Pool, b.schema.Name, "")
+	res, err := RetryDeadLetters(ctx, b.schema.Pool, b.schema.Name, "billable_metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestIntegralNumbersFitIntegerColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 || dead[0].EventID != "evt_2" || dead[0].Projection != "subscriptions" {
+	if dead = withoutHistory(dead); len(dead) != 1 || dead[0].EventID != "evt_2" || dead[0].Projection != "subscriptions" {
 		t.Errorf("dead letters %+v, want evt_2 in subscriptions", dead)
 	}
 	if n := b.count(t, "subscriptions"); n != 1 {

@@ -103,6 +103,9 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 	if err := b.renameTables(ctx, tx); err != nil {
 		return err
 	}
+	if err := b.redefineAsOf(ctx, tx); err != nil {
+		return err
+	}
 	if err := publishDeadLetters(ctx, tx, b.schema(), b.p.Name, fold.DeadLetterKey(b.p, b.names.shadow)); err != nil {
 		return err
 	}
@@ -207,6 +210,20 @@ func setLockTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
 func isLockTimeout(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
+}
+
+// redefineAsOf points a history table's as-of function at the table just
+// swapped in: it returns the table's row type, which stayed with the old
+// one (and would keep it from being dropped).
+func (b *rebuild) redefineAsOf(ctx context.Context, tx pgx.Tx) error {
+	if !b.p.History {
+		return nil
+	}
+	fn := pgx.Identifier{b.schema(), "history_define_as_of"}.Sanitize()
+	if _, err := tx.Exec(ctx, "select "+fn+"($1)", b.p.BaseTable()); err != nil {
+		return fmt.Errorf("redefining %s_as_of: %w", b.p.BaseTable(), err)
+	}
+	return nil
 }
 
 // publishDeadLetters makes the shadow table's dead letters (recorded under

@@ -189,7 +189,7 @@ func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) 
 	scratch := fmt.Sprintf("%.40s_verify_%d", p.Table, pid)
 	var ddl string
 	err := tx.QueryRow(ctx, scratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
-		p.Key).Scan(&ddl)
+		p.KeyColumns()).Scan(&ddl)
 	if err != nil {
 		return "", fmt.Errorf("reading the columns of %s: %w", p.Table, err)
 	}
@@ -202,13 +202,13 @@ func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) 
 // scratchDDL builds CREATE UNLOGGED TABLE $2 with the columns of $1 and
 // primary key $3.
 const scratchDDL = `
-select format('create unlogged table %s (%s, primary key (%I))', $2::text,
+select format('create unlogged table %s (%s, primary key (%s))', $2::text,
     string_agg(format('%I %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
         case when a.attgenerated <> '' then format(' generated always as (%s) stored', pg_get_expr(d.adbin, d.adrelid)) else '' end,
         case when a.attnotnull then ' not null' else '' end), ', ' order by a.attnum)
     || coalesce((select ', ' || string_agg(pg_get_constraintdef(k.oid), ', ')
                  from pg_catalog.pg_constraint k where k.conrelid = to_regclass($1) and k.contype = 'c'), ''),
-    $3::text)
+    (select string_agg(quote_ident(k), ', ') from unnest($3::text[]) k))
 from pg_catalog.pg_attribute a
 left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`
@@ -225,15 +225,22 @@ func compareTables(ctx context.Context, tx pgx.Tx, schema string, p Projection, 
 		return err
 	}
 	key := pgx.Identifier{p.Key}.Sanitize()
-	var differs []string
+	var differs, join, shown []string
 	for _, c := range cols {
 		id := pgx.Identifier{c.Name}.Sanitize()
 		differs = append(differs, fmt.Sprintf("l.%s is distinct from v.%s", id, id))
 	}
-	q := fmt.Sprintf(`select coalesce(l.%[1]s, v.%[1]s), l.%[1]s is null, v.%[1]s is null, to_jsonb(l), to_jsonb(v), count(*) over ()
-from %[2]s l full join %[3]s v on v.%[1]s = l.%[1]s
+	for _, k := range p.KeyColumns() {
+		id := pgx.Identifier{k}.Sanitize()
+		join = append(join, fmt.Sprintf("v.%s = l.%s", id, id))
+		shown = append(shown, fmt.Sprintf("coalesce(l.%[1]s, v.%[1]s)::text", id))
+	}
+	// A history row is shown as "id@valid_from#seq".
+	q := fmt.Sprintf(`select concat_ws('@', %[5]s), l.%[1]s is null, v.%[1]s is null, to_jsonb(l), to_jsonb(v), count(*) over ()
+from %[2]s l full join %[3]s v on %[6]s
 where l.%[1]s is null or v.%[1]s is null or %[4]s
-order by 1 limit $1`, key, live, pgx.Identifier{schema, scratch}.Sanitize(), strings.Join(differs, " or "))
+order by 1 limit $1`, key, live, pgx.Identifier{schema, scratch}.Sanitize(), strings.Join(differs, " or "),
+		strings.Join(shown, ", "), strings.Join(join, " and "))
 	rows, err := tx.Query(ctx, q, examples)
 	if err != nil {
 		return fmt.Errorf("comparing rows: %w", err)

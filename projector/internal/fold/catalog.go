@@ -174,9 +174,11 @@ then coalesce((
 	having count(*) = 1), r.balance)
 else r.balance end`
 
-// catalog is every projection, in apply order. Change a projection's
-// Version whenever its rows would come out differently from the same log.
-var catalog = []Projection{
+// catalog is every projection, in apply order: the current-state tables,
+// then the history of those listed in versioned (history.go). Change a
+// projection's Version whenever its rows would come out differently from
+// the same log.
+var catalog = withHistory([]Projection{
 	{
 		Name: "customers", Table: "customers", Key: "id", Version: 4,
 		Sources: []Source{
@@ -299,7 +301,7 @@ var catalog = []Projection{
 				from (select e.payload -> 'customer' as c offset 0) cus)`},
 		},
 	},
-}
+})
 
 // moreObjects are the tables added for the objects the first projections
 // left in the log only.

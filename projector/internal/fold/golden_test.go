@@ -39,7 +39,7 @@ func TestFoldSQLMatchesGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := renderStatements(p, newSQLGen(p, goldenSchema, p.Table, p.Name, cols).statements())
+		got := renderStatements(p, newSQLGen(p, goldenSchema, goldenSchema, p.Table, p.Name, cols).statements())
 		checkGolden(t, filepath.Join(dir, name), got)
 	}
 	entries, err := os.ReadDir(dir)

@@ -109,6 +109,10 @@ type Projection struct {
 	Sources []Source
 	// Derived columns, computed from the log when a row is written.
 	Derived []Derived
+	// History marks a derived history projection: its table holds one row
+	// per version, keyed by (Key, valid_from, last_event_seq), folded by the
+	// same Sources as the current table.
+	History bool
 }
 
 // Types returns every event type the projection reads.

@@ -53,20 +53,30 @@ type sqlGen struct {
 	columns []Column
 }
 
-func newSQLGen(p Projection, schema, table, deadKey string, columns []Column) *sqlGen {
+// newSQLGen generates SQL reading the log of schema and writing
+// targetSchema.table; the events it leaves out are dead_letters under deadKey.
+func newSQLGen(p Projection, schema, targetSchema, table, deadKey string, columns []Column) *sqlGen {
 	return &sqlGen{
 		p:       p,
 		deadKey: deadKey,
 		schema:  schema,
 		events:  pgx.Identifier{schema, "events"}.Sanitize(),
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
-		target:  pgx.Identifier{schema, table}.Sanitize(),
+		target:  pgx.Identifier{targetSchema, table}.Sanitize(),
 		agg:     pgx.Identifier{schema, "jsonb_merge_agg"}.Sanitize(),
 		columns: columns,
 	}
 }
 
 func (g *sqlGen) statements() statements {
+	if g.p.History {
+		return statements{
+			apply:      g.historyApplySQL(),
+			candidates: g.candidatesSQL(),
+			entities:   g.entitiesSQL(),
+			// Unknown fields are counted by the current-state projection.
+		}
+	}
 	return statements{
 		apply:      g.applySQL(),
 		candidates: g.candidatesSQL(),
@@ -100,19 +110,7 @@ func (g *sqlGen) applySQL() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
-	// unapplied: an event whose entity cannot be found is set aside in
-	// dead_letters, where status and metrics show it, never skipped
-	// silently (embedded objects excepted: an event without one is not
-	// about this table).
-	fmt.Fprintf(&b, `unapplied as (
-  insert into %[1]s (projection, seq, event_id, event_type, error)
-  select %[2]s, b.seq, b.event_id, e.type, 'the event names no '|| %[3]s || ' this projection can find'
-  from ranked b join %[4]s e on e.seq = b.seq
-  where b.entity is null and b.src = any (%[5]s)
-  on conflict (projection, seq) do nothing
-  returning 1
-),
-`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
+	g.writeUnapplied(&b)
 	// stale: late events that cannot change their row because the row was
 	// last written by a full object newer than them (the fold starts at
 	// the newest full object, so anything older is outside it). Without
@@ -249,6 +247,22 @@ select (select count(*) from live), (select count(*) from written), (select card
        (select count(*) from unapplied)`,
 		g.target, strings.Join(names, ", "), strings.Join(values, ", "), key, strings.Join(sets, ", "))
 	return b.String()
+}
+
+// writeUnapplied writes the unapplied CTE: an event whose entity cannot be
+// found is set aside in dead_letters, where status and metrics show it,
+// never skipped silently (embedded objects excepted: an event without one
+// is not about this table).
+func (g *sqlGen) writeUnapplied(b *strings.Builder) {
+	fmt.Fprintf(b, `unapplied as (
+  insert into %[1]s (projection, seq, event_id, event_type, error)
+  select %[2]s, b.seq, b.event_id, e.type, 'the event names no '|| %[3]s || ' this projection can find'
+  from ranked b join %[4]s e on e.seq = b.seq
+  where b.entity is null and b.src = any (%[5]s)
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
 }
 
 // requiredSources lists, as an SQL array, the sources whose events must
@@ -441,7 +455,11 @@ func (g *sqlGen) objectCase() string {
 
 // shapeCase keeps, of each object x.o, the keys its shape may set, and
 // merges the source's Extra over it.
-func (g *sqlGen) shapeCase() string {
+func (g *sqlGen) shapeCase() string { return g.shapeCaseFor("w.full") }
+
+// shapeCaseFor is shapeCase with full the expression telling whether a
+// summary object is full.
+func (g *sqlGen) shapeCaseFor(full string) string {
 	var b strings.Builder
 	b.WriteString("case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb")
 	for i, s := range g.p.Sources {
@@ -450,7 +468,7 @@ func (g *sqlGen) shapeCase() string {
 		case Partial:
 			obj = partialExpr(s)
 		case Summary:
-			obj = fmt.Sprintf("case when w.full then x.o else %s end", partialExpr(s))
+			obj = fmt.Sprintf("case when %s then x.o else %s end", full, partialExpr(s))
 		}
 		if s.Extra != "" {
 			obj = fmt.Sprintf("(%s) || coalesce(%s, '{}'::jsonb)", obj, s.Extra)

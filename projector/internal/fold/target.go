@@ -64,11 +64,17 @@ func (r *ApplyResult) add(o ApplyResult) {
 // for any other (a rebuild's shadow), so that a rebuild abandoned before
 // its swap never makes the live table leave events out.
 func Compile(ctx context.Context, db DB, schema, name, table string) (*Target, error) {
+	return CompileInto(ctx, db, schema, name, schema, table)
+}
+
+// CompileInto is Compile for a table in another schema than the log's (a
+// snapshot's).
+func CompileInto(ctx context.Context, db DB, schema, name, targetSchema, table string) (*Target, error) {
 	p, ok := projectionByName(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown projection %q", name)
 	}
-	return CompileWithDeadKey(ctx, db, schema, p, table, DeadLetterKey(p, table))
+	return compile(ctx, db, schema, p, targetSchema, table, DeadLetterKey(p, table))
 }
 
 // DeadLetterKey is the dead_letters.projection under which a fold into
@@ -83,17 +89,22 @@ func DeadLetterKey(p Projection, table string) string {
 
 // CompileWithDeadKey is Compile with the dead-letter key given.
 func CompileWithDeadKey(ctx context.Context, db DB, schema string, p Projection, table, deadKey string) (*Target, error) {
+	return compile(ctx, db, schema, p, schema, table, deadKey)
+}
+
+// compile compiles p to write targetSchema.table from schema's log.
+func compile(ctx context.Context, db DB, schema string, p Projection, targetSchema, table, deadKey string) (*Target, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	cols, err := ReadColumns(ctx, db, schema, table)
+	cols, err := ReadColumns(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkColumns(p, table, cols); err != nil {
 		return nil, err
 	}
-	oid, err := TableOID(ctx, db, schema, table)
+	oid, err := TableOID(ctx, db, targetSchema, table)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +115,7 @@ func CompileWithDeadKey(ctx context.Context, db DB, schema string, p Projection,
 		table:      table,
 		columns:    cols,
 		deadKey:    deadKey,
-		sql:        newSQLGen(p, schema, table, deadKey, cols).statements(),
+		sql:        newSQLGen(p, schema, targetSchema, table, deadKey, cols).statements(),
 	}, nil
 }
 
@@ -149,6 +160,14 @@ func ReadColumns(ctx context.Context, db DB, schema, table string) ([]Column, er
 func checkColumns(p Projection, table string, cols []Column) error {
 	want := map[string]string{
 		p.Key: "text", colLastEventID: "text", colLastEventSeq: "bigint", colLastEventAt: "timestamp with time zone",
+	}
+	if p.History {
+		for name, typ := range map[string]string{
+			colValidFrom: "timestamp with time zone", colValidTo: "timestamp with time zone", colEventType: "text",
+			colEventSource: "text", colFoldedSeq: "bigint", colFoldedAt: "timestamp with time zone",
+		} {
+			want[name] = typ
+		}
 	}
 	for name, typ := range want {
 		i := slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })

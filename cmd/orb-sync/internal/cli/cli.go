@@ -42,6 +42,11 @@ func commands() map[string]command {
 		"deadletters":    {"list dead-lettered events, or retry them once their cause is fixed", runDeadLetters},
 		"reproject":      {"rebuild tables from the whole event log while the service runs, swapping each in when complete", runReproject},
 		"verify":         {"recompute tables from the event log and report rows that differ from the live tables", runVerify},
+		"history":        {"print one entity's timeline: every event that touched it and the fields it changed", runHistory},
+		"snapshot":       {"freeze every table as of a time or log position into a new read-only schema", runSnapshot},
+		"audit":          {"audit verify-signatures: re-check the stored HMAC of every stored webhook", runAudit},
+		"export":         {"write the event log as NDJSON (byte-exact bodies, headers, positions) to stdout", runExport},
+		"import":         {"load an exported log into an empty schema and rebuild every table", runImport},
 	}
 }
 

@@ -45,6 +45,19 @@ func addReprojectSettings(fs *flag.FlagSet, env *environment) *reprojectSettings
 }
 
 func (s *reprojectSettings) validate(fs *flag.FlagSet) ([]projector.Projection, error) {
+	errs := s.validateRebuild()
+	if *s.all == (fs.NArg() > 0) {
+		errs = append(errs, fmt.Errorf("%w: name the tables to rebuild, or give --all", errUsage))
+	}
+	list, err := projector.ProjectionsNamed(fs.Args())
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", errUsage, err))
+	}
+	return list, errors.Join(errs...)
+}
+
+// validateRebuild checks the settings every rebuild needs.
+func (s *reprojectSettings) validateRebuild() []error {
 	errs := append([]error(nil), s.settingsErrs...)
 	if err := s.db.validate(); err != nil {
 		errs = append(errs, err)
@@ -58,14 +71,7 @@ func (s *reprojectSettings) validate(fs *flag.FlagSet) ([]projector.Projection, 
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
 	}
-	if *s.all == (fs.NArg() > 0) {
-		errs = append(errs, fmt.Errorf("%w: name the tables to rebuild, or give --all", errUsage))
-	}
-	list, err := projector.ProjectionsNamed(fs.Args())
-	if err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", errUsage, err))
-	}
-	return list, errors.Join(errs...)
+	return errs
 }
 
 func runReproject(ctx context.Context, env *environment, args []string) error {

@@ -1,0 +1,142 @@
+package logfile
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+)
+
+// ExportConfig selects what Export writes.
+type ExportConfig struct {
+	Schema string
+	// Since and Until, when set, keep events with Since <= created_at <
+	// Until (Orb time).
+	Since, Until *time.Time
+	// OnProgress, when set, is called every ProgressEvery events and at the
+	// end.
+	OnProgress    func(Progress)
+	ProgressEvery int64
+}
+
+// TxBeginner starts the snapshot Export reads in.
+type TxBeginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
+       orb_timestamp, orb_signature, ` + eventlog.BodyColumns
+
+// Export writes the selected events to w in log order, from one
+// REPEATABLE READ snapshot, and returns how many it wrote.
+func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
+	p := Progress{Started: time.Now()}
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return p, fmt.Errorf("beginning the export: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// A whole log takes longer than the connection's statement_timeout.
+	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+		return p, fmt.Errorf("lifting statement_timeout: %w", err)
+	}
+	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()
+	where := "where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)"
+	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
+		return p, fmt.Errorf("counting events: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if err := writeHeader(bw, cfg); err != nil {
+		return p, err
+	}
+	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", cfg.Since, cfg.Until)
+	if err != nil {
+		return p, fmt.Errorf("reading the log: %w", err)
+	}
+	defer rows.Close()
+	var r Record
+	var line, raw, compressed []byte
+	for rows.Next() {
+		if err := rows.Scan(&r.Seq, &r.EventID, &r.Type, &r.CreatedAt, &r.ReceivedAt, &r.Source, &r.ResourceType,
+			&r.ResourceID, &r.OrbTimestamp, &r.OrbSignature, &raw, &compressed); err != nil {
+			return p, fmt.Errorf("reading the log: %w", err)
+		}
+		if r.Body, err = eventlog.DecodeBody(raw, compressed); err != nil {
+			return p, fmt.Errorf("event %s (position %d): %w", r.EventID, r.Seq, err)
+		}
+		line = appendRecord(line[:0], &r)
+		if _, err := bw.Write(line); err != nil {
+			return p, fmt.Errorf("writing: %w", err)
+		}
+		p.Events++
+		p.Bytes += int64(len(line))
+		if cfg.OnProgress != nil && cfg.ProgressEvery > 0 && p.Events%cfg.ProgressEvery == 0 {
+			cfg.OnProgress(p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return p, fmt.Errorf("reading the log: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return p, fmt.Errorf("writing: %w", err)
+	}
+	if cfg.OnProgress != nil {
+		cfg.OnProgress(p)
+	}
+	return p, nil
+}
+
+func writeHeader(w io.Writer, cfg ExportConfig) error {
+	h, err := json.Marshal(header{Format: Format, Version: Version, Schema: cfg.Schema, ExportedAt: time.Now().UTC(),
+		Since: cfg.Since, Until: cfg.Until})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(append(h, '\n')); err != nil {
+		return fmt.Errorf("writing: %w", err)
+	}
+	return nil
+}
+
+// appendRecord encodes r as one line, as encoding/json would (same keys,
+// base64 body) but without reflection: the body dominates, and is encoded
+// straight into the line.
+func appendRecord(b []byte, r *Record) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = appendField(b, "event_id", &r.EventID)
+	b = appendField(b, "type", &r.Type)
+	b = append(b, `,"created_at":"`...)
+	b = r.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","received_at":"`...)
+	b = r.ReceivedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = appendField(b, "source", &r.Source)
+	b = appendField(b, "resource_type", r.ResourceType)
+	b = appendField(b, "resource_id", r.ResourceID)
+	b = appendField(b, "orb_timestamp", r.OrbTimestamp)
+	b = appendField(b, "orb_signature", r.OrbSignature)
+	b = append(b, `,"body":"`...)
+	b = base64.StdEncoding.AppendEncode(b, r.Body)
+	return append(b, "\"}\n"...)
+}
+
+// appendField appends ,"name":value with value a JSON string or null.
+func appendField(b []byte, name string, value *string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	if value == nil {
+		return append(b, "null"...)
+	}
+	q, _ := json.Marshal(*value) // A string always encodes.
+	return append(b, q...)
+}

@@ -1,0 +1,234 @@
+package fold
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
+)
+
+// historyApplySQL builds the history fold: the same sources, shapes and
+// merge as applySQL, but every event's state is kept where it differs
+// from the state before it. Reading it top down:
+//
+//   - live: the batch's events, as in applySQL.
+//   - late: entities with a batch event older than the newest event their
+//     current version has folded (folded_at, folded_seq), plus forced ids
+//     ($3). Their versions are deleted and recomputed from the whole log.
+//   - cand: the other entities' batch events, and every logged event
+//     (seq <= $2) of the late ones, found by index.
+//   - base: where a continuing entity's fold starts: its current version.
+//   - objs: each event's object, read once and shaped by its source.
+//   - states: the entity's row after each event, in order key order:
+//     jsonb_populate_record over the newest full object and the partial
+//     objects after it (or base, when no full object came in the batch).
+//   - marked: an event makes a version when its state differs from the one
+//     before it in a column the payload can set (a full object equal to the
+//     one just before it is skipped: it cannot).
+//   - removed, closed, written: late entities lose their versions; a
+//     continuing entity's current version ends where its first new one
+//     starts (or records the newest event folded); new versions are
+//     written, each valid until the next, the newest until 'infinity'.
+func (g *sqlGen) historyApplySQL() string {
+	key := pgx.Identifier{g.p.Key}.Sanitize()
+	var b strings.Builder
+	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
+		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+	g.writeUnapplied(&b)
+	fmt.Fprintf(&b, `late as materialized (
+  select array(
+    select b.entity from live b join %[1]s h on h.%[2]s = b.entity and h.valid_to = 'infinity'
+    where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.entity, r.full, r.src
+  from (
+%[3]s
+  ) r
+  where r.entity is not null and %[4]s
+),
+base as materialized (
+  select h.%[2]s as entity, h as row
+  from (select distinct c.entity from cand c) c
+  join %[1]s h on h.%[2]s = c.entity and h.valid_to = 'infinity'
+  cross join late l
+  where h.%[2]s <> all (l.ids)
+),
+`, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
+	fmt.Fprintf(&b, `objs as (
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  from cand w
+  -- One index lookup per event, reading its object once.
+  cross join lateral (
+    select e.event_id, e.type, e.source, f.full, %[3]s as obj
+    from %[1]s e
+    cross join lateral (select %[2]s as o offset 0) x
+    cross join lateral (select coalesce(w.full, %[4]s) as full) f
+    where e.seq = w.seq
+    offset 0
+  ) y
+),
+folds as (
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+         jsonb_populate_record(case when o.grp > 0 then null::%[5]s else b.row end,
+           coalesce(%[6]s(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+  from (
+    -- grp counts the full objects so far: a full object starts the fold anew.
+    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, %[10]s as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
+  ) o
+  left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, %[9]s as r from folds s
+),
+marked as (
+  select s.*, case when s.prev_seq is null then not s.has_base or %[7]s else %[8]s end as changed
+  from (
+    select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
+    from states s window w as (partition by s.entity order by s.created_at, s.seq)
+  ) s
+),
+last_folded as (
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
+),
+versions as (
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
+         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
+  from marked m where m.changed
+),
+`, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.agg,
+		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated())
+	var names, values []string
+	names = append(names, key)
+	values = append(values, "v.entity")
+	for _, c := range g.historyData() {
+		id := pgx.Identifier{c.Name}.Sanitize()
+		names = append(names, id)
+		values = append(values, "(v.r)."+id)
+	}
+	for _, c := range []struct{ name, value string }{
+		{colLastEventID, "v.event_id"}, {colLastEventSeq, "v.seq"}, {colLastEventAt, "v.created_at"},
+		{colValidFrom, "v.created_at"}, {colValidTo, "coalesce(v.next_from, 'infinity')"},
+		{colEventType, "v.type"}, {colEventSource, "v.source"},
+		{colFoldedSeq, "case when v.from_newest = 1 then lf.seq end"},
+		{colFoldedAt, "case when v.from_newest = 1 then lf.created_at end"},
+	} {
+		names = append(names, pgx.Identifier{c.name}.Sanitize())
+		values = append(values, c.value)
+	}
+	fmt.Fprintf(&b, `removed as (
+  delete from %[1]s h using late l where h.%[2]s = any (l.ids)
+  returning 1
+),
+closed as (
+  update %[1]s h set valid_to = coalesce(v.valid_from, 'infinity'),
+    folded_seq = case when v.valid_from is null then lf.seq end,
+    folded_at = case when v.valid_from is null then lf.created_at end
+  from last_folded lf
+  join base b on b.entity = lf.entity
+  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+  where h.%[2]s = lf.entity and h.valid_to = 'infinity'
+  returning 1
+),
+written as (
+  insert into %[1]s (%[3]s)
+  select %[4]s
+  from versions v join last_folded lf on lf.entity = v.entity
+  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied)`,
+		g.target, key, strings.Join(names, ", "), strings.Join(values, ", "))
+	return b.String()
+}
+
+// historyData lists the columns a version takes from the folded object:
+// the current table's writable columns, less the version bookkeeping.
+func (g *sqlGen) historyData() []Column {
+	var out []Column
+	for _, c := range g.writable() {
+		if !slices.Contains(historyColumns, c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// differs compares two rows of the history table on the columns a payload
+// can set.
+func (g *sqlGen) differs(a, b string) string {
+	cols := g.historyData()
+	if len(cols) == 0 {
+		return "false"
+	}
+	left, right := make([]string, len(cols)), make([]string, len(cols))
+	for i, c := range cols {
+		id := pgx.Identifier{c.Name}.Sanitize()
+		left[i], right[i] = fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
+	}
+	return fmt.Sprintf("row(%s) is distinct from row(%s)", strings.Join(left, ", "), strings.Join(right, ", "))
+}
+
+// fullFromObject tells, from the object o already read, whether a summary
+// source's object is full (w.full is NULL only for those).
+func (g *sqlGen) fullFromObject(o string) string {
+	var whens []string
+	for i, s := range g.p.Sources {
+		if s.Shape == Summary {
+			whens = append(whens, fmt.Sprintf("when %d then coalesce((%s) ? %s, false)", i, o, orbsql.QuoteLiteral(s.FullKey)))
+		}
+	}
+	if len(whens) == 0 {
+		return "false"
+	}
+	return fmt.Sprintf("case w.src %s else false end", strings.Join(whens, " "))
+}
+
+// historyDerived is the row after an event with the projection's derived
+// columns computed as the current table computes them when the log ends at
+// that event (f: entity, last_seq, last_at; r: the folded row).
+func (g *sqlGen) historyDerived(alias string) string {
+	if len(g.p.Derived) == 0 {
+		return alias + ".r0"
+	}
+	var pairs []string
+	for _, d := range g.p.Derived {
+		sql, _ := g.derived(d.Column)
+		// The current table counts events up to the fold's end ($2); a
+		// version counts those up to its own event, so it does not depend
+		// on where batches were cut.
+		pairs = append(pairs, orbsql.QuoteLiteral(d.Column), strings.ReplaceAll(sql, "$2", "f.last_seq"))
+	}
+	return fmt.Sprintf(`(select jsonb_populate_record(%[1]s.r0, jsonb_build_object(%[2]s))
+     from (select %[1]s.entity, %[1]s.seq as last_seq, %[1]s.created_at as last_at) f, (select (%[1]s.r0).*) r)`,
+		alias, strings.Join(pairs, ", "))
+}
+
+// repeated tells a full object equal to the full object just before it.
+// Derived columns may change with the event alone (a balance transaction
+// that repeats the customer), so a projection with any never skips.
+func (g *sqlGen) repeated() string {
+	if len(g.p.Derived) > 0 {
+		return "false"
+	}
+	return "coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false)"
+}

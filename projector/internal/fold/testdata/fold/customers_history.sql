@@ -1,0 +1,197 @@
+-- Projection customers_history (version 4) into orb.customers_history: generated from the catalog
+-- (projector/internal/fold). Do not edit; regenerate with
+-- go test ./projector/internal/fold -run Golden -update
+
+-- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
+with ranked as materialized (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'customer' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+),
+live as materialized (
+  select b.* from ranked b
+  where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = b.seq and d.resolved_at is null)
+),
+unapplied as (
+  insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
+  select 'customers_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  from ranked b join "orb"."events" e on e.seq = b.seq
+  where b.entity is null and b.src = any (array[0, 1, 3, 4]::int[])
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+late as materialized (
+  select array(
+    select b.entity from live b join "orb"."customers_history" h on h."id" = b.entity and h.valid_to = 'infinity'
+    where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.entity, r.full, r.src
+  from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.balance_transaction_created']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' -> 'customer' as o offset 0) o
+    where e.seq <= $2 and ((e.payload -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['reconcile.missing']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
+    where e.seq <= $2 and ((e.payload -> 'payment_method') ->> 'customer_id') = any (l.ids) and ((e.payload -> 'payment_method') ->> 'customer_id') is not null and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = r.seq and d.resolved_at is null)
+),
+base as materialized (
+  select h."id" as entity, h as row
+  from (select distinct c.entity from cand c) c
+  join "orb"."customers_history" h on h."id" = c.entity and h.valid_to = 'infinity'
+  cross join late l
+  where h."id" <> all (l.ids)
+),
+objs as (
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  from cand w
+  -- One index lookup per event, reading its object once.
+  cross join lateral (
+    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload -> 'properties' -> 'balance_transaction' -> 'ending_balance')), '{}'::jsonb)
+      when w.src = 2 then case when f.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
+      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
+      when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
+	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
+	else '{}'::jsonb end, '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+    from "orb"."events" e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') when 4 then (e.payload -> 'payment_method') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, case w.src when 2 then coalesce((x.o) ? 'email', false) else false end) as full) f
+    where e.seq = w.seq
+    offset 0
+  ) y
+),
+folds as (
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+         jsonb_populate_record(case when o.grp > 0 then null::"orb"."customers_history" else b.row end,
+           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+  from (
+    -- grp counts the full objects so far: a full object starts the fold anew.
+    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, false as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
+  ) o
+  left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, (select jsonb_populate_record(s.r0, jsonb_build_object('balance', (case when exists (
+	select from "orb"."events" h where h.seq = f.last_seq and h.type = 'customer.balance_transaction_created')
+then coalesce((
+	select min((x.t ->> 'ending_balance')::numeric)
+	from "orb"."events" e cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as t offset 0) x
+	where e.type = 'customer.balance_transaction_created' and e.created_at = f.last_at
+	  and e.resource_id = f.entity and e.seq <= f.last_seq
+	  and not exists (
+		select from "orb"."events" n
+		where n.type = 'customer.balance_transaction_created' and n.created_at = f.last_at
+		  and n.resource_id = f.entity and n.seq <= f.last_seq and n.seq <> e.seq
+		  and (n.payload -> 'properties' -> 'balance_transaction' ->> 'starting_balance')::numeric
+		      = (x.t ->> 'ending_balance')::numeric)
+	having count(*) = 1), r.balance)
+else r.balance end)))
+     from (select s.entity, s.seq as last_seq, s.created_at as last_at) f, (select (s.r0).*) r) as r from folds s
+),
+marked as (
+  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."accounting_sync_configuration", (s.r)."additional_emails", (s.r)."auto_collection", (s.r)."auto_issuance", (s.r)."automatic_tax_enabled", (s.r)."balance", (s.r)."billing_address", (s.r)."created_at", (s.r)."currency", (s.r)."default_payment_method", (s.r)."email", (s.r)."email_delivery", (s.r)."exempt_from_automated_tax", (s.r)."external_customer_id", (s.r)."hierarchy", (s.r)."metadata", (s.r)."name", (s.r)."payment_configuration", (s.r)."payment_provider", (s.r)."payment_provider_id", (s.r)."portal_url", (s.r)."reporting_configuration", (s.r)."shipping_address", (s.r)."tax_id", (s.r)."timezone", (s.r)."missing_from_api_at") is distinct from row((s.base)."accounting_sync_configuration", (s.base)."additional_emails", (s.base)."auto_collection", (s.base)."auto_issuance", (s.base)."automatic_tax_enabled", (s.base)."balance", (s.base)."billing_address", (s.base)."created_at", (s.base)."currency", (s.base)."default_payment_method", (s.base)."email", (s.base)."email_delivery", (s.base)."exempt_from_automated_tax", (s.base)."external_customer_id", (s.base)."hierarchy", (s.base)."metadata", (s.base)."name", (s.base)."payment_configuration", (s.base)."payment_provider", (s.base)."payment_provider_id", (s.base)."portal_url", (s.base)."reporting_configuration", (s.base)."shipping_address", (s.base)."tax_id", (s.base)."timezone", (s.base)."missing_from_api_at") else row((s.r)."accounting_sync_configuration", (s.r)."additional_emails", (s.r)."auto_collection", (s.r)."auto_issuance", (s.r)."automatic_tax_enabled", (s.r)."balance", (s.r)."billing_address", (s.r)."created_at", (s.r)."currency", (s.r)."default_payment_method", (s.r)."email", (s.r)."email_delivery", (s.r)."exempt_from_automated_tax", (s.r)."external_customer_id", (s.r)."hierarchy", (s.r)."metadata", (s.r)."name", (s.r)."payment_configuration", (s.r)."payment_provider", (s.r)."payment_provider_id", (s.r)."portal_url", (s.r)."reporting_configuration", (s.r)."shipping_address", (s.r)."tax_id", (s.r)."timezone", (s.r)."missing_from_api_at") is distinct from row((s.prev)."accounting_sync_configuration", (s.prev)."additional_emails", (s.prev)."auto_collection", (s.prev)."auto_issuance", (s.prev)."automatic_tax_enabled", (s.prev)."balance", (s.prev)."billing_address", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_payment_method", (s.prev)."email", (s.prev)."email_delivery", (s.prev)."exempt_from_automated_tax", (s.prev)."external_customer_id", (s.prev)."hierarchy", (s.prev)."metadata", (s.prev)."name", (s.prev)."payment_configuration", (s.prev)."payment_provider", (s.prev)."payment_provider_id", (s.prev)."portal_url", (s.prev)."reporting_configuration", (s.prev)."shipping_address", (s.prev)."tax_id", (s.prev)."timezone", (s.prev)."missing_from_api_at") end as changed
+  from (
+    select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
+    from states s window w as (partition by s.entity order by s.created_at, s.seq)
+  ) s
+),
+last_folded as (
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
+),
+versions as (
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
+         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
+  from marked m where m.changed
+),
+removed as (
+  delete from "orb"."customers_history" h using late l where h."id" = any (l.ids)
+  returning 1
+),
+closed as (
+  update "orb"."customers_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
+    folded_seq = case when v.valid_from is null then lf.seq end,
+    folded_at = case when v.valid_from is null then lf.created_at end
+  from last_folded lf
+  join base b on b.entity = lf.entity
+  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+  where h."id" = lf.entity and h.valid_to = 'infinity'
+  returning 1
+),
+written as (
+  insert into "orb"."customers_history" ("id", "accounting_sync_configuration", "additional_emails", "auto_collection", "auto_issuance", "automatic_tax_enabled", "balance", "billing_address", "created_at", "currency", "default_payment_method", "email", "email_delivery", "exempt_from_automated_tax", "external_customer_id", "hierarchy", "metadata", "name", "payment_configuration", "payment_provider", "payment_provider_id", "portal_url", "reporting_configuration", "shipping_address", "tax_id", "timezone", "missing_from_api_at", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
+  select v.entity, (v.r)."accounting_sync_configuration", (v.r)."additional_emails", (v.r)."auto_collection", (v.r)."auto_issuance", (v.r)."automatic_tax_enabled", (v.r)."balance", (v.r)."billing_address", (v.r)."created_at", (v.r)."currency", (v.r)."default_payment_method", (v.r)."email", (v.r)."email_delivery", (v.r)."exempt_from_automated_tax", (v.r)."external_customer_id", (v.r)."hierarchy", (v.r)."metadata", (v.r)."name", (v.r)."payment_configuration", (v.r)."payment_provider", (v.r)."payment_provider_id", (v.r)."portal_url", (v.r)."reporting_configuration", (v.r)."shipping_address", (v.r)."tax_id", (v.r)."timezone", (v.r)."missing_from_api_at", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
+  from versions v join last_folded lf on lf.entity = v.entity
+  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied);
+
+-- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
+select e.seq from "orb"."events" e
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer', 'customer.balance_transaction_created', 'subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription', 'reconcile.missing', 'payment_method.created', 'payment_method.deleted']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'customers_history' and d.seq = e.seq and d.resolved_at is null)
+order by e.seq;
+
+-- name: entities: entity ids of positions $1
+select distinct x.entity from (
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
+  union all
+  select ((e.payload -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
+  union all
+  select ((e.payload -> 'payment_method') ->> 'customer_id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+) x where x.entity is not null;
+
+-- name: sample: top-level keys of the newest full objects in ($1, $2]
+-- (none)

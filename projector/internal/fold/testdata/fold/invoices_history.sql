@@ -1,0 +1,161 @@
+-- Projection invoices_history (version 2) into orb.invoices_history: generated from the catalog
+-- (projector/internal/fold). Do not edit; regenerate with
+-- go test ./projector/internal/fold -run Golden -update
+
+-- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
+with ranked as materialized (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.invoice_date_elapsed']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
+),
+live as materialized (
+  select b.* from ranked b
+  where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices_history' and d.seq = b.seq and d.resolved_at is null)
+),
+unapplied as (
+  insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
+  select 'invoices_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  from ranked b join "orb"."events" e on e.seq = b.seq
+  where b.entity is null and b.src = any (array[0, 1, 2]::int[])
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+late as materialized (
+  select array(
+    select b.entity from live b join "orb"."invoices_history" h on h."id" = b.entity and h.valid_to = 'infinity'
+    where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.entity, r.full, r.src
+  from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.invoice_date_elapsed']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices_history' and d.seq = r.seq and d.resolved_at is null)
+),
+base as materialized (
+  select h."id" as entity, h as row
+  from (select distinct c.entity from cand c) c
+  join "orb"."invoices_history" h on h."id" = c.entity and h.valid_to = 'infinity'
+  cross join late l
+  where h."id" <> all (l.ids)
+),
+objs as (
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  from cand w
+  -- One index lookup per event, reading its object once.
+  cross join lateral (
+    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then case when f.full then x.o else x.o end
+      when w.src = 1 then ((case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'customer' then jsonb_build_object('customer', x.o -> 'customer') else '{}'::jsonb end || case when x.o ? 'subscription' then jsonb_build_object('subscription', x.o -> 'subscription') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('invoice_date', e.payload -> 'properties' -> 'invoice_date')), '{}'::jsonb)
+      when w.src = 2 then ((case when x.o ? 'amount_due' then jsonb_build_object('amount_due', x.o -> 'amount_due') else '{}'::jsonb end || case when x.o ? 'currency' then jsonb_build_object('currency', x.o -> 'currency') else '{}'::jsonb end || case when x.o ? 'due_date' then jsonb_build_object('due_date', x.o -> 'due_date') else '{}'::jsonb end || case when x.o ? 'hosted_invoice_url' then jsonb_build_object('hosted_invoice_url', x.o -> 'hosted_invoice_url') else '{}'::jsonb end || case when x.o ? 'invoice_date' then jsonb_build_object('invoice_date', x.o -> 'invoice_date') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'issued_at' then jsonb_build_object('issued_at', x.o -> 'issued_at') else '{}'::jsonb end || case when x.o ? 'memo' then jsonb_build_object('memo', x.o -> 'memo') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object(
+				'customer', case when x.o ->> 'customer_id' is not null then jsonb_build_object('id', x.o -> 'customer_id',
+					'external_customer_id', x.o -> 'external_customer_id') end,
+				'subscription', case when x.o ->> 'subscription_id' is not null then jsonb_build_object('id', x.o -> 'subscription_id') end)), '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+    from "orb"."events" e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'invoice') when 1 then (e.payload -> 'invoice') when 2 then (e.payload -> 'invoice') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'line_items', false) else false end) as full) f
+    where e.seq = w.seq
+    offset 0
+  ) y
+),
+folds as (
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+         jsonb_populate_record(case when o.grp > 0 then null::"orb"."invoices_history" else b.row end,
+           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+  from (
+    -- grp counts the full objects so far: a full object starts the fold anew.
+    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
+  ) o
+  left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, s.r0 as r from folds s
+),
+marked as (
+  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."amount_due", (s.r)."auto_collection", (s.r)."billing_address", (s.r)."created_at", (s.r)."credit_notes", (s.r)."currency", (s.r)."customer", (s.r)."customer_balance_transactions", (s.r)."customer_tax_id", (s.r)."discount", (s.r)."discounts", (s.r)."due_date", (s.r)."eligible_to_issue_at", (s.r)."hosted_invoice_url", (s.r)."invoice_date", (s.r)."invoice_number", (s.r)."invoice_pdf", (s.r)."invoice_source", (s.r)."issue_failed_at", (s.r)."issued_at", (s.r)."line_items", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."memo", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."paid_at", (s.r)."payment_attempts", (s.r)."payment_failed_at", (s.r)."payment_started_at", (s.r)."scheduled_issue_at", (s.r)."shipping_address", (s.r)."status", (s.r)."subscription", (s.r)."subtotal", (s.r)."sync_failed_at", (s.r)."total", (s.r)."voided_at", (s.r)."will_auto_issue") is distinct from row((s.base)."amount_due", (s.base)."auto_collection", (s.base)."billing_address", (s.base)."created_at", (s.base)."credit_notes", (s.base)."currency", (s.base)."customer", (s.base)."customer_balance_transactions", (s.base)."customer_tax_id", (s.base)."discount", (s.base)."discounts", (s.base)."due_date", (s.base)."eligible_to_issue_at", (s.base)."hosted_invoice_url", (s.base)."invoice_date", (s.base)."invoice_number", (s.base)."invoice_pdf", (s.base)."invoice_source", (s.base)."issue_failed_at", (s.base)."issued_at", (s.base)."line_items", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."memo", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."paid_at", (s.base)."payment_attempts", (s.base)."payment_failed_at", (s.base)."payment_started_at", (s.base)."scheduled_issue_at", (s.base)."shipping_address", (s.base)."status", (s.base)."subscription", (s.base)."subtotal", (s.base)."sync_failed_at", (s.base)."total", (s.base)."voided_at", (s.base)."will_auto_issue") else row((s.r)."amount_due", (s.r)."auto_collection", (s.r)."billing_address", (s.r)."created_at", (s.r)."credit_notes", (s.r)."currency", (s.r)."customer", (s.r)."customer_balance_transactions", (s.r)."customer_tax_id", (s.r)."discount", (s.r)."discounts", (s.r)."due_date", (s.r)."eligible_to_issue_at", (s.r)."hosted_invoice_url", (s.r)."invoice_date", (s.r)."invoice_number", (s.r)."invoice_pdf", (s.r)."invoice_source", (s.r)."issue_failed_at", (s.r)."issued_at", (s.r)."line_items", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."memo", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."paid_at", (s.r)."payment_attempts", (s.r)."payment_failed_at", (s.r)."payment_started_at", (s.r)."scheduled_issue_at", (s.r)."shipping_address", (s.r)."status", (s.r)."subscription", (s.r)."subtotal", (s.r)."sync_failed_at", (s.r)."total", (s.r)."voided_at", (s.r)."will_auto_issue") is distinct from row((s.prev)."amount_due", (s.prev)."auto_collection", (s.prev)."billing_address", (s.prev)."created_at", (s.prev)."credit_notes", (s.prev)."currency", (s.prev)."customer", (s.prev)."customer_balance_transactions", (s.prev)."customer_tax_id", (s.prev)."discount", (s.prev)."discounts", (s.prev)."due_date", (s.prev)."eligible_to_issue_at", (s.prev)."hosted_invoice_url", (s.prev)."invoice_date", (s.prev)."invoice_number", (s.prev)."invoice_pdf", (s.prev)."invoice_source", (s.prev)."issue_failed_at", (s.prev)."issued_at", (s.prev)."line_items", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."memo", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."paid_at", (s.prev)."payment_attempts", (s.prev)."payment_failed_at", (s.prev)."payment_started_at", (s.prev)."scheduled_issue_at", (s.prev)."shipping_address", (s.prev)."status", (s.prev)."subscription", (s.prev)."subtotal", (s.prev)."sync_failed_at", (s.prev)."total", (s.prev)."voided_at", (s.prev)."will_auto_issue") end as changed
+  from (
+    select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
+    from states s window w as (partition by s.entity order by s.created_at, s.seq)
+  ) s
+),
+last_folded as (
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
+),
+versions as (
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
+         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
+  from marked m where m.changed
+),
+removed as (
+  delete from "orb"."invoices_history" h using late l where h."id" = any (l.ids)
+  returning 1
+),
+closed as (
+  update "orb"."invoices_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
+    folded_seq = case when v.valid_from is null then lf.seq end,
+    folded_at = case when v.valid_from is null then lf.created_at end
+  from last_folded lf
+  join base b on b.entity = lf.entity
+  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+  where h."id" = lf.entity and h.valid_to = 'infinity'
+  returning 1
+),
+written as (
+  insert into "orb"."invoices_history" ("id", "amount_due", "auto_collection", "billing_address", "created_at", "credit_notes", "currency", "customer", "customer_balance_transactions", "customer_tax_id", "discount", "discounts", "due_date", "eligible_to_issue_at", "hosted_invoice_url", "invoice_date", "invoice_number", "invoice_pdf", "invoice_source", "issue_failed_at", "issued_at", "line_items", "maximum", "maximum_amount", "memo", "metadata", "minimum", "minimum_amount", "paid_at", "payment_attempts", "payment_failed_at", "payment_started_at", "scheduled_issue_at", "shipping_address", "status", "subscription", "subtotal", "sync_failed_at", "total", "voided_at", "will_auto_issue", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
+  select v.entity, (v.r)."amount_due", (v.r)."auto_collection", (v.r)."billing_address", (v.r)."created_at", (v.r)."credit_notes", (v.r)."currency", (v.r)."customer", (v.r)."customer_balance_transactions", (v.r)."customer_tax_id", (v.r)."discount", (v.r)."discounts", (v.r)."due_date", (v.r)."eligible_to_issue_at", (v.r)."hosted_invoice_url", (v.r)."invoice_date", (v.r)."invoice_number", (v.r)."invoice_pdf", (v.r)."invoice_source", (v.r)."issue_failed_at", (v.r)."issued_at", (v.r)."line_items", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."memo", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."paid_at", (v.r)."payment_attempts", (v.r)."payment_failed_at", (v.r)."payment_started_at", (v.r)."scheduled_issue_at", (v.r)."shipping_address", (v.r)."status", (v.r)."subscription", (v.r)."subtotal", (v.r)."sync_failed_at", (v.r)."total", (v.r)."voided_at", (v.r)."will_auto_issue", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
+  from versions v join last_folded lf on lf.entity = v.entity
+  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied);
+
+-- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
+select e.seq from "orb"."events" e
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice', 'invoice.invoice_date_elapsed', 'invoice.automation_schedule_step_executed']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices_history' and d.seq = e.seq and d.resolved_at is null)
+order by e.seq;
+
+-- name: entities: entity ids of positions $1
+select distinct x.entity from (
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.invoice_date_elapsed']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
+) x where x.entity is not null;
+
+-- name: sample: top-level keys of the newest full objects in ($1, $2]
+-- (none)

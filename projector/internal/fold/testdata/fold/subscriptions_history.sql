@@ -1,0 +1,149 @@
+-- Projection subscriptions_history (version 2) into orb.subscriptions_history: generated from the catalog
+-- (projector/internal/fold). Do not edit; regenerate with
+-- go test ./projector/internal/fold -run Golden -update
+
+-- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
+with ranked as materialized (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
+),
+live as materialized (
+  select b.* from ranked b
+  where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'subscriptions_history' and d.seq = b.seq and d.resolved_at is null)
+),
+unapplied as (
+  insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
+  select 'subscriptions_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  from ranked b join "orb"."events" e on e.seq = b.seq
+  where b.entity is null and b.src = any (array[0, 1]::int[])
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+late as materialized (
+  select array(
+    select b.entity from live b join "orb"."subscriptions_history" h on h."id" = b.entity and h.valid_to = 'infinity'
+    where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.entity, r.full, r.src
+  from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'subscriptions_history' and d.seq = r.seq and d.resolved_at is null)
+),
+base as materialized (
+  select h."id" as entity, h as row
+  from (select distinct c.entity from cand c) c
+  join "orb"."subscriptions_history" h on h."id" = c.entity and h.valid_to = 'infinity'
+  cross join late l
+  where h."id" <> all (l.ids)
+),
+objs as (
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  from cand w
+  -- One index lookup per event, reading its object once.
+  cross join lateral (
+    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then (case when f.full then x.o else x.o - array['customer', 'plan']::text[] end) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o -> 'customer' -> 'id',
+	'external_customer_id', x.o -> 'customer' -> 'external_customer_id', 'plan_id', x.o -> 'plan' -> 'id')), '{}'::jsonb)
+      when w.src = 1 then ((case when x.o ? 'start_date' then jsonb_build_object('start_date', x.o -> 'start_date') else '{}'::jsonb end || case when x.o ? 'end_date' then jsonb_build_object('end_date', x.o -> 'end_date') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o -> 'customer' -> 'id',
+	'external_customer_id', x.o -> 'customer' -> 'external_customer_id', 'plan_id', x.o -> 'plan' -> 'id')), '{}'::jsonb) end, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms', 'folded_seq']::text[]) as obj
+    from "orb"."events" e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'subscription') when 1 then (e.payload -> 'subscription') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'price_intervals', false) else false end) as full) f
+    where e.seq = w.seq
+    offset 0
+  ) y
+),
+folds as (
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+         jsonb_populate_record(case when o.grp > 0 then null::"orb"."subscriptions_history" else b.row end,
+           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+  from (
+    -- grp counts the full objects so far: a full object starts the fold anew.
+    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
+  ) o
+  left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, s.r0 as r from folds s
+),
+marked as (
+  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."active_plan_phase_order", (s.r)."adjustment_intervals", (s.r)."auto_collection", (s.r)."auto_issuance", (s.r)."billing_cycle_anchor_configuration", (s.r)."billing_cycle_day", (s.r)."created_at", (s.r)."current_billing_period_end_date", (s.r)."current_billing_period_start_date", (s.r)."customer", (s.r)."default_invoice_memo", (s.r)."discount_intervals", (s.r)."end_date", (s.r)."fixed_fee_quantity_schedule", (s.r)."invoicing_threshold", (s.r)."maximum_intervals", (s.r)."metadata", (s.r)."minimum_intervals", (s.r)."name", (s.r)."net_terms", (s.r)."pending_subscription_change", (s.r)."plan", (s.r)."price_intervals", (s.r)."redeemed_coupon", (s.r)."start_date", (s.r)."status", (s.r)."trial_info", (s.r)."customer_id", (s.r)."external_customer_id", (s.r)."plan_id") is distinct from row((s.base)."active_plan_phase_order", (s.base)."adjustment_intervals", (s.base)."auto_collection", (s.base)."auto_issuance", (s.base)."billing_cycle_anchor_configuration", (s.base)."billing_cycle_day", (s.base)."created_at", (s.base)."current_billing_period_end_date", (s.base)."current_billing_period_start_date", (s.base)."customer", (s.base)."default_invoice_memo", (s.base)."discount_intervals", (s.base)."end_date", (s.base)."fixed_fee_quantity_schedule", (s.base)."invoicing_threshold", (s.base)."maximum_intervals", (s.base)."metadata", (s.base)."minimum_intervals", (s.base)."name", (s.base)."net_terms", (s.base)."pending_subscription_change", (s.base)."plan", (s.base)."price_intervals", (s.base)."redeemed_coupon", (s.base)."start_date", (s.base)."status", (s.base)."trial_info", (s.base)."customer_id", (s.base)."external_customer_id", (s.base)."plan_id") else row((s.r)."active_plan_phase_order", (s.r)."adjustment_intervals", (s.r)."auto_collection", (s.r)."auto_issuance", (s.r)."billing_cycle_anchor_configuration", (s.r)."billing_cycle_day", (s.r)."created_at", (s.r)."current_billing_period_end_date", (s.r)."current_billing_period_start_date", (s.r)."customer", (s.r)."default_invoice_memo", (s.r)."discount_intervals", (s.r)."end_date", (s.r)."fixed_fee_quantity_schedule", (s.r)."invoicing_threshold", (s.r)."maximum_intervals", (s.r)."metadata", (s.r)."minimum_intervals", (s.r)."name", (s.r)."net_terms", (s.r)."pending_subscription_change", (s.r)."plan", (s.r)."price_intervals", (s.r)."redeemed_coupon", (s.r)."start_date", (s.r)."status", (s.r)."trial_info", (s.r)."customer_id", (s.r)."external_customer_id", (s.r)."plan_id") is distinct from row((s.prev)."active_plan_phase_order", (s.prev)."adjustment_intervals", (s.prev)."auto_collection", (s.prev)."auto_issuance", (s.prev)."billing_cycle_anchor_configuration", (s.prev)."billing_cycle_day", (s.prev)."created_at", (s.prev)."current_billing_period_end_date", (s.prev)."current_billing_period_start_date", (s.prev)."customer", (s.prev)."default_invoice_memo", (s.prev)."discount_intervals", (s.prev)."end_date", (s.prev)."fixed_fee_quantity_schedule", (s.prev)."invoicing_threshold", (s.prev)."maximum_intervals", (s.prev)."metadata", (s.prev)."minimum_intervals", (s.prev)."name", (s.prev)."net_terms", (s.prev)."pending_subscription_change", (s.prev)."plan", (s.prev)."price_intervals", (s.prev)."redeemed_coupon", (s.prev)."start_date", (s.prev)."status", (s.prev)."trial_info", (s.prev)."customer_id", (s.prev)."external_customer_id", (s.prev)."plan_id") end as changed
+  from (
+    select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
+    from states s window w as (partition by s.entity order by s.created_at, s.seq)
+  ) s
+),
+last_folded as (
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
+),
+versions as (
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
+         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
+  from marked m where m.changed
+),
+removed as (
+  delete from "orb"."subscriptions_history" h using late l where h."id" = any (l.ids)
+  returning 1
+),
+closed as (
+  update "orb"."subscriptions_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
+    folded_seq = case when v.valid_from is null then lf.seq end,
+    folded_at = case when v.valid_from is null then lf.created_at end
+  from last_folded lf
+  join base b on b.entity = lf.entity
+  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+  where h."id" = lf.entity and h.valid_to = 'infinity'
+  returning 1
+),
+written as (
+  insert into "orb"."subscriptions_history" ("id", "active_plan_phase_order", "adjustment_intervals", "auto_collection", "auto_issuance", "billing_cycle_anchor_configuration", "billing_cycle_day", "created_at", "current_billing_period_end_date", "current_billing_period_start_date", "customer", "default_invoice_memo", "discount_intervals", "end_date", "fixed_fee_quantity_schedule", "invoicing_threshold", "maximum_intervals", "metadata", "minimum_intervals", "name", "net_terms", "pending_subscription_change", "plan", "price_intervals", "redeemed_coupon", "start_date", "status", "trial_info", "customer_id", "external_customer_id", "plan_id", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
+  select v.entity, (v.r)."active_plan_phase_order", (v.r)."adjustment_intervals", (v.r)."auto_collection", (v.r)."auto_issuance", (v.r)."billing_cycle_anchor_configuration", (v.r)."billing_cycle_day", (v.r)."created_at", (v.r)."current_billing_period_end_date", (v.r)."current_billing_period_start_date", (v.r)."customer", (v.r)."default_invoice_memo", (v.r)."discount_intervals", (v.r)."end_date", (v.r)."fixed_fee_quantity_schedule", (v.r)."invoicing_threshold", (v.r)."maximum_intervals", (v.r)."metadata", (v.r)."minimum_intervals", (v.r)."name", (v.r)."net_terms", (v.r)."pending_subscription_change", (v.r)."plan", (v.r)."price_intervals", (v.r)."redeemed_coupon", (v.r)."start_date", (v.r)."status", (v.r)."trial_info", (v.r)."customer_id", (v.r)."external_customer_id", (v.r)."plan_id", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
+  from versions v join last_folded lf on lf.entity = v.entity
+  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied);
+
+-- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
+select e.seq from "orb"."events" e
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription', 'subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'subscriptions_history' and d.seq = e.seq and d.resolved_at is null)
+order by e.seq;
+
+-- name: entities: entity ids of positions $1
+select distinct x.entity from (
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
+) x where x.entity is not null;
+
+-- name: sample: top-level keys of the newest full objects in ($1, $2]
+-- (none)
