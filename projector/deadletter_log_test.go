@@ -50,7 +50,7 @@ func TestDeadLetterLogsQuoteNoPayloadValues(t *testing.T) {
 		t.Errorf("a payload value reached the logs:\n%s", out)
 	}
 	dls, err := ListDeadLetters(ctx, b.schema.Pool, b.schema.Name, false)
-	if err != nil || len(dls) != 2 || !strings.Contains(dls[0].Error, secretValue) {
+	if dls = withoutHistory(dls); err != nil || len(dls) != 2 || !strings.Contains(dls[0].Error, secretValue) {
 		t.Errorf("the table should keep the full message: %+v, %v", dls, err)
 	}
 }
