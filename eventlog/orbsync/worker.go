@@ -150,7 +150,7 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.tryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, r.q.TryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
 		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
