@@ -1,10 +1,7 @@
 package eventlog
 
 import (
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -17,50 +14,18 @@ func NotifyChannel(schema string) string {
 	return schema + "_events"
 }
 
-// appendQueries holds the append statements with the schema filled in.
-type appendQueries struct {
-	lockHead, lockHeadTx, insert, moveHead, notify string
+// queries is the log's SQL, in sql/queries/eventlog/ (one file per
+// field, named by its tag; see package sql for the scheme).
+type queries struct {
+	LockHead   string `sql:"lock_head"`
+	LockHeadTx string `sql:"lock_head_tx"`
+	Insert     string `sql:"insert"`
+	MoveHead   string `sql:"move_head"`
+	Notify     string `sql:"notify"`
+	Head       string `sql:"head"`
 }
 
-func newAppendQueries(schema string) appendQueries {
-	s := pgx.Identifier{schema}.Sanitize()
-	r := strings.NewReplacer("{{schema}}", s, "{{channel}}", orbsql.QuoteLiteral(NotifyChannel(schema)))
-	return appendQueries{
-		// The row lock is held to commit: appends are serialized, which is
-		// what makes positions gapless and commit-ordered.
-		lockHead: r.Replace(`select seq from {{schema}}.log_head for update`),
-		// The same, for a caller's transaction, checking it can append.
-		lockHeadTx: r.Replace(`select current_setting('transaction_isolation') from {{schema}}.log_head for update`),
-		// Runs after the lock is held, so under READ COMMITTED its snapshot
-		// sees every earlier append: the NOT EXISTS test is exact and the
-		// numbering never leaves a hole for a duplicate.
-		insert: r.Replace(`
-insert into {{schema}}.events
-    (seq, event_id, type, created_at, source, resource_type, resource_id,
-     body_zstd, payload, orb_timestamp, orb_signature)
-select h.seq + row_number() over (order by i.ord),
-       i.event_id, i.type, i.created_at, i.source,
-       nullif(i.resource_type, ''), nullif(i.resource_id, ''),
-       i.body_zstd, convert_from(i.json, 'UTF8')::jsonb,
-       nullif(i.orb_timestamp, ''), nullif(i.orb_signature, '')
-from {{schema}}.log_head h,
-     unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-            $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bytea[])
-         with ordinality
-         as i(event_id, type, created_at, source, resource_type, resource_id,
-              body_zstd, orb_timestamp, orb_signature, json, ord)
--- Stored ids are looked up by index with = ANY. A NOT EXISTS here is
--- planned as a hash anti-join that scans the whole log on every append.
-where i.event_id <> all (array(
-    select e.event_id from {{schema}}.events e where e.event_id = any ($1::text[])))
-returning event_id, seq`),
-		moveHead: r.Replace(`
-update {{schema}}.log_head
-set seq = coalesce((select max(seq) from {{schema}}.events), 0)`),
-		// A DO block rather than SELECT pg_notify: no result set to read.
-		notify: r.Replace(`do $$ begin perform pg_notify({{channel}}, ''); end $$`),
-	}
-}
+var sqlFiles = orbsql.MustQueries[queries]("eventlog")
 
 // appendColumns is a batch of events as parallel arrays for unnest.
 type appendColumns struct {

@@ -26,7 +26,7 @@ func (a *Appender) AppendTx(ctx context.Context, tx pgx.Tx, events []Event) ([]R
 		return nil, nil
 	}
 	var isolation string
-	if err := tx.QueryRow(ctx, a.queries.lockHeadTx).Scan(&isolation); err != nil {
+	if err := tx.QueryRow(ctx, a.queries.LockHeadTx).Scan(&isolation); err != nil {
 		return nil, classify(fmt.Errorf("locking log head: %w", err))
 	}
 	if isolation != "read committed" {
@@ -73,7 +73,7 @@ func (a *Appender) insertSavepoint(ctx context.Context, tx pgx.Tx, events []Even
 	seqs, err := a.insertRows(ctx, tx, events)
 	if err == nil {
 		// Move the head now: the next insert numbers its rows after it.
-		_, err = tx.Exec(ctx, a.queries.moveHead)
+		_, err = tx.Exec(ctx, a.queries.MoveHead)
 	}
 	if err != nil {
 		if _, rbErr := tx.Exec(ctx, "rollback to savepoint eventlog_append"); rbErr != nil {
@@ -94,7 +94,7 @@ func (a *Appender) insertRows(ctx context.Context, tx pgx.Tx, events []Event) (m
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, a.queries.insert, cols.args()...)
+	rows, err := tx.Query(ctx, a.queries.Insert, cols.args()...)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (a *Appender) insertRows(ctx context.Context, tx pgx.Tx, events []Event) (m
 // finishTx rings the doorbell (delivered at commit) and builds the
 // results; refused holds the indexes of events left out, refusedErr why.
 func (a *Appender) finishTx(ctx context.Context, tx pgx.Tx, events []Event, seqs map[string]int64, refused map[int]bool, refusedErr error) ([]Result, error) {
-	if _, err := tx.Exec(ctx, a.queries.notify); err != nil {
+	if _, err := tx.Exec(ctx, a.queries.Notify); err != nil {
 		return nil, classify(fmt.Errorf("notifying: %w", err))
 	}
 	firstIndex := firstIndexes(events)

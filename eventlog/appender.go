@@ -107,7 +107,7 @@ func (c AppenderConfig) withDefaults() AppenderConfig {
 type Appender struct {
 	cfg     AppenderConfig
 	pool    *pgxpool.Pool
-	queries appendQueries
+	queries queries
 	queue   chan *appendRequest
 
 	startOnce sync.Once
@@ -147,7 +147,7 @@ func NewAppender(pool *pgxpool.Pool, cfg AppenderConfig) (*Appender, error) {
 	return &Appender{
 		cfg:      cfg,
 		pool:     pool,
-		queries:  newAppendQueries(cfg.Schema),
+		queries:  sqlFiles.For(cfg.Schema),
 		queue:    make(chan *appendRequest, cfg.MaxBatchEvents),
 		stop:     make(chan struct{}),
 		stopping: make(chan struct{}),
@@ -376,10 +376,10 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	// made while the log was new (and looked empty) keeps scanning the
 	// whole table as it grows, until autovacuum first analyzes it.
 	batch.Queue("set local plan_cache_mode = force_custom_plan")
-	batch.Queue(a.queries.lockHead)
-	batch.Queue(a.queries.insert, cols.args()...)
-	batch.Queue(a.queries.moveHead)
-	batch.Queue(a.queries.notify)
+	batch.Queue(a.queries.LockHead)
+	batch.Queue(a.queries.Insert, cols.args()...)
+	batch.Queue(a.queries.MoveHead)
+	batch.Queue(a.queries.Notify)
 	batch.Queue("commit")
 	br := conn.SendBatch(ctx, batch)
 	seqs, err := readAppendResults(br)

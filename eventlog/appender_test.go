@@ -81,7 +81,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	ctx := context.Background()
-	q := newAppendQueries(b.schema.Name)
+	q := sqlFiles.For(b.schema.Name)
 
 	// A slow transaction takes the next position and holds it open.
 	slow, err := b.schema.Pool.Begin(ctx)
@@ -89,10 +89,10 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols, _, _ := newAppendColumns([]Event{testEvent("slow")})
-	if _, err := slow.Exec(ctx, q.lockHead); err != nil {
+	if _, err := slow.Exec(ctx, q.LockHead); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := slow.Exec(ctx, q.insert, cols.args()...); err != nil {
+	if _, err := slow.Exec(ctx, q.Insert, cols.args()...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -115,7 +115,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 	if got := readAfter(t, b, 0); len(got) != 0 {
 		t.Fatalf("reader saw %v before anything committed", got)
 	}
-	if _, err := slow.Exec(ctx, q.moveHead); err != nil {
+	if _, err := slow.Exec(ctx, q.MoveHead); err != nil {
 		t.Fatal(err)
 	}
 	if err := slow.Commit(ctx); err != nil {
@@ -134,10 +134,10 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols, _, _ = newAppendColumns([]Event{testEvent("rolled_back")})
-	if _, err := rb.Exec(ctx, q.lockHead); err != nil {
+	if _, err := rb.Exec(ctx, q.LockHead); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rb.Exec(ctx, q.insert, cols.args()...); err != nil {
+	if _, err := rb.Exec(ctx, q.Insert, cols.args()...); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

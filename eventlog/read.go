@@ -23,7 +23,7 @@ type DB interface {
 // head is committed and visible to a snapshot that sees the head.
 func Head(ctx context.Context, db DB, schema string) (int64, error) {
 	var head int64
-	if err := db.QueryRow(ctx, "select seq from "+pgx.Identifier{schema, "log_head"}.Sanitize()).Scan(&head); err != nil {
+	if err := db.QueryRow(ctx, sqlFiles.For(schema).Head).Scan(&head); err != nil {
 		return 0, fmt.Errorf("reading the log head: %w", err)
 	}
 	return head, nil

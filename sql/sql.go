@@ -1,12 +1,14 @@
-// Package sql owns orb-sync's database schema: the tern migrations that
-// create the event log and the projection tables, embedded in the binary, and
-// the functions that apply them. Every layer may import it, so it also holds
-// the few helpers all of them need to write SQL text (text.go): advisory
-// lock keys and quoted literals.
+// Package sql owns orb-sync's database schema and its static SQL: the tern
+// migrations that create the event log and the projection tables, embedded
+// in the binary, and the functions that apply them; and every package's
+// static statements, one named file each under queries/ (queries.go). Every
+// layer may import it, so it also holds the few helpers all of them need to
+// write SQL text (text.go): advisory lock keys and quoted literals.
 //
 // Every object lives in one schema (DATABASE_SCHEMA, default "orb"), so two
-// Orb accounts can share a database. Migrations are templates: {{.schema}} is
-// the quoted schema name and {{.schema_name}} the bare one, for literals.
+// Orb accounts can share a database. Migrations and statement files are
+// templates with the same data: {{.schema}} is the quoted schema name and
+// {{.schema_name}} the bare one, for literals.
 package sql
 
 import (

@@ -19,7 +19,7 @@ type checkpoint struct {
 
 func (r *Runner) loadCheckpoint(ctx context.Context, job string) (checkpoint, error) {
 	var c checkpoint
-	err := r.pool.QueryRow(ctx, r.q.loadCheckpoint, job).Scan(&c.seq, &c.passedFrom)
+	err := r.pool.QueryRow(ctx, r.q.LoadCheckpoint, job).Scan(&c.seq, &c.passedFrom)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return checkpoint{}, fmt.Errorf("reading the %s checkpoint: %w", job, err)
 	}
@@ -27,14 +27,14 @@ func (r *Runner) loadCheckpoint(ctx context.Context, job string) (checkpoint, er
 }
 
 func (r *Runner) saveSeq(ctx context.Context, job string, seq int64) error {
-	if _, err := r.pool.Exec(ctx, r.q.saveSeq, job, seq); err != nil {
+	if _, err := r.pool.Exec(ctx, r.q.SaveSeq, job, seq); err != nil {
 		return fmt.Errorf("saving the %s checkpoint: %w", job, err)
 	}
 	return nil
 }
 
 func (r *Runner) savePass(ctx context.Context, job string, startedAt time.Time) error {
-	if _, err := r.pool.Exec(ctx, r.q.savePass, job, startedAt); err != nil {
+	if _, err := r.pool.Exec(ctx, r.q.SavePass, job, startedAt); err != nil {
 		return fmt.Errorf("saving the %s checkpoint: %w", job, err)
 	}
 	return nil

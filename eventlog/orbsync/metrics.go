@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"job"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "orb", Subsystem: "sync", Name: "last_success_timestamp_seconds",
-			Help: "Unix time at which a job's last pass succeeded; alert when it falls behind.",
+			Help: "Unix time at which this replica last finished a pass of the job, or started the job if it has not finished one; alert when every replica's falls behind.",
 		}, []string{"job"}),
 	}
 	m.collectors = []prometheus.Collector{m.snapshots, m.pages, m.recovered, m.missing, m.passSeconds, m.passErrors, m.lastSuccess}
@@ -104,6 +104,16 @@ func (m *Metrics) observeMissing(resource string, n int) {
 func (m *Metrics) initJob(job string) {
 	if m != nil {
 		m.passErrors.WithLabelValues(job)
+	}
+}
+
+// startJob starts a periodic job's last-success clock at the worker's
+// start. Without it the gauge would be absent until a first success, and
+// after a restart of every replica a job that never succeeds would never
+// age into an alert (an absent series compares to nothing).
+func (m *Metrics) startJob(job string, now time.Time) {
+	if m != nil {
+		m.lastSuccess.WithLabelValues(job).Set(float64(now.Unix()))
 	}
 }
 

@@ -39,7 +39,7 @@ var errProgressMoved = errors.New("stored progress moved under this backfill (is
 
 // ListProgress returns every entity's stored progress, by name.
 func (r *Runner) ListProgress(ctx context.Context) ([]Progress, error) {
-	rows, err := r.pool.Query(ctx, r.q.listProgress)
+	rows, err := r.pool.Query(ctx, r.q.ListProgress)
 	if err != nil {
 		return nil, fmt.Errorf("reading backfill progress: %w", err)
 	}
@@ -52,7 +52,7 @@ func (r *Runner) ListProgress(ctx context.Context) ([]Progress, error) {
 
 // loadProgress returns an entity's stored progress, if any.
 func (r *Runner) loadProgress(ctx context.Context, entity string) (Progress, bool, error) {
-	rows, err := r.pool.Query(ctx, r.q.loadProgress, entity)
+	rows, err := r.pool.Query(ctx, r.q.LoadProgress, entity)
 	if err != nil {
 		return Progress{}, false, fmt.Errorf("reading %s progress: %w", entity, err)
 	}
@@ -69,7 +69,7 @@ func (r *Runner) loadProgress(ctx context.Context, entity string) (Progress, boo
 // resetProgress starts an entity's backfill over, from the first page,
 // covering since and listing from listFrom (zero: from since).
 func (r *Runner) resetProgress(ctx context.Context, entity string, since, listFrom time.Time) (Progress, error) {
-	rows, err := r.pool.Query(ctx, r.q.resetProgress, entity, nullTime(since), nullTime(listFrom))
+	rows, err := r.pool.Query(ctx, r.q.ResetProgress, entity, nullTime(since), nullTime(listFrom))
 	if err != nil {
 		return Progress{}, fmt.Errorf("resetting %s progress: %w", entity, err)
 	}
@@ -83,7 +83,7 @@ func (r *Runner) resetProgress(ctx context.Context, entity string, since, listFr
 // advance records a stored page in tx: the cursor of the next page, the
 // page's counts, and whether the listing is complete. p is updated to match.
 func (r *Runner) advance(ctx context.Context, tx pgx.Tx, p *Progress, next string, done bool, fetched int64, c writeCounts) error {
-	tag, err := tx.Exec(ctx, r.q.advanceProgress, p.Entity, p.Pages, next, fetched, c.Stored, c.Duplicates, c.Errors, done)
+	tag, err := tx.Exec(ctx, r.q.AdvanceProgress, p.Entity, p.Pages, next, fetched, c.Stored, c.Duplicates, c.Errors, done)
 	if err != nil {
 		return fmt.Errorf("saving %s progress: %w", p.Entity, err)
 	}
@@ -104,7 +104,7 @@ func (r *Runner) advance(ctx context.Context, tx pgx.Tx, p *Progress, next strin
 func (r *Runner) recordFailure(ctx context.Context, entity string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := r.pool.Exec(ctx, r.q.failProgress, entity, cause.Error()); err != nil {
+	if _, err := r.pool.Exec(ctx, r.q.FailProgress, entity, cause.Error()); err != nil {
 		r.cfg.Logger.WarnContext(ctx, "could not record backfill failure", "entity", entity, "error", err.Error())
 	}
 }

@@ -149,7 +149,7 @@ type existing struct {
 // log says exists that a complete listing started at listedAt did not
 // return.
 func (r *Runner) markMissing(ctx context.Context, resource string, seen map[string]bool, listedAt time.Time) (int, error) {
-	rows, err := r.pool.Query(ctx, r.q.existingObjects, resource)
+	rows, err := r.pool.Query(ctx, r.q.ExistingObjects, resource)
 	if err != nil {
 		return 0, fmt.Errorf("reading stored %s ids: %w", resource, err)
 	}

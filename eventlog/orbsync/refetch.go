@@ -166,7 +166,7 @@ func permanent(err error) bool {
 // refetchStaleSubscriptions reads again the subscriptions whose newest
 // stored state is active with a billing period that has ended.
 func (r *Runner) refetchStaleSubscriptions(ctx context.Context) (int, error) {
-	rows, err := r.pool.Query(ctx, r.q.staleSubscriptions, r.cfg.Now(), staleSubscriptionsMax)
+	rows, err := r.pool.Query(ctx, r.q.StaleSubscriptions, r.cfg.Now(), staleSubscriptionsMax)
 	if err != nil {
 		return 0, fmt.Errorf("finding stale subscriptions: %w", err)
 	}
@@ -189,7 +189,7 @@ func (r *Runner) refetchStaleSubscriptions(ctx context.Context) (int, error) {
 
 // eventsAfter reads what the refetch rules need about the events after seq.
 func (r *Runner) eventsAfter(ctx context.Context, seq int64, limit int) ([]logEvent, error) {
-	rows, err := r.pool.Query(ctx, r.q.eventsAfter, seq, limit)
+	rows, err := r.pool.Query(ctx, r.q.EventsAfter, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading the log after %d: %w", seq, err)
 	}

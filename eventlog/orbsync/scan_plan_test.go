@@ -43,8 +43,8 @@ func TestReconcileScansFollowObjectsNotTheLog(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		"existing objects":    {b.runner.q.existingObjects, []any{"customer"}},
-		"stale subscriptions": {b.runner.q.staleSubscriptions, []any{time.Now(), 500}},
+		"existing objects":    {b.runner.q.ExistingObjects, []any{"customer"}},
+		"stale subscriptions": {b.runner.q.StaleSubscriptions, []any{time.Now(), 500}},
 	} {
 		var plan []map[string]any
 		if err := b.schema.Pool.QueryRow(ctx, "explain (analyze, format json) "+q.sql, q.args...).Scan(&plan); err != nil {
@@ -56,7 +56,7 @@ func TestReconcileScansFollowObjectsNotTheLog(t *testing.T) {
 		}
 	}
 	var newest []string
-	rows, err := b.schema.Pool.Query(ctx, b.runner.q.existingObjects, "customer")
+	rows, err := b.schema.Pool.Query(ctx, b.runner.q.ExistingObjects, "customer")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func (r *Runner) newestEvents(ctx context.Context, resource string, ids []string
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := r.pool.Query(ctx, r.q.newestEvents, resource, ids)
+	rows, err := r.pool.Query(ctx, r.q.NewestEvents, resource, ids)
 	if err != nil {
 		return nil, fmt.Errorf("looking up stored %s events: %w", resource, err)
 	}

@@ -60,6 +60,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting the %s worker: %w", w.name, err)
 	}
+	w.r.cfg.Metrics.startJob(w.name, time.Now())
 	runCtx, cancel := context.WithCancel(ctx)
 	w.cancel, w.state = cancel, 1
 	go w.run(runCtx, delay)
@@ -96,36 +97,50 @@ func (w *Worker) run(ctx context.Context, delay time.Duration) {
 			return
 		case <-timer.C:
 		}
-		start := time.Now()
-		err := w.locked(ctx)
-		if ctx.Err() != nil {
+		wait, ok := w.turn(ctx, log, &failures)
+		if !ok {
 			return // Stopped mid-pass: not a failure.
-		}
-		w.r.cfg.Metrics.observePass(w.name, time.Since(start), err, time.Now())
-		wait := w.interval
-		if err != nil {
-			failures++
-			wait = min(w.interval, errorBackoffBase<<min(failures-1, 16))
-			log.ErrorContext(ctx, "pass failed", slog.Int("attempt", failures), slog.Duration("backoff", wait),
-				slog.String("error", err.Error()))
-		} else {
-			failures = 0
 		}
 		timer.Reset(wait)
 	}
+}
+
+// turn runs one scheduled pass, records its outcome and returns the wait
+// until the next; ok is false when ctx ended during the pass. A turn that
+// finds another replica holding the job's lock records nothing: it is
+// neither a failure nor a success of this replica, and counting it as a
+// success would keep the last-success gauge fresh while the replica that
+// holds the lock hangs or fails (and OrbSyncJobNotSucceeding would never
+// fire).
+func (w *Worker) turn(ctx context.Context, log *slog.Logger, failures *int) (wait time.Duration, ok bool) {
+	start := time.Now()
+	err := w.locked(ctx)
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	if errors.Is(err, errLocked) {
+		log.DebugContext(ctx, "pass skipped: another replica runs it")
+		return w.interval, true
+	}
+	w.r.cfg.Metrics.observePass(w.name, time.Since(start), err, time.Now())
+	if err == nil {
+		*failures = 0
+		return w.interval, true
+	}
+	*failures++
+	wait = min(w.interval, errorBackoffBase<<min(*failures-1, 16))
+	log.ErrorContext(ctx, "pass failed", slog.Int("attempt", *failures), slog.Duration("backoff", wait),
+		slog.String("error", err.Error()))
+	return wait, true
 }
 
 // errLocked means another process holds the job's lock.
 var errLocked = errors.New("job locked by another process")
 
 // locked runs a pass under the job's advisory lock, on a connection held
-// for the pass. A pass that finds the lock taken is skipped.
+// for the pass. A pass that finds the lock taken returns errLocked.
 func (w *Worker) locked(ctx context.Context) error {
 	unlock, err := w.r.tryLock(ctx, "orb-sync:"+w.name+":"+w.r.cfg.Schema)
-	if errors.Is(err, errLocked) {
-		w.r.cfg.Logger.DebugContext(ctx, "pass skipped: another replica runs it", slog.String("job", w.name))
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -150,7 +165,7 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.tryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, r.q.TryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
 		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}

@@ -2,8 +2,11 @@ package orbsync
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // eventually polls cond until it holds or 10 seconds pass.
@@ -114,4 +117,70 @@ func TestRepairerReadsBackToTheLastPass(t *testing.T) {
 		reqs[0].Query.Get("delivery_success") != "false" {
 		t.Fatalf("requests %v", reqs)
 	}
+}
+
+// TestSkippedTurnIsNotASuccess: a replica whose turn finds the job locked
+// by another replica records no success, so the last-success gauge keeps
+// aging while the lock holder hangs or fails; the gauge exists from the
+// worker's start, so it ages even if no pass ever succeeds.
+func TestSkippedTurnIsNotASuccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	reg := prometheus.NewRegistry()
+	b.runner.cfg.Metrics = NewMetrics(reg)
+	ctx := context.Background()
+	passes := 0
+	w := b.runner.newWorker("test_job", time.Hour, func(context.Context) (time.Duration, error) { return time.Hour, nil },
+		func(context.Context) error { passes++; return nil })
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	started := lastSuccess(t, reg, "test_job")
+	if started == 0 {
+		t.Fatal("no last-success time before the first pass")
+	}
+
+	unlock, err := b.runner.tryLock(ctx, "orb-sync:test_job:"+b.schema.Name) // Another replica's pass.
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.runner.cfg.Metrics.lastSuccess.WithLabelValues("test_job").Set(1) // Mark, so a write shows.
+	failures := 0
+	wait, ok := w.turn(ctx, slog.New(slog.DiscardHandler), &failures)
+	if !ok || wait != time.Hour || passes != 0 {
+		t.Fatalf("locked turn: wait %s, ok %v, passes %d", wait, ok, passes)
+	}
+	if got := lastSuccess(t, reg, "test_job"); got != 1 {
+		t.Fatalf("a skipped turn set the last success to %v", got)
+	}
+
+	unlock()
+	if _, ok := w.turn(ctx, slog.New(slog.DiscardHandler), &failures); !ok || passes != 1 {
+		t.Fatalf("unlocked turn: ok %v, passes %d", ok, passes)
+	}
+	if got := lastSuccess(t, reg, "test_job"); got < started {
+		t.Fatalf("a pass did not set the last success: %v", got)
+	}
+}
+
+func lastSuccess(t *testing.T, reg *prometheus.Registry, job string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "orb_sync_last_success_timestamp_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "job" && l.GetValue() == job {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

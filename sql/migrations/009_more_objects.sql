@@ -1,8 +1,17 @@
 -- Orb objects the first projections left in the log (issue 9). Same
 -- column rule as 002_projections.sql.
+--
+-- Outside a transaction (disable-tx), so that the two indexes on events
+-- build concurrently on a large log and appends go on meanwhile (see 011).
+-- Every statement may run again after a failure half-way: tables, columns
+-- and indexes are created if missing, and an index on events that a failed
+-- build left invalid is dropped before it is built again. On a small log
+-- the migration runs in one transaction as before (sql.buildInTransaction).
+---- tern: disable-tx ----
+set statement_timeout = 0;
 
 -- Item (FACTS.md §5.7): snapshots read by the backfill and reconcile.
-create table {{.schema}}.items (
+create table if not exists {{.schema}}.items (
     id                   text primary key,
     archived_at          timestamptz,
     created_at           timestamptz,
@@ -15,7 +24,7 @@ create table {{.schema}}.items (
 );
 
 -- Coupon (FACTS.md §5.8), archived ones too (archived_at set).
-create table {{.schema}}.coupons (
+create table if not exists {{.schema}}.coupons (
     id                 text primary key,
     archived_at        timestamptz,
     discount           jsonb,
@@ -27,13 +36,13 @@ create table {{.schema}}.coupons (
     last_event_seq     bigint      not null,
     last_event_at      timestamptz not null
 );
-create index coupons_redemption_code_idx on {{.schema}}.coupons (redemption_code);
+create index if not exists coupons_redemption_code_idx on {{.schema}}.coupons (redemption_code);
 
 -- Price (FACTS.md §5.9): the shared fields typed, the model's own
 -- <model_type>_config object as model_config (new model types appear over
 -- time), item_id and billable_metric_id as join keys; plan_id where the
 -- price came inside a plan.
-create table {{.schema}}.prices (
+create table if not exists {{.schema}}.prices (
     id                              text primary key,
     billable_metric                 jsonb,
     billing_cycle_configuration     jsonb,
@@ -69,14 +78,14 @@ create table {{.schema}}.prices (
     last_event_seq                  bigint      not null,
     last_event_at                   timestamptz not null
 );
-create index prices_item_id_idx on {{.schema}}.prices (item_id);
-create index prices_plan_id_idx on {{.schema}}.prices (plan_id);
-create index prices_external_price_id_idx on {{.schema}}.prices (external_price_id);
-create index prices_billable_metric_id_idx on {{.schema}}.prices (billable_metric_id);
+create index if not exists prices_item_id_idx on {{.schema}}.prices (item_id);
+create index if not exists prices_plan_id_idx on {{.schema}}.prices (plan_id);
+create index if not exists prices_external_price_id_idx on {{.schema}}.prices (external_price_id);
+create index if not exists prices_billable_metric_id_idx on {{.schema}}.prices (billable_metric_id);
 
 -- payment_method.created / deleted (FACTS.md §2.2 #48-49). A deleted
 -- payment method keeps its row, with deleted_at.
-create table {{.schema}}.payment_methods (
+create table if not exists {{.schema}}.payment_methods (
     id                         text primary key,
     created_at                 timestamptz,
     customer_id                text,
@@ -89,11 +98,11 @@ create table {{.schema}}.payment_methods (
     last_event_seq             bigint      not null,
     last_event_at              timestamptz not null
 );
-create index payment_methods_customer_id_idx on {{.schema}}.payment_methods (customer_id);
+create index if not exists payment_methods_customer_id_idx on {{.schema}}.payment_methods (customer_id);
 
 -- Credit blocks (FACTS.md §2.2 #4): the block in credit_block.* events and
 -- in customer.credit_ledger_incremented, with its customer where known.
-create table {{.schema}}.credit_blocks (
+create table if not exists {{.schema}}.credit_blocks (
     id                      text primary key,
     balance                 numeric,
     credit_allocation       jsonb,
@@ -112,12 +121,12 @@ create table {{.schema}}.credit_blocks (
     last_event_seq          bigint      not null,
     last_event_at           timestamptz not null
 );
-create index credit_blocks_customer_id_idx on {{.schema}}.credit_blocks (customer_id);
+create index if not exists credit_blocks_customer_id_idx on {{.schema}}.credit_blocks (customer_id);
 
 -- Accounting sync status per synced object, from the *.accounting_sync_*
 -- events: the newest says whether the object is in the accounting
 -- provider (status succeeded/failed, provider = connection_type).
-create table {{.schema}}.accounting_sync (
+create table if not exists {{.schema}}.accounting_sync (
     object_id              text primary key,
     object_type            text,
     status                 text,
@@ -130,22 +139,24 @@ create table {{.schema}}.accounting_sync (
     last_event_seq         bigint      not null,
     last_event_at          timestamptz not null
 );
-create index accounting_sync_customer_id_idx on {{.schema}}.accounting_sync (customer_id);
-create index accounting_sync_status_idx on {{.schema}}.accounting_sync (status, object_type);
+create index if not exists accounting_sync_customer_id_idx on {{.schema}}.accounting_sync (customer_id);
+create index if not exists accounting_sync_status_idx on {{.schema}}.accounting_sync (status, object_type);
 
 -- subscription.alert_disabled (FACTS.md §2.2 #58) is an alert event too.
-alter table {{.schema}}.subscription_alerts add column reason text;
-alter table {{.schema}}.subscription_alerts add column cardinality bigint;
-alter table {{.schema}}.subscription_alerts add column cardinality_limit bigint;
+alter table {{.schema}}.subscription_alerts add column if not exists reason text;
+alter table {{.schema}}.subscription_alerts add column if not exists cardinality bigint;
+alter table {{.schema}}.subscription_alerts add column if not exists cardinality_limit bigint;
 
 -- A metric's item, the join key to items and prices.
-alter table {{.schema}}.billable_metrics add column item_id text generated always as (item ->> 'id') stored;
-create index billable_metrics_item_id_idx on {{.schema}}.billable_metrics (item_id);
+alter table {{.schema}}.billable_metrics add column if not exists item_id text generated always as (item ->> 'id') stored;
+create index if not exists billable_metrics_item_id_idx on {{.schema}}.billable_metrics (item_id);
 
 -- Late-event lookups for objects found inside other events' payloads.
-create index events_ledger_block_idx on {{.schema}}.events (((payload -> 'properties' -> 'block') ->> 'id'))
+drop index concurrently if exists {{.schema}}.events_ledger_block_idx;
+create index concurrently events_ledger_block_idx on {{.schema}}.events (((payload -> 'properties' -> 'block') ->> 'id'))
     where ((payload -> 'properties' -> 'block') ->> 'id') is not null;
-create index events_payment_method_customer_idx on {{.schema}}.events (((payload -> 'payment_method') ->> 'customer_id'))
+drop index concurrently if exists {{.schema}}.events_payment_method_customer_idx;
+create index concurrently events_payment_method_customer_idx on {{.schema}}.events (((payload -> 'payment_method') ->> 'customer_id'))
     where ((payload -> 'payment_method') ->> 'customer_id') is not null;
 
 do $$

@@ -254,3 +254,12 @@ func (g *sqlGen) pinStale() string {
 	}
 	return fmt.Sprintf("\n      and (b.ver is null or b.ver = t.%s)", pgx.Identifier{g.p.Pin.Key}.Sanitize())
 }
+
+// pinShown carries, for a pinned projection, the version a row shows into
+// the rows looked up for the stale check.
+func (g *sqlGen) pinShown() string {
+	if g.p.Pin == nil {
+		return ""
+	}
+	return ", t." + pgx.Identifier{g.p.Pin.Key}.Sanitize()
+}

@@ -1,0 +1,1 @@
+select seq, pass_started_at from {{.schema}}.sync_checkpoints where job = $1
