@@ -217,6 +217,13 @@ var catalog = withHistory(append([]Projection{
 			{Types: lightweightSubscriptionTypes, Object: `e.payload -> 'subscription'`, Shape: Partial,
 				Allow: []string{"start_date", "end_date", "status"}, Extra: subscriptionJoinKeys},
 		},
+		// A full subscription's join keys are its customer's and plan's ids
+		// (a partial one's moved them, and they stay until the next full).
+		Derived: []Derived{
+			{Column: "customer_id", SQL: `coalesce(r.customer_id, r.customer ->> 'id')`, RowOnly: true},
+			{Column: "external_customer_id", SQL: `coalesce(r.external_customer_id, r.customer ->> 'external_customer_id')`, RowOnly: true},
+			{Column: "plan_id", SQL: `coalesce(r.plan_id, r.plan ->> 'id')`, RowOnly: true},
+		},
 	},
 	{
 		Name: "invoices", Table: "invoices", Key: "id", Version: 2,

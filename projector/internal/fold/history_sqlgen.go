@@ -237,10 +237,11 @@ func (g *sqlGen) historyDerived(alias string) string {
 }
 
 // repeated tells a full object equal to the full object just before it.
-// Derived columns may change with the event alone (a balance transaction
-// that repeats the customer), so a projection with any never skips.
+// Derived columns other than RowOnly ones may change with the event alone
+// (a balance transaction that repeats the customer), so a projection with
+// any never skips.
 func (g *sqlGen) repeated() string {
-	if len(g.p.Derived) > 0 {
+	if slices.ContainsFunc(g.p.Derived, func(d Derived) bool { return !d.RowOnly }) {
 		return "false"
 	}
 	return "coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false)"

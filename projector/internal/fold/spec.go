@@ -74,7 +74,10 @@ type Source struct {
 	Allow []string
 	// Extra, when set, is a jsonb object merged over the shaped object
 	// before it is folded (e.g. the envelope's customer id for a balance
-	// transaction). It may read x.o, the object itself.
+	// transaction). It may read x.o, the object itself. A Summary source
+	// merges it over its partial objects only: merging into a full object
+	// rewrites the whole object (tens of KB for a subscription), so what a
+	// full object implies belongs in a Derived column.
 	Extra string
 	// Resolve, when set, finds the entity id of an event whose object has
 	// none: a SQL expression over {{obj}} (the object) and {{schema}},
@@ -100,6 +103,9 @@ type Source struct {
 type Derived struct {
 	Column string
 	SQL    string
+	// RowOnly says SQL reads r alone: an object equal to the one before it
+	// cannot change the column, so history may skip it.
+	RowOnly bool
 }
 
 // Projection declares a table maintained from the log. Live batches,

@@ -530,10 +530,13 @@ func (g *sqlGen) shapeCaseFor(full string) string {
 		case Partial:
 			obj = partialExpr(s)
 		case Summary:
-			obj = fmt.Sprintf("case when %s then x.o else %s end", full, partialExpr(s))
+			obj = partialExpr(s)
 		}
 		if s.Extra != "" {
 			obj = fmt.Sprintf("(%s) || coalesce(%s, '{}'::jsonb)", obj, s.Extra)
+		}
+		if s.Shape == Summary {
+			obj = fmt.Sprintf("case when %s then x.o else %s end", full, obj)
 		}
 		fmt.Fprintf(&b, "\n      when w.src = %d then %s", i, obj)
 	}
