@@ -15,8 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orb-sync/orb-sync/eventlog"
-	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
@@ -90,66 +88,6 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-// fillLog writes n events of the reference mix (webhooktest's generator,
-// about entities resources per kind, signed with consoletest.Secret) into
-// the log with COPY, as the appender would store them (zstd body, jsonb
-// payload, signature headers): several times faster than appending, so a
-// 1,000,000-event log takes minutes. Bodies are made and compressed on one
-// goroutine while PostgreSQL parses the previous ones.
-func fillLog(b *testing.B, s *pgtest.Schema, n, entities int) {
-	b.Helper()
-	gen, err := webhooktest.New(entities, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	const chunk = 20000 // rows per COPY, well inside the pool's statement_timeout
-	rows := make(chan []any, 4096)
-	genErr := make(chan error, 1)
-	go func() {
-		defer close(rows)
-		stamp := webhook.FormatTimestamp(time.Now())
-		for i := range n {
-			_, _, body := gen.Next(webhooktest.Kinds[i%len(webhooktest.Kinds)])
-			env, err := eventlog.ParseEnvelope(body)
-			if err != nil {
-				genErr <- err
-				return
-			}
-			z, err := eventlog.CompressBody(body)
-			if err != nil {
-				genErr <- err
-				return
-			}
-			rows <- []any{int64(i + 1), env.ID, env.Type, env.CreatedAt, "webhook", env.ResourceType, env.ResourceID,
-				z, string(body), stamp, "v1=" + eventlog.Sign(consoletest.Secret, stamp, body)}
-		}
-	}()
-	columns := []string{"seq", "event_id", "type", "created_at", "source", "resource_type", "resource_id",
-		"body_zstd", "payload", "orb_timestamp", "orb_signature"}
-	for copied := 0; copied < n; {
-		left := min(chunk, n-copied)
-		got, err := s.Pool.CopyFrom(ctx, pgx.Identifier{s.Name, "events"}, columns, pgx.CopyFromFunc(func() ([]any, error) {
-			if left == 0 {
-				return nil, nil
-			}
-			row, ok := <-rows
-			if !ok {
-				return nil, <-genErr
-			}
-			left--
-			return row, nil
-		}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		copied += int(got)
-	}
-	if _, err := s.Pool.Exec(ctx, "update "+pgx.Identifier{s.Name, "log_head"}.Sanitize()+" set seq = $1", n); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // benchSchema returns the schema to measure on: a new one, or with
 // ORB_BENCH_KEEP the kept one, built on first use. A built schema is
 // marked by its comment, so an interrupted build is started again.
@@ -207,7 +145,9 @@ func buildBenchLog(b *testing.B, s *pgtest.Schema, events, entities int) {
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
 	start := time.Now()
-	fillLog(b, s, events, entities)
+	if err := webhooktest.Copy(ctx, s.Pool, s.Name, events, entities, consoletest.Secret); err != nil {
+		b.Fatal(err)
+	}
 	appendEvents(b, s, logger, consoletest.Events())
 	rebuilder, err := projector.NewRebuilder(s.Pool, projector.RebuildConfig{Schema: s.Name, Logger: logger})
 	if err != nil {
