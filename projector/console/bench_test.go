@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,14 +12,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
-
-	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // BenchmarkPages measures each page's server time on a large log: the
@@ -89,8 +85,7 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 // benchSchema returns the schema to measure on: a new one, or with
-// ORB_BENCH_KEEP the kept one, built on first use. A built schema is
-// marked by its comment, so an interrupted build is started again.
+// ORB_BENCH_KEEP the kept one, built on first use.
 func benchSchema(b *testing.B, events, entities int) *pgtest.Schema {
 	keep := os.Getenv("ORB_BENCH_KEEP")
 	if keep == "" {
@@ -98,44 +93,8 @@ func benchSchema(b *testing.B, events, entities int) *pgtest.Schema {
 		buildBenchLog(b, s, events, entities)
 		return s
 	}
-	ctx := context.Background()
-	url := pgtest.DatabaseURL(b)
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = ""
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	s := &pgtest.Schema{Name: keep, URL: url, Pool: pool}
-	marker := fmt.Sprintf("console bench: %d events, %d entities per kind", events, entities)
-	var comment *string
-	err = pool.QueryRow(ctx, "select obj_description(oid, 'pg_namespace') from pg_catalog.pg_namespace where nspname = $1", keep).Scan(&comment)
-	switch {
-	case err == nil && comment != nil && *comment == marker:
-		return s
-	case err == nil:
-		b.Fatalf("schema %s exists but is not a finished %q: drop it first", keep, marker)
-	case !errors.Is(err, pgx.ErrNoRows):
-		b.Fatal(err)
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	err = orbsql.Migrate(ctx, conn.Conn(), keep)
-	conn.Release()
-	if err != nil {
-		b.Fatal(err)
-	}
-	buildBenchLog(b, s, events, entities)
-	if _, err := pool.Exec(ctx, "comment on schema "+pgx.Identifier{keep}.Sanitize()+" is "+orbsql.QuoteLiteral(marker)); err != nil {
-		b.Fatal(err)
-	}
-	return s
+	what := fmt.Sprintf("console bench: %d events, %d entities per kind", events, entities)
+	return pgtest.KeptSchema(b, keep, what, func(s *pgtest.Schema) { buildBenchLog(b, s, events, entities) })
 }
 
 // buildBenchLog fills the log with the mix and the console fixture and
