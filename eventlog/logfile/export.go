@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,15 +50,31 @@ func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()
-	where := "where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)"
-	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
+	// Only the bounds given: "$1 is null or …" would leave a prepared
+	// statement's generic plan a sort of the whole log instead of a walk
+	// of the primary key.
+	var conds []string
+	var args []any
+	if cfg.Since != nil {
+		args = append(args, *cfg.Since)
+		conds = append(conds, fmt.Sprintf("created_at >= $%d", len(args)))
+	}
+	if cfg.Until != nil {
+		args = append(args, *cfg.Until)
+		conds = append(conds, fmt.Sprintf("created_at < $%d", len(args)))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "where " + strings.Join(conds, " and ")
+	}
+	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, args...).Scan(&p.Total); err != nil {
 		return p, fmt.Errorf("counting events: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := writeHeader(bw, cfg); err != nil {
 		return p, err
 	}
-	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", cfg.Since, cfg.Until)
+	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", args...)
 	if err != nil {
 		return p, fmt.Errorf("reading the log: %w", err)
 	}
