@@ -78,7 +78,7 @@ func (e *elector) campaign(ctx context.Context, conn *pgx.Conn) bool {
 	key := orbsql.LockKey32(e.p.cfg.Schema)
 	for {
 		var got bool
-		err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1, $2)", lockNamespace, key).Scan(&got)
+		err := conn.QueryRow(ctx, sqlFor(e.p.cfg.Schema).TryLock, lockNamespace, key).Scan(&got)
 		if err != nil {
 			e.p.logFailure(ctx, "trying the projector lock", err)
 			return false

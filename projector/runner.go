@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -334,12 +335,7 @@ func (p *Projector) typesIn(ctx context.Context, tx pgx.Tx, round []step) (map[s
 	for _, st := range round[1:] {
 		lo, hi = min(lo, st.from), max(hi, st.to)
 	}
-	rows, err := tx.Query(ctx, "select distinct type from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+
-		" where seq > $1 and seq <= $2", lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("reading the round's event types: %w", err)
-	}
-	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	types, err := eventlog.TypesAfter(ctx, tx, p.cfg.Schema, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("reading the round's event types: %w", err)
 	}
@@ -420,23 +416,13 @@ func (p *Projector) countUnknownTypes(ctx context.Context) {
 	for t := range fold.KnownTypes() {
 		known = append(known, t)
 	}
-	rows, err := p.pool.Query(ctx, "select type, count(*) from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+
-		" where seq > $1 and seq <= $2 and type <> all ($3::text[]) group by type", p.typesCounted, upTo, known)
+	counts, err := eventlog.CountTypesAfter(ctx, p.pool, p.cfg.Schema, p.typesCounted, upTo, known)
 	if err != nil {
 		p.logFailure(ctx, "counting unknown event types", err)
 		return
 	}
-	type count struct {
-		Type string
-		N    int64
-	}
-	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[count])
-	if err != nil {
-		p.logFailure(ctx, "counting unknown event types", err)
-		return
-	}
-	for _, c := range counts {
-		p.cfg.Metrics.unknownType(c.Type, c.N)
+	for typ, n := range counts {
+		p.cfg.Metrics.unknownType(typ, n)
 	}
 	p.typesCounted = upTo
 }

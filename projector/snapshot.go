@@ -71,7 +71,7 @@ func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotR
 	if err := fold.PrepareTx(ctx, tx); err != nil {
 		return res, err
 	}
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	if _, err := tx.Exec(ctx, sqlFor(cfg.Schema).LiftStatementTimeout); err != nil {
 		return res, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	if res.Head, err = readHead(ctx, tx, cfg.Schema); err != nil {
@@ -126,7 +126,7 @@ func checkSnapshotConfig(cfg SnapshotConfig) error {
 
 func createSnapshotSchema(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig) error {
 	var exists bool
-	if err := tx.QueryRow(ctx, "select exists (select from pg_catalog.pg_namespace where nspname = $1)", cfg.Into).Scan(&exists); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(cfg.Schema).SchemaExists, cfg.Into).Scan(&exists); err != nil {
 		return fmt.Errorf("checking schema %s: %w", cfg.Into, err)
 	}
 	if exists {

@@ -123,12 +123,12 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 		return res, fmt.Errorf("beginning: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // Also drops the scratch table.
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	if _, err := tx.Exec(ctx, sqlFor(schema).LiftStatementTimeout); err != nil {
 		return res, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	// The first query takes the snapshot: the checkpoint, the live rows and
 	// the log are all read as of here.
-	err = tx.QueryRow(ctx, "select seq, version from "+checkpointsTable(schema)+" where projection = $1", p.Name).
+	err = tx.QueryRow(ctx, sqlFor(schema).ReadCheckpoint, p.Name).
 		Scan(&res.Checkpoint, &res.StoredVersion)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("reading the checkpoint: %w", err)
@@ -141,7 +141,7 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	// too) against the snapshot: a table swapped in after the snapshot is
 	// found by name but has no columns in it. Check again.
 	var visible bool
-	if err := tx.QueryRow(ctx, "select exists (select from pg_catalog.pg_class where oid = $1)", liveOID).Scan(&visible); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(schema).TableExists, liveOID).Scan(&visible); err != nil {
 		return res, fmt.Errorf("looking up %s: %w", p.Table, err)
 	}
 	if !visible {
@@ -183,12 +183,12 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 // transaction ends and hold up a rebuild's swap.
 func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) (string, error) {
 	var pid int32
-	if err := tx.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(schema).BackendPID).Scan(&pid); err != nil {
 		return "", fmt.Errorf("naming the scratch table: %w", err)
 	}
 	scratch := fmt.Sprintf("%.40s_verify_%d", p.Table, pid)
 	var ddl string
-	err := tx.QueryRow(ctx, scratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
+	err := tx.QueryRow(ctx, sqlFor(schema).ScratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
 		p.KeyColumns()).Scan(&ddl)
 	if err != nil {
 		return "", fmt.Errorf("reading the columns of %s: %w", p.Table, err)
@@ -198,20 +198,6 @@ func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) 
 	}
 	return scratch, nil
 }
-
-// scratchDDL builds CREATE UNLOGGED TABLE $2 with the columns of $1 and
-// primary key $3.
-const scratchDDL = `
-select format('create unlogged table %s (%s, primary key (%s))', $2::text,
-    string_agg(format('%I %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-        case when a.attgenerated <> '' then format(' generated always as (%s) stored', pg_get_expr(d.adbin, d.adrelid)) else '' end,
-        case when a.attnotnull then ' not null' else '' end), ', ' order by a.attnum)
-    || coalesce((select ', ' || string_agg(pg_get_constraintdef(k.oid), ', ')
-                 from pg_catalog.pg_constraint k where k.conrelid = to_regclass($1) and k.contype = 'c'), ''),
-    (select string_agg(quote_ident(k), ', ') from unnest($3::text[]) k))
-from pg_catalog.pg_attribute a
-left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`
 
 // compareTables counts the rows that differ between the live table and
 // scratch, and describes the first examples.

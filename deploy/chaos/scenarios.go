@@ -261,8 +261,7 @@ func (s *suite) terminateSessions(ctx context.Context) result {
 		var last int64 = -1
 		for sleepCtx(sctx, 50*time.Millisecond) {
 			var head, cp int64
-			err := pool.QueryRow(sctx, "select (select seq from "+table("chaos_terminate", "log_head")+"), coalesce(min(seq), 0) from "+
-				table("chaos_terminate", "projection_checkpoints")).Scan(&head, &cp)
+			err := pool.QueryRow(sctx, sqlFiles.For("chaos_terminate").HeadAndSlowest).Scan(&head, &cp)
 			if err != nil {
 				continue
 			}
@@ -530,7 +529,7 @@ func (s *suite) countSnapshots(ctx context.Context, schema string) int {
 	}
 	defer pool.Close()
 	var n int
-	if err := pool.QueryRow(ctx, "select count(*) from "+table(schema, "events")+" where source = 'snapshot'").Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, sqlFiles.For(schema).Snapshots).Scan(&n); err != nil {
 		return -1
 	}
 	return n

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // ExportConfig selects what Export writes.
@@ -32,8 +33,18 @@ type TxBeginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
-       orb_timestamp, orb_signature, ` + eventlog.BodyColumns
+// queries is this package's SQL, in sql/queries/eventlog/logfile/ (see
+// package sql for the scheme).
+type queries struct {
+	LiftStatementTimeout string `sql:"lift_statement_timeout"`
+	CountEvents          string `sql:"count_events"`
+	ExportEvents         string `sql:"export_events"`
+	LockHead             string `sql:"lock_head"`
+	AnyEvent             string `sql:"any_event"`
+	SetHead              string `sql:"set_head"`
+}
+
+var sqlFiles = orbsql.MustQueries[queries]("eventlog/logfile")
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
@@ -44,20 +55,18 @@ func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (
 		return p, fmt.Errorf("beginning the export: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// A whole log takes longer than the connection's statement_timeout.
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	q := sqlFiles.For(cfg.Schema)
+	if _, err := tx.Exec(ctx, q.LiftStatementTimeout); err != nil {
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
-	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()
-	where := "where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)"
-	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
+	if err := tx.QueryRow(ctx, q.CountEvents, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
 		return p, fmt.Errorf("counting events: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := writeHeader(bw, cfg); err != nil {
 		return p, err
 	}
-	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", cfg.Since, cfg.Until)
+	rows, err := tx.Query(ctx, q.ExportEvents, cfg.Since, cfg.Until)
 	if err != nil {
 		return p, fmt.Errorf("reading the log: %w", err)
 	}
