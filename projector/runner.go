@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -27,7 +27,7 @@ import (
 func (p *Projector) run(ctx context.Context) {
 	defer close(p.runDone)
 	p.kick(wakeStart)
-	timer := time.NewTimer(jitter(p.cfg.PollInterval))
+	timer := time.NewTimer(sleep.Jitter(p.cfg.PollInterval))
 	defer timer.Stop()
 	var lastRound time.Time
 	for {
@@ -40,7 +40,7 @@ func (p *Projector) run(ctx context.Context) {
 		case <-timer.C:
 			p.cfg.Metrics.woke(wakePoll)
 		}
-		timer.Reset(jitter(p.cfg.PollInterval))
+		timer.Reset(sleep.Jitter(p.cfg.PollInterval))
 		lctx := p.elector.leading()
 		if lctx == nil || !p.waitForRound(lctx, lastRound) {
 			continue
@@ -97,7 +97,7 @@ const backoffMax = 30 * time.Second
 
 func (b *backoff) failed(now time.Time, first time.Duration) {
 	b.delay = min(max(2*b.delay, first), backoffMax)
-	b.at = now.Add(jitter(b.delay))
+	b.at = now.Add(sleep.Jitter(b.delay))
 }
 
 func (b *backoff) succeeded() { *b = backoff{} }
@@ -435,21 +435,4 @@ func (p *Projector) minCheckpoint() int64 {
 		}
 	}
 	return max(upTo, 0)
-}
-
-// jitter spreads d by ±10%, so replicas don't poll in step.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
-}
-
-// sleep waits for d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -62,7 +63,7 @@ func (b *rebuild) swap(ctx context.Context) error {
 		b.r.cfg.Metrics.swapRetried(b.p.Name)
 		b.r.cfg.Logger.WarnContext(ctx, "swap gave up waiting for a lock; retrying", slog.String("table", b.p.Table),
 			slog.Int("attempt", b.res.SwapAttempts), slog.Duration("backoff", backoff), slog.String("error", err.Error()))
-		if !sleep(ctx, jitter(backoff)) {
+		if !sleep.For(ctx, sleep.Jitter(backoff)) {
 			return context.Cause(ctx)
 		}
 		backoff = min(2*backoff, swapBackoffMax)
@@ -187,7 +188,7 @@ func (b *rebuild) dropOld(ctx context.Context) {
 			_, err := tx.Exec(ctx, "drop table if exists "+b.ident(b.names.old))
 			return err
 		})
-		if err == nil || !isLockTimeout(err) || !sleep(ctx, jitter(swapBackoffMin)) {
+		if err == nil || !isLockTimeout(err) || !sleep.For(ctx, sleep.Jitter(swapBackoffMin)) {
 			break
 		}
 	}

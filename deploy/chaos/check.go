@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -116,7 +117,7 @@ func (s *suite) waitProjected(ctx context.Context, pool *pgxpool.Pool, schema st
 		if time.Now().After(deadline) {
 			return fmt.Errorf("projections still %d events behind after %s (%v)", lag, limit, err)
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !sleep.For(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}

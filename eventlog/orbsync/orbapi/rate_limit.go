@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 )
 
 // tokenBucket is a client-side rate limiter: it holds up to burst tokens,
@@ -75,12 +77,8 @@ type sleepFunc func(ctx context.Context, d time.Duration) error
 
 // sleepContext is the production sleepFunc.
 func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !sleep.For(ctx, d) {
 		return context.Cause(ctx)
 	}
+	return nil
 }
