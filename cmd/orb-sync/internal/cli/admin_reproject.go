@@ -42,7 +42,7 @@ type reprojectJob struct {
 
 	mu      sync.Mutex
 	state   reprojectStatus
-	tracker *rebuildTracker
+	tracker *projector.RebuildTracker
 }
 
 // reprojectStatus is this process's view of its latest rebuild.
@@ -51,7 +51,7 @@ type reprojectStatus struct {
 	StartedAt  *time.Time             `json:"started_at,omitempty"`
 	FinishedAt *time.Time             `json:"finished_at,omitempty"`
 	Tables     []string               `json:"tables,omitempty"`
-	Progress   *rebuildSummary        `json:"progress,omitempty"`
+	Progress   *projector.RebuildSummary        `json:"progress,omitempty"`
 	Results    []reprojectTableResult `json:"results,omitempty"`
 	Error      string                 `json:"error,omitempty"`
 }
@@ -116,9 +116,9 @@ func (j *reprojectJob) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // start launches a rebuild of list unless one is running.
 func (j *reprojectJob) start(list []projector.Projection) bool {
-	tracker := newRebuildTracker(list)
+	tracker := projector.NewRebuildTracker(list)
 	rebuilder, err := projector.NewRebuilder(j.pool, projector.RebuildConfig{Schema: j.schema, Logger: j.logger,
-		Metrics: j.metrics, OnProgress: tracker.update})
+		Metrics: j.metrics, OnProgress: tracker.Update})
 	return j.bg.start(func() { j.begin(list, tracker, err) }, func(ctx context.Context) func() {
 		if err != nil {
 			return func() { j.finish(nil, err) }
@@ -130,7 +130,7 @@ func (j *reprojectJob) start(list []projector.Projection) bool {
 }
 
 // begin records a starting rebuild.
-func (j *reprojectJob) begin(list []projector.Projection, tracker *rebuildTracker, err error) {
+func (j *reprojectJob) begin(list []projector.Projection, tracker *projector.RebuildTracker, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	now := time.Now().UTC()
@@ -164,7 +164,7 @@ func (j *reprojectJob) status() reprojectStatus {
 	s.Tables = append([]string(nil), s.Tables...)
 	s.Results = append([]reprojectTableResult(nil), s.Results...)
 	if j.tracker != nil {
-		sum := j.tracker.summary()
+		sum := j.tracker.Summary()
 		s.Progress = &sum
 	}
 	return s

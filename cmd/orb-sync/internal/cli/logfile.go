@@ -122,9 +122,9 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "imported %d events in %s; rebuilding every table\n", p.Events, time.Since(p.Started).Round(time.Millisecond))
-	tracker := newRebuildTracker(list)
+	tracker := projector.NewRebuildTracker(list)
 	rebuilder, err := projector.NewRebuilder(pool, projector.RebuildConfig{Schema: *s.db.schema,
-		ChunkSize: int64(*s.chunkSize), LockTimeout: *s.lockTimeout, Logger: logger, OnProgress: tracker.update})
+		ChunkSize: int64(*s.chunkSize), LockTimeout: *s.lockTimeout, Logger: logger, OnProgress: tracker.Update})
 	if err != nil {
 		return err
 	}
