@@ -24,7 +24,7 @@ type role string
 
 const (
 	roleSchema role = "schema" // sql: the migrations, which every layer may use
-	roleLeaf   role = "leaf"   // eventlog/sleep: imports nothing of the module, every layer may use it
+	roleLeaf   role = "leaf"   // eventlog/sleep, eventlog/adminjob: import nothing of the module, every layer may use them
 	roleLog    role = "log"    // eventlog
 	roleSource role = "source" // eventlog/webhook, eventlog/orbsync and below
 	roleReader role = "reader" // projector and below
@@ -41,7 +41,7 @@ func roleOf(pkg string) role {
 		return roleTool
 	case pkg == "sql":
 		return roleSchema
-	case pkg == "eventlog/sleep":
+	case pkg == "eventlog/sleep" || pkg == "eventlog/adminjob":
 		return roleLeaf
 	case pkg == "eventlog":
 		return roleLog
@@ -144,6 +144,9 @@ func TestFlowRules(t *testing.T) {
 		{"eventlog/orbsync/orbapi", "eventlog/sleep", true},
 		{"eventlog/sleep", "eventlog", false},
 		{"eventlog/sleep", "sql", false},
+		{"projector", "eventlog/adminjob", true},
+		{"eventlog/orbsync", "eventlog/adminjob", true},
+		{"eventlog/adminjob", "eventlog", false},
 	} {
 		if got := allowed(tc.from, tc.to); got != tc.ok {
 			t.Errorf("allowed(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.ok)

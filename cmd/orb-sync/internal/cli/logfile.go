@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/logfile"
 	"github.com/orb-sync/orb-sync/projector"
 )
@@ -20,7 +21,7 @@ func optionalTime(name, v string) (*time.Time, error) {
 	if v == "" {
 		return nil, nil
 	}
-	t, err := parseSince(v, time.Now())
+	t, err := eventlog.ParseSince(v, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: --%s: %w", errUsage, name, err)
 	}
