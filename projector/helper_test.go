@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,11 @@ func (b *testBundle) config(cfg Config) Config {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.RoundIntervalMax == 0 {
+		// A fixed interval: tests that append and wait in turn would
+		// otherwise wait for the pacer's gathering (TestPacer* test it).
+		cfg.RoundIntervalMax = cmp.Or(cfg.RoundInterval, roundIntervalDefault)
 	}
 	return cfg
 }

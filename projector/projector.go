@@ -19,13 +19,15 @@ import (
 
 // Defaults for Config.
 const (
-	batchSizeDefault       = 20000
-	pollIntervalDefault    = time.Second
-	roundIntervalDefault   = 100 * time.Millisecond
-	electIntervalDefault   = 2 * time.Second
-	pingIntervalDefault    = 5 * time.Second
-	drainTimeoutDefault    = 5 * time.Second
-	applicationNameDefault = "orb-sync"
+	batchSizeDefault        = 20000
+	pollIntervalDefault     = time.Second
+	roundIntervalDefault    = 100 * time.Millisecond
+	roundIntervalMaxDefault = time.Second
+	roundEventsDefault      = 1000
+	electIntervalDefault    = 2 * time.Second
+	pingIntervalDefault     = 5 * time.Second
+	drainTimeoutDefault     = 5 * time.Second
+	applicationNameDefault  = "orb-sync"
 )
 
 // Config configures a Projector.
@@ -42,11 +44,20 @@ type Config struct {
 	PollInterval time.Duration
 	// RoundInterval is the least time between the starts of two catch-ups
 	// while events trickle in: the NOTIFYs of the commits in between fold
-	// into one round, so the per-round cost (reading the head and the
-	// checkpoints, one transaction) is paid per interval, not per commit.
-	// It bounds the extra lag this adds. A backlog larger than a batch is
-	// applied in back-to-back rounds regardless. Defaults to 100 ms.
+	// into one round, so the per-round cost (planning and running each fed
+	// projection's fold, the checkpoints, one transaction) is paid per
+	// round, not per commit. A backlog larger than a batch is applied in
+	// back-to-back rounds regardless. Defaults to 100 ms.
 	RoundInterval time.Duration
+	// RoundIntervalMax is the most time between the starts of two
+	// catch-ups while events trickle in (the pacer stretches the interval
+	// from RoundInterval towards it when rounds find fewer than
+	// RoundEvents new positions; pacer.go). It bounds the lag this adds.
+	// Defaults to 1 second; set it to RoundInterval for a fixed interval.
+	RoundIntervalMax time.Duration
+	// RoundEvents is the number of new log positions the pacer tries to
+	// gather into one round. Defaults to 1,000.
+	RoundEvents int
 	// ElectInterval is how often an instance that is not the leader tries
 	// to take the projector lock; jittered by ±10%. Defaults to 2 seconds.
 	ElectInterval time.Duration
@@ -84,6 +95,12 @@ func (c Config) withDefaults() Config {
 	if c.RoundInterval == 0 {
 		c.RoundInterval = roundIntervalDefault
 	}
+	if c.RoundIntervalMax == 0 {
+		c.RoundIntervalMax = max(roundIntervalMaxDefault, c.RoundInterval)
+	}
+	if c.RoundEvents == 0 {
+		c.RoundEvents = roundEventsDefault
+	}
 	if c.ElectInterval == 0 {
 		c.ElectInterval = electIntervalDefault
 	}
@@ -118,6 +135,12 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %s must be at least 10ms", d.name, d.v))
 		}
 	}
+	if c.RoundIntervalMax < c.RoundInterval {
+		errs = append(errs, fmt.Errorf("RoundIntervalMax %s must be at least RoundInterval %s", c.RoundIntervalMax, c.RoundInterval))
+	}
+	if c.RoundEvents < 1 || c.RoundEvents > 1_000_000 {
+		errs = append(errs, fmt.Errorf("RoundEvents %d must be between 1 and 1,000,000", c.RoundEvents))
+	}
 	if len(c.ApplicationName) > 40 {
 		errs = append(errs, fmt.Errorf("ApplicationName %q must be at most 40 bytes", c.ApplicationName))
 	}
@@ -148,6 +171,7 @@ type Projector struct {
 
 	// Owned by the runner goroutine.
 	checkpoints     map[string]int64
+	head            int64 // as the last catch-up read it
 	typesCounted    int64 // unknown types are counted up to here
 	typesCountedSet bool
 	fieldsLogged    map[string]bool

@@ -19,17 +19,16 @@ import (
 
 // run is the runner goroutine: wait for a doorbell or the poll timer, then
 // (as leader) apply everything up to the head. The cost follows the events,
-// not the doorbell: rings that come while a round runs, or within
-// RoundInterval of the last one, fold into the next round, so a steady
-// stream of small commits is applied in rounds of RoundInterval's worth of
-// events rather than one round per commit. Gauges are read at scrape time
-// (Metrics), not here.
+// not the doorbell: rings that come while a round runs, or before the pacer
+// says the next round is due (pacer.go: rounds sized by the backlog, at
+// most RoundIntervalMax apart), fold into the next round. Gauges are read
+// at scrape time (Metrics), not here.
 func (p *Projector) run(ctx context.Context) {
 	defer close(p.runDone)
 	p.kick(wakeStart)
 	timer := time.NewTimer(sleep.Jitter(p.cfg.PollInterval))
 	defer timer.Stop()
-	var lastRound time.Time
+	pace := newPacer(p.cfg)
 	for {
 		select {
 		case <-p.stopping:
@@ -42,18 +41,19 @@ func (p *Projector) run(ctx context.Context) {
 		}
 		timer.Reset(sleep.Jitter(p.cfg.PollInterval))
 		lctx := p.elector.leading()
-		if lctx == nil || !p.waitForRound(lctx, lastRound) {
+		if lctx == nil || !p.waitForRound(lctx, pace.due()) {
 			continue
 		}
-		lastRound = time.Now()
+		start := time.Now()
 		err := p.catchUp(lctx)
+		pace.began(start, p.head)
 		var some *batchFailures
 		switch {
 		case errors.As(err, &some):
 			p.runnerBackoff.succeeded()
 			p.logFailure(lctx, "applying batches", err)
 		case err != nil:
-			p.runnerBackoff.failed(lastRound, p.cfg.PollInterval)
+			p.runnerBackoff.failed(start, p.cfg.PollInterval)
 			p.logFailure(lctx, "catching up", err, slog.Duration("retry_in", p.runnerBackoff.delay))
 		default:
 			p.runnerBackoff.succeeded()
@@ -61,22 +61,22 @@ func (p *Projector) run(ctx context.Context) {
 	}
 }
 
-// waitForRound holds the next round until RoundInterval has passed since
-// the previous one began and any failure backoff is over; rings meanwhile
-// are absorbed. It reports false when the wait was cut short by stopping
-// or losing the lead.
-func (p *Projector) waitForRound(ctx context.Context, lastRound time.Time) bool {
-	due := lastRound.Add(p.cfg.RoundInterval)
+// waitForRound holds the next round until due (the pacer's) and any
+// failure backoff is over; rings meanwhile are absorbed. It reports false
+// when the wait was cut short by stopping or losing the lead.
+func (p *Projector) waitForRound(ctx context.Context, due time.Time) bool {
 	if at := p.runnerBackoff.at; at.After(due) {
 		due = at
 	}
 	if wait := time.Until(due); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
 		select {
 		case <-p.stopping:
 			return false
 		case <-ctx.Done():
 			return false
-		case <-time.After(wait):
+		case <-t.C:
 		}
 	}
 	select { // This round reads what those rings announced.
@@ -116,6 +116,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.head = head
 	if err := p.loadCheckpoints(ctx); err != nil {
 		return err
 	}

@@ -73,11 +73,8 @@ func (s *suite) rebuildLine() (result, bool) {
 // latency stable, lag bounded.
 func (s *suite) soakRun(ctx context.Context) result {
 	r := result{}
-	sv, err := s.newService("soak", "chaos_soak")
+	sv, err := s.startService(ctx, "soak", "chaos_soak")
 	if err != nil {
-		return failed(r, err)
-	}
-	if _, err := sv.start(ctx); err != nil {
 		return failed(r, err)
 	}
 	defer sv.stop()

@@ -250,11 +250,8 @@ func (s *suite) slowDrip(ctx context.Context, sv *service, body []byte) (int, er
 // timeouts, none stored, the service healthy after, memory bounded.
 func (s *suite) hostile(ctx context.Context) result {
 	r := result{load: "16 concurrent hostile senders, plus one valid event a second"}
-	sv, err := s.newService("hostile", "chaos_hostile")
+	sv, err := s.startService(ctx, "hostile", "chaos_hostile")
 	if err != nil {
-		return failed(r, err)
-	}
-	if _, err := sv.start(ctx); err != nil {
 		return failed(r, err)
 	}
 	defer sv.stop()

@@ -238,11 +238,8 @@ func (s *suite) pgRestart(ctx context.Context) result {
 // stall longer than the poll interval plus one round.
 func (s *suite) terminateSessions(ctx context.Context) result {
 	r := result{load: "4 senders at 300 events/s"}
-	sv, err := s.newService("terminate", "chaos_terminate")
+	sv, err := s.startService(ctx, "terminate", "chaos_terminate")
 	if err != nil {
-		return failed(r, err)
-	}
-	if _, err := sv.start(ctx); err != nil {
 		return failed(r, err)
 	}
 	defer sv.stop()
@@ -311,11 +308,8 @@ func (s *suite) terminateSessions(ctx context.Context) result {
 // size-limited filesystem (a mount) this suite cannot create unprivileged.
 func (s *suite) readOnly(ctx context.Context) result {
 	r := result{load: "4 senders at 200 events/s"}
-	sv, err := s.newService("readonly", "chaos_readonly")
+	sv, err := s.startService(ctx, "readonly", "chaos_readonly")
 	if err != nil {
-		return failed(r, err)
-	}
-	if _, err := sv.start(ctx); err != nil {
 		return failed(r, err)
 	}
 	defer sv.stop()

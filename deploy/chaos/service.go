@@ -69,6 +69,19 @@ func (s *suite) newService(name, schema string, extraEnv ...string) (*service, e
 	return &service{s: s, name: name, schema: schema, port: port, adminPort: adminPort, env: append(env, extraEnv...)}, nil
 }
 
+// startService is newService and start: a scenario's service, ready for
+// webhooks. The caller stops it.
+func (s *suite) startService(ctx context.Context, name, schema string, extraEnv ...string) (*service, error) {
+	sv, err := s.newService(name, schema, extraEnv...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sv.start(ctx); err != nil {
+		return nil, err
+	}
+	return sv, nil
+}
+
 // start starts the process and waits until /readyz answers 200.
 func (sv *service) start(ctx context.Context) (time.Duration, error) {
 	began := time.Now()

@@ -39,7 +39,8 @@ type Config struct {
 	// process, for the pipeline page.
 	Jobs   func() []Job
 	Logger *slog.Logger
-	// History reads entity timelines; nil reads them from the event log.
+	// History reads entity timelines; nil reads them from the history
+	// projections.
 	History History
 }
 
@@ -83,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 	c := &Console{cfg: cfg, store: newStore(cfg.Pool, cfg.Schema), csrf: csrfToken(cfg.Token)}
 	c.history = cfg.History
 	if c.history == nil {
-		c.history = NewLogHistory(cfg.Pool, cfg.Schema)
+		c.history = NewTableHistory(cfg.Pool, cfg.Schema)
 	}
 	var err error
 	if c.pages, err = parsePages(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
+	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/projector/console/consoletest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // TestPages renders every page against a real schema holding the fixture
@@ -312,4 +315,82 @@ func TestPipelineRatesAndJobs(t *testing.T) {
 	r := f.get(t, "/console/pipeline")
 	r.mustContain(t, `<span class="outcome outcome-stored">stored 2</span>`, `<span class="outcome outcome-bad_signature">bad_signature 1</span>`,
 		"rebuild customers", `<progress max="1000" value="250"></progress> 25%`, "customers filling")
+}
+
+// TestTimeline reads a long history through the history tables: the newest
+// timelineLimit events, each with exactly the columns it changed versus
+// the version before it (also the oldest listed, whose predecessor is not
+// listed), events that changed nothing listed without changes, a late
+// delivery in its place by Orb time, and the state as of a moment.
+func TestTimeline(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewSchema(t)
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	const n, late = 130, 60
+	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	name := func(i int) string {
+		if i%10 == 5 { // repeats the previous event's object: no change
+			i--
+		}
+		return fmt.Sprintf("name %d", i)
+	}
+	event := func(i int) consoletest.Event {
+		return consoletest.Event{Body: fmt.Appendf(nil, `{"id":"evt_many_%d","type":"customer.edited","created_at":%q,"customer":{"id":"cus_many","name":%q,"email":"m@example.com"},"properties":{}}`,
+			i, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), name(i))}
+	}
+	var events []consoletest.Event
+	for i := range n {
+		if i != late {
+			events = append(events, event(i))
+		}
+	}
+	appendEvents(t, s, logger, append(events, event(late)))
+	rebuilder, err := projector.NewRebuilder(s.Pool, projector.RebuildConfig{Schema: s.Name, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rebuilder.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := NewTableHistory(s.Pool, s.Name)
+
+	tl, err := h.Timeline(ctx, "customer", "cus_many", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Events) != timelineLimit || !tl.Earlier || tl.State != nil {
+		t.Fatalf("%d events, earlier %v, state %v; want %d, true, nil", len(tl.Events), tl.Earlier, tl.State, timelineLimit)
+	}
+	for k, e := range tl.Events {
+		i := n - 1 - k
+		if e.EventID != fmt.Sprintf("evt_many_%d", i) || !e.CreatedAt.Equal(base.Add(time.Duration(i)*time.Minute)) || e.ReceivedAt.IsZero() {
+			t.Fatalf("event %d is %s at %s, want evt_many_%d", k, e.EventID, e.CreatedAt, i)
+		}
+		var want []Change
+		if i%10 != 5 {
+			want = []Change{{Field: "name", Old: jsonValue(name(i - 1)), New: jsonValue(name(i))}}
+		}
+		if fmt.Sprint(e.Changes) != fmt.Sprint(want) {
+			t.Errorf("%s changed %s, want %s", e.EventID, e.Changes, want)
+		}
+	}
+
+	at := base.Add(late*time.Minute + 30*time.Second)
+	tl, err = h.Timeline(ctx, "customer", "cus_many", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Events) != late+1 || tl.Earlier || tl.Events[0].EventID != fmt.Sprintf("evt_many_%d", late) {
+		t.Fatalf("as of %s: %d events from %s, earlier %v", at, len(tl.Events), tl.Events[0].EventID, tl.Earlier)
+	}
+	if first := tl.Events[len(tl.Events)-1]; len(first.Changes) != 3 { // id, name, email: a first version lists what it sets
+		t.Errorf("first version changed %s", first.Changes)
+	}
+	if got := tl.State["name"].Text(); got != name(late) {
+		t.Errorf("as of %s the name is %q, want %q", at, got, name(late))
+	}
+	if tl, err = h.Timeline(ctx, "customer", "cus_many", base.Add(-time.Second)); err != nil || tl.State != nil || len(tl.Events) != 0 {
+		t.Errorf("before the first event: %d events, state %v, %v", len(tl.Events), tl.State, err)
+	}
 }

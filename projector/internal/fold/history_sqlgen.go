@@ -20,6 +20,8 @@ import (
 //     ($3). Their versions are deleted and recomputed from the whole log.
 //   - cand: the other entities' batch events, and every logged event
 //     (seq <= $2) of the late ones, found by index.
+//   - cur: the current version of each entity in the batch, one index
+//     lookup each.
 //   - base: where a continuing entity's fold starts: its current version.
 //   - objs: each event's object, read once and shaped by its source.
 //   - states: the entity's row after each event, in order key order:
@@ -38,9 +40,21 @@ func (g *sqlGen) historyApplySQL() string {
 	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
 	g.writeUnapplied(&b)
-	fmt.Fprintf(&b, `late as materialized (
+	fmt.Fprintf(&b, `cur as materialized (
+  select c.entity, h.folded_at, h.folded_seq, h.row
+  from (select distinct b.entity from live b) c
+  -- One index lookup per entity, newest version first: a join could be
+  -- planned as a scan of the whole history.
+  cross join lateral (
+    select v.folded_at, v.folded_seq, v as row from %[1]s v
+    where v.%[2]s = c.entity and v.valid_to = 'infinity'
+    order by v.valid_from desc, v.last_event_seq desc
+    limit 1
+  ) h
+),
+late as materialized (
   select array(
-    select b.entity from live b join %[1]s h on h.%[2]s = b.entity and h.valid_to = 'infinity'
+    select b.entity from live b join cur h on h.entity = b.entity
     where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
     union
     select unnest($3::text[])
@@ -56,11 +70,7 @@ cand as (
   where r.entity is not null and %[4]s
 ),
 base as materialized (
-  select h.%[2]s as entity, h as row
-  from (select distinct c.entity from cand c) c
-  join %[1]s h on h.%[2]s = c.entity and h.valid_to = 'infinity'
-  cross join late l
-  where h.%[2]s <> all (l.ids)
+  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
 `, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
 	fmt.Fprintf(&b, `objs as (
@@ -145,7 +155,8 @@ closed as (
   from last_folded lf
   join base b on b.entity = lf.entity
   left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
-  where h.%[2]s = lf.entity and h.valid_to = 'infinity'
+  -- The current version by its primary key, as base read it.
+  where h.%[2]s = b.entity and h.valid_from = (b.row).valid_from and h.last_event_seq = (b.row).last_event_seq
   returning 1
 ),
 written as (

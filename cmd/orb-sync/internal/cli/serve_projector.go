@@ -20,6 +20,8 @@ type projectorSettings struct {
 	batchSize    *int
 	pollInterval *time.Duration
 	roundGap     *time.Duration
+	roundGapMax  *time.Duration
+	roundEvents  *int
 	pollOnly     *bool
 }
 
@@ -30,7 +32,11 @@ func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *pr
 		batchSize:    intSetting(fs, env, setting{"projector-batch-size", "PROJECTOR_BATCH_SIZE"}, 20000, "most log positions applied per transaction and projection", errs),
 		pollInterval: durationSetting(fs, env, setting{"projector-poll-interval", "PROJECTOR_POLL_INTERVAL"}, time.Second, "how often the log is read without a notification (safety net)", errs),
 		roundGap: durationSetting(fs, env, setting{"projector-round-interval", "PROJECTOR_ROUND_INTERVAL"}, 100*time.Millisecond,
-			"least time between two rounds while events trickle in: commits in between are applied together (bounds the added lag)", errs),
+			"least time between two projector rounds: commits in between are applied together", errs),
+		roundGapMax: durationSetting(fs, env, setting{"projector-round-interval-max", "PROJECTOR_ROUND_INTERVAL_MAX"}, time.Second,
+			"most time between two projector rounds while events trickle in, when rounds are stretched to gather PROJECTOR_ROUND_EVENTS (bounds the added lag)", errs),
+		roundEvents: intSetting(fs, env, setting{"projector-round-events", "PROJECTOR_ROUND_EVENTS"}, 1000,
+			"log positions a projector round tries to gather while events trickle in", errs),
 		pollOnly: fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
 	}
 }
@@ -46,6 +52,12 @@ func (s *projectorSettings) validate() []error {
 	if *s.roundGap < time.Millisecond || *s.roundGap > 10*time.Second {
 		errs = append(errs, fmt.Errorf("PROJECTOR_ROUND_INTERVAL=%s must be between 1ms and 10s", *s.roundGap))
 	}
+	if *s.roundGapMax < *s.roundGap || *s.roundGapMax > time.Minute {
+		errs = append(errs, fmt.Errorf("PROJECTOR_ROUND_INTERVAL_MAX=%s must be between PROJECTOR_ROUND_INTERVAL (%s) and 1m", *s.roundGapMax, *s.roundGap))
+	}
+	if *s.roundEvents < 1 || *s.roundEvents > 1_000_000 {
+		errs = append(errs, fmt.Errorf("PROJECTOR_ROUND_EVENTS=%d must be between 1 and 1000000", *s.roundEvents))
+	}
 	return errs
 }
 
@@ -54,15 +66,17 @@ func (s *projectorSettings) validate() []error {
 func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer,
 	rebuildMetrics *projector.RebuildMetrics) (*projector.Projector, error) {
 	p, err := projector.New(pool, projector.Config{
-		Schema:          schema,
-		BatchSize:       *s.batchSize,
-		PollInterval:    *s.pollInterval,
-		RoundInterval:   *s.roundGap,
-		PollOnly:        *s.pollOnly,
-		ApplicationName: "orb-sync",
-		Logger:          logger,
-		Metrics:         projector.NewMetrics(reg),
-		RebuildMetrics:  rebuildMetrics,
+		Schema:           schema,
+		BatchSize:        *s.batchSize,
+		PollInterval:     *s.pollInterval,
+		RoundInterval:    *s.roundGap,
+		RoundIntervalMax: *s.roundGapMax,
+		RoundEvents:      *s.roundEvents,
+		PollOnly:         *s.pollOnly,
+		ApplicationName:  "orb-sync",
+		Logger:           logger,
+		Metrics:          projector.NewMetrics(reg),
+		RebuildMetrics:   rebuildMetrics,
 	})
 	if err != nil {
 		return nil, err

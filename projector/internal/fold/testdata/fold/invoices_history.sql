@@ -28,9 +28,21 @@ unapplied as (
   on conflict (projection, seq) do nothing
   returning 1
 ),
+cur as materialized (
+  select c.entity, h.folded_at, h.folded_seq, h.row
+  from (select distinct b.entity from live b) c
+  -- One index lookup per entity, newest version first: a join could be
+  -- planned as a scan of the whole history.
+  cross join lateral (
+    select v.folded_at, v.folded_seq, v as row from "orb"."invoices_history" v
+    where v."id" = c.entity and v.valid_to = 'infinity'
+    order by v.valid_from desc, v.last_event_seq desc
+    limit 1
+  ) h
+),
 late as materialized (
   select array(
-    select b.entity from live b join "orb"."invoices_history" h on h."id" = b.entity and h.valid_to = 'infinity'
+    select b.entity from live b join cur h on h.entity = b.entity
     where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
     union
     select unnest($3::text[])
@@ -56,11 +68,7 @@ cand as (
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices_history' and d.seq = r.seq and d.resolved_at is null)
 ),
 base as materialized (
-  select h."id" as entity, h as row
-  from (select distinct c.entity from cand c) c
-  join "orb"."invoices_history" h on h."id" = c.entity and h.valid_to = 'infinity'
-  cross join late l
-  where h."id" <> all (l.ids)
+  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
 objs as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
@@ -130,7 +138,8 @@ closed as (
   from last_folded lf
   join base b on b.entity = lf.entity
   left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
-  where h."id" = lf.entity and h.valid_to = 'infinity'
+  -- The current version by its primary key, as base read it.
+  where h."id" = b.entity and h.valid_from = (b.row).valid_from and h.last_event_seq = (b.row).last_event_seq
   returning 1
 ),
 written as (
