@@ -56,7 +56,7 @@ func (b *tokenBucket) cancel() {
 
 // wait blocks until a token is available or ctx is done. A nil bucket never
 // blocks.
-func (b *tokenBucket) wait(ctx context.Context, sleep sleepFunc) error {
+func (b *tokenBucket) wait(ctx context.Context, pause sleepFunc) error {
 	if b == nil {
 		return ctx.Err()
 	}
@@ -64,7 +64,7 @@ func (b *tokenBucket) wait(ctx context.Context, sleep sleepFunc) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	if err := sleep(ctx, d); err != nil {
+	if err := pause(ctx, d); err != nil {
 		b.cancel()
 		return err
 	}
