@@ -19,6 +19,13 @@ type DB interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// TxBeginner starts transactions with options (isolation, read-only): a
+// pool or a connection. Reads that need one snapshot of the whole log and
+// its tables (export, verify, snapshot) take it.
+type TxBeginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
 // Head returns the log's newest position. log_head only moves inside the
 // append transaction, under its row lock, so every position up to the
 // head is committed and visible to a snapshot that sees the head.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -58,7 +59,7 @@ var ErrSchemaExists = errors.New("schema already exists")
 // append-only tables (alerts, balance transactions) keep the rows created
 // by then; at a position, each table is folded from the log up to it by
 // its projection, as a rebuild would.
-func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotResult, error) {
+func Snapshot(ctx context.Context, db eventlog.TxBeginner, cfg SnapshotConfig) (SnapshotResult, error) {
 	res := SnapshotResult{Into: cfg.Into}
 	if err := checkSnapshotConfig(cfg); err != nil {
 		return res, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -72,11 +73,6 @@ func (d RowDiff) String() string {
 	return fmt.Sprintf("%s: %s", d.Key, strings.Join(parts, ", "))
 }
 
-// TxBeginner starts transactions with options: a pool or a connection.
-type TxBeginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // Verify recomputes the named projections (all when names is empty) from
 // the log into scratch tables and compares them, every row and column,
 // with the live tables. It never writes: each projection is checked in one
@@ -85,7 +81,7 @@ type TxBeginner interface {
 // read in the same snapshot, consistent under concurrent projection. The
 // log is recomputed up to that checkpoint. examples bounds the differences
 // reported per table (0: 10).
-func Verify(ctx context.Context, db TxBeginner, schema string, names []string, examples int) ([]VerifyResult, error) {
+func Verify(ctx context.Context, db eventlog.TxBeginner, schema string, names []string, examples int) ([]VerifyResult, error) {
 	list, err := ProjectionsNamed(names)
 	if err != nil {
 		return nil, err
@@ -107,7 +103,7 @@ func Verify(ctx context.Context, db TxBeginner, schema string, names []string, e
 // errSwapped says the live table was replaced during the check.
 var errSwapped = errors.New("table swapped during the check")
 
-func verifyOne(ctx context.Context, db TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
+func verifyOne(ctx context.Context, db eventlog.TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := verifyTx(ctx, db, schema, p, examples)
 		if !errors.Is(err, errSwapped) || attempt == verifyAttempts {
@@ -116,7 +112,7 @@ func verifyOne(ctx context.Context, db TxBeginner, schema string, p Projection, 
 	}
 }
 
-func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
+func verifyTx(ctx context.Context, db eventlog.TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
 	res := VerifyResult{Projection: p.Name, Table: p.Table, Version: p.Version}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {

@@ -28,11 +28,6 @@ type ExportConfig struct {
 	ProgressEvery int64
 }
 
-// TxBeginner starts the snapshot Export reads in.
-type TxBeginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // queries is this package's SQL, in sql/queries/eventlog/logfile/ (see
 // package sql for the scheme).
 type queries struct {
@@ -48,7 +43,7 @@ var sqlFiles = orbsql.MustQueries[queries]("eventlog/logfile")
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
-func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
+func Export(ctx context.Context, db eventlog.TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {

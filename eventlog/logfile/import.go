@@ -29,11 +29,6 @@ type ImportConfig struct {
 	ProgressEvery int64
 }
 
-// TxStarter starts the import's transaction.
-type TxStarter interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Import appends the file r (written by Export) to the empty log of
 // cfg.Schema, in one transaction: every event keeps its position, ids,
 // times, source and signing headers, and its body byte for byte (the
@@ -41,7 +36,7 @@ type TxStarter interface {
 // position. It refuses a log that is not empty (ErrNotEmpty), a file of
 // another format, and positions that do not increase; on any error nothing
 // is imported.
-func Import(ctx context.Context, db TxStarter, r io.Reader, cfg ImportConfig) (Progress, error) {
+func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	br := bufio.NewReaderSize(r, 1<<20)
 	if err := readHeader(br); err != nil {

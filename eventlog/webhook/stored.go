@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/orb-sync/orb-sync/eventlog"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -70,16 +68,11 @@ type queries struct {
 
 var sqlFiles = orbsql.MustQueries[queries]("eventlog/webhook")
 
-// Querier reads the log.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // CheckStored re-verifies the stored HMAC of every stored event (or those
 // received since cfg.Since) against the stored body byte for byte, with no
 // timestamp tolerance: the question is whether the bytes are what Orb
 // signed, not whether the delivery was fresh.
-func CheckStored(ctx context.Context, db Querier, cfg CheckStoredConfig) (StoredSummary, error) {
+func CheckStored(ctx context.Context, db eventlog.DB, cfg CheckStoredConfig) (StoredSummary, error) {
 	sum := StoredSummary{Outcomes: map[string]int64{}}
 	rows, err := db.Query(ctx, sqlFiles.For(cfg.Schema).StoredEvents, cfg.Since, cfg.EventID)
 	if err != nil {
