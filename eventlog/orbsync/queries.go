@@ -13,6 +13,7 @@ type queries struct {
 	FailProgress    string `sql:"fail_progress"`
 
 	TryLock string `sql:"try_lock"`
+	Unlock  string `sql:"unlock"`
 
 	LoadCheckpoint string `sql:"load_checkpoint"`
 	SaveSeq        string `sql:"save_seq"`
