@@ -207,7 +207,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	group.add("projector", proj.Stop)
 
 	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
-	// log in the background (admin_reproject.go).
+	// log in the background (projector.RebuildJob, mounted in admin_reproject.go).
 	jobs := &jobBoard{}
 	group.add("rebuild jobs", mountReproject(ctx, *s.sync.adminToken, bgPool, schema, logger, rebuildMetrics, web.admin, jobs))
 
