@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,14 +33,17 @@ type ExportConfig struct {
 // package sql for the scheme).
 type queries struct {
 	LiftStatementTimeout string `sql:"lift_statement_timeout"`
-	CountEvents          string `sql:"count_events"`
-	ExportEvents         string `sql:"export_events"`
 	LockHead             string `sql:"lock_head"`
 	AnyEvent             string `sql:"any_event"`
 	SetHead              string `sql:"set_head"`
 }
 
 var sqlFiles = orbsql.MustQueries[queries]("eventlog/logfile")
+
+// exportColumns are what Export reads of each event. The export's own
+// statements stay in Go: their text depends on the bounds given.
+const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
+       orb_timestamp, orb_signature, ` + eventlog.BodyColumns
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
@@ -54,14 +58,32 @@ func Export(ctx context.Context, db eventlog.TxBeginner, w io.Writer, cfg Export
 	if _, err := tx.Exec(ctx, q.LiftStatementTimeout); err != nil {
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
-	if err := tx.QueryRow(ctx, q.CountEvents, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
+	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()
+	// Only the bounds given: "$1 is null or …" would leave a prepared
+	// statement's generic plan a sort of the whole log instead of a walk
+	// of the primary key.
+	var conds []string
+	var args []any
+	if cfg.Since != nil {
+		args = append(args, *cfg.Since)
+		conds = append(conds, fmt.Sprintf("created_at >= $%d", len(args)))
+	}
+	if cfg.Until != nil {
+		args = append(args, *cfg.Until)
+		conds = append(conds, fmt.Sprintf("created_at < $%d", len(args)))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "where " + strings.Join(conds, " and ")
+	}
+	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, args...).Scan(&p.Total); err != nil {
 		return p, fmt.Errorf("counting events: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := writeHeader(bw, cfg); err != nil {
 		return p, err
 	}
-	rows, err := tx.Query(ctx, q.ExportEvents, cfg.Since, cfg.Until)
+	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", args...)
 	if err != nil {
 		return p, fmt.Errorf("reading the log: %w", err)
 	}

@@ -91,6 +91,8 @@ func (g *sqlGen) statements() statements {
 //     created_at, entity id, whether the object is full when the type
 //     says), minus unresolved dead letters. Only ids taken from the object
 //     read the payload here.
+//   - cur: the provenance of each batch entity's row, one index lookup
+//     each.
 //   - late: entities with a batch event older than their row's provenance
 //     (a late delivery), plus forced ones ($3). They are recomputed from
 //     their whole history rather than folded onto the row.
@@ -117,9 +119,16 @@ func (g *sqlGen) applySQL() string {
 	// this, every late delivery would recompute its entity from its whole
 	// history, and a plan embedded in every subscription has a history as
 	// long as the log.
-	fmt.Fprintf(&b, `stale as materialized (
+	fmt.Fprintf(&b, `cur as materialized (
+  select c.entity, t.last_event_at, t.last_event_seq
+  from (select distinct b.entity from live b) c
+  -- One index lookup per entity: a join could be planned as a scan of
+  -- the whole table (e.g. before it is first analyzed).
+  cross join lateral (select t.last_event_at, t.last_event_seq from %[1]s t where t.%[2]s = c.entity offset 0) t
+),
+stale as materialized (
   select array(
-    select b.seq from live b join %[1]s t on t.%[2]s = b.entity
+    select b.seq from live b join cur t on t.entity = b.entity
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
       and exists (
         select 1 from (
@@ -131,7 +140,7 @@ func (g *sqlGen) applySQL() string {
 ),
 late as materialized (
   select array(
-    select b.entity from live b join %[1]s t on t.%[2]s = b.entity, stale s
+    select b.entity from live b join cur t on t.entity = b.entity, stale s
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
     union
     select unnest($3::text[])

@@ -36,9 +36,16 @@ unapplied as (
   on conflict (projection, seq) do nothing
   returning 1
 ),
+cur as materialized (
+  select c.entity, t.last_event_at, t.last_event_seq
+  from (select distinct b.entity from live b) c
+  -- One index lookup per entity: a join could be planned as a scan of
+  -- the whole table (e.g. before it is first analyzed).
+  cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."customers" t where t."id" = c.entity offset 0) t
+),
 stale as materialized (
   select array(
-    select b.seq from live b join "orb"."customers" t on t."id" = b.entity
+    select b.seq from live b join cur t on t.entity = b.entity
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
       and exists (
         select 1 from (
@@ -68,7 +75,7 @@ stale as materialized (
 ),
 late as materialized (
   select array(
-    select b.entity from live b join "orb"."customers" t on t."id" = b.entity, stale s
+    select b.entity from live b join cur t on t.entity = b.entity, stale s
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
     union
     select unnest($3::text[])
