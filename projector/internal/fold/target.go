@@ -365,6 +365,9 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	}
 	var unknown []string
 	for _, k := range keys {
+		if slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.IDKey == k }) {
+			continue // The entity id, in the key column.
+		}
 		if !slices.ContainsFunc(t.columns, func(c Column) bool { return c.Name == k }) {
 			unknown = append(unknown, k)
 		}
