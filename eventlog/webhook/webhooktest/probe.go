@@ -212,6 +212,7 @@ func processCPU(pid int) (time.Duration, error) {
 type queries struct {
 	BackendPIDs   string `sql:"backend_pids"`
 	ProjectionLag string `sql:"projection_lag"`
+	SetHead       string `sql:"set_head"`
 }
 
 var sqlFiles = orbsql.MustQueries[queries]("eventlog/webhook/webhooktest")
