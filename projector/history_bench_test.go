@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog/logfile"
+	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -103,4 +106,70 @@ func wholeTable(b *testing.B, db DB, asOf, cols string, at time.Time, want int) 
 		}
 	}
 	b.ReportMetric(float64(want), "rows")
+}
+
+// BenchmarkAsOf measures the as-of reads on the reference mix
+// (webhooktest: subscriptions are ~54 KB webhooks, every event changes its
+// object): ORB_BENCH_EVENTS events (default 30,000) about
+// ORB_BENCH_ENTITIES entities per kind (default 10,000), built with COPY
+// and folded by a rebuild of subscriptions and their history. With
+// ORB_BENCH_KEEP=<schema> the log is built once into that schema and kept
+// (a 1,000,000-event one takes far longer to build than to measure).
+// The instant is the time of the middle event.
+//
+//	ORB_BENCH_KEEP=bench_asof_1m ORB_BENCH_EVENTS=1000000 go test -run '^$' -bench AsOf -benchtime 20x -count 3 -timeout 90m ./projector/
+func BenchmarkAsOf(b *testing.B) {
+	events := benchEnv("ORB_BENCH_EVENTS", 30000)
+	entities := benchEnv("ORB_BENCH_ENTITIES", 10000)
+	ctx := context.Background()
+	build := func(s *pgtest.Schema) {
+		if err := webhooktest.Copy(ctx, s.Pool, s.Name, events, entities, "whsec_bench"); err != nil {
+			b.Fatal(err)
+		}
+		r, err := NewRebuilder(s.Pool, RebuildConfig{Schema: s.Name, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Rebuild(ctx, "subscriptions", "subscriptions_history"); err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range []string{"events", "subscriptions_history"} {
+			if _, err := s.Pool.Exec(ctx, "analyze "+pgx.Identifier{s.Name, t}.Sanitize()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var s *pgtest.Schema
+	if keep := os.Getenv("ORB_BENCH_KEEP"); keep != "" {
+		s = pgtest.KeptSchema(b, keep, fmt.Sprintf("as-of bench: %d events, %d entities per kind", events, entities), build)
+	} else {
+		s = pgtest.NewSchema(b)
+		build(s)
+	}
+	var at time.Time
+	if err := s.Pool.QueryRow(ctx, "select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $1",
+		events/2).Scan(&at); err != nil {
+		b.Fatal(err)
+	}
+	asOf := pgx.Identifier{s.Name, "subscriptions_as_of"}.Sanitize()
+	var versions, current int
+	if err := s.Pool.QueryRow(ctx, "select (select count(*) from "+pgx.Identifier{s.Name, "subscriptions_history"}.Sanitize()+
+		"), (select count(*) from "+asOf+"($1))", at).Scan(&versions, &current); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d events, %d subscription versions, %d subscriptions as of %s", events, versions, current, at.Format(time.RFC3339Nano))
+	b.Run("one-entity", func(b *testing.B) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for b.Loop() {
+			id := fmt.Sprintf("sub_%d", r.IntN(entities))
+			var n int
+			if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) where id = $2", at, id).Scan(&n); err != nil || n > 1 {
+				b.Fatalf("%s: %d rows, %v", id, n, err)
+			}
+		}
+	})
+	b.Run("whole-table", func(b *testing.B) { wholeTable(b, s.Pool, asOf, "*", at, current) })
+	b.Run("whole-table-narrow", func(b *testing.B) {
+		wholeTable(b, s.Pool, asOf, "id, status, plan_id, customer_id, start_date, end_date, valid_from, last_event_id", at, current)
+	})
 }

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // ExportConfig selects what Export writes.
@@ -27,37 +29,61 @@ type ExportConfig struct {
 	ProgressEvery int64
 }
 
-// TxBeginner starts the snapshot Export reads in.
-type TxBeginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+// queries is this package's SQL, in sql/queries/eventlog/logfile/ (see
+// package sql for the scheme).
+type queries struct {
+	LiftStatementTimeout string `sql:"lift_statement_timeout"`
+	LockHead             string `sql:"lock_head"`
+	AnyEvent             string `sql:"any_event"`
+	SetHead              string `sql:"set_head"`
 }
 
+var sqlFiles = orbsql.MustQueries[queries]("eventlog/logfile")
+
+// exportColumns are what Export reads of each event. The export's own
+// statements stay in Go: their text depends on the bounds given.
 const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
        orb_timestamp, orb_signature, ` + eventlog.BodyColumns
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
-func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
+func Export(ctx context.Context, db eventlog.TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return p, fmt.Errorf("beginning the export: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// A whole log takes longer than the connection's statement_timeout.
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	q := sqlFiles.For(cfg.Schema)
+	if _, err := tx.Exec(ctx, q.LiftStatementTimeout); err != nil {
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()
-	where := "where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)"
-	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, cfg.Since, cfg.Until).Scan(&p.Total); err != nil {
+	// Only the bounds given: "$1 is null or …" would leave a prepared
+	// statement's generic plan a sort of the whole log instead of a walk
+	// of the primary key.
+	var conds []string
+	var args []any
+	if cfg.Since != nil {
+		args = append(args, *cfg.Since)
+		conds = append(conds, fmt.Sprintf("created_at >= $%d", len(args)))
+	}
+	if cfg.Until != nil {
+		args = append(args, *cfg.Until)
+		conds = append(conds, fmt.Sprintf("created_at < $%d", len(args)))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "where " + strings.Join(conds, " and ")
+	}
+	if err := tx.QueryRow(ctx, "select count(*) from "+events+" "+where, args...).Scan(&p.Total); err != nil {
 		return p, fmt.Errorf("counting events: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := writeHeader(bw, cfg); err != nil {
 		return p, err
 	}
-	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", cfg.Since, cfg.Until)
+	rows, err := tx.Query(ctx, "select "+exportColumns+" from "+events+" "+where+" order by seq", args...)
 	if err != nil {
 		return p, fmt.Errorf("reading the log: %w", err)
 	}

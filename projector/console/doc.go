@@ -5,7 +5,8 @@
 // watch the pipeline (log head, projection lag, dead letters, webhook
 // outcomes, running jobs).
 //
-// It is a reader of the log and the tables, like the projector. Pages are
+// It is a reader of the log and the tables, like the projector; timelines
+// and as-of views come from the history tables (<table>_history). Pages are
 // server-rendered html/template with one stylesheet and one small script
 // (the pipeline page's refresh); every page is a plain GET link that can be
 // pasted into a ticket. The only write is retrying dead letters, a POST

@@ -46,7 +46,7 @@ func (s *store) pipeline(ctx context.Context) (Pipeline, error) {
 		return Pipeline{}, err
 	}
 	if p.Status.Head > 0 {
-		err := s.pool.QueryRow(ctx, "select received_at from "+s.table("events")+" where seq = $1", p.Status.Head).Scan(&p.LastReceived)
+		err := s.pool.QueryRow(ctx, s.q.LogHeadReceived, p.Status.Head).Scan(&p.LastReceived)
 		if err != nil && err != pgx.ErrNoRows {
 			return Pipeline{}, fmt.Errorf("reading the log head: %w", err)
 		}
@@ -63,9 +63,7 @@ func (s *store) pipeline(ctx context.Context) (Pipeline, error) {
 // deadLetters reads the oldest unresolved dead letters and how many more
 // there are.
 func (s *store) deadLetters(ctx context.Context) ([]projector.DeadLetter, int64, error) {
-	rows, err := s.pool.Query(ctx, `select projection, seq, event_id, event_type, error, coalesce(sqlstate, ''),
-       first_seen, last_seen, retries, resolved_at
-from `+s.table("dead_letters")+` where resolved_at is null order by seq, projection limit $1`, deadLetterLimit)
+	rows, err := s.pool.Query(ctx, s.q.DeadLetters, deadLetterLimit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading dead letters: %w", err)
 	}
@@ -75,7 +73,7 @@ from `+s.table("dead_letters")+` where resolved_at is null order by seq, project
 	}
 	var more int64
 	if len(list) == deadLetterLimit {
-		err := s.pool.QueryRow(ctx, "select count(*) - $1 from "+s.table("dead_letters")+" where resolved_at is null", deadLetterLimit).Scan(&more)
+		err := s.pool.QueryRow(ctx, s.q.DeadLettersBeyond, deadLetterLimit).Scan(&more)
 		if err != nil {
 			return nil, 0, fmt.Errorf("counting dead letters: %w", err)
 		}
@@ -84,8 +82,7 @@ from `+s.table("dead_letters")+` where resolved_at is null order by seq, project
 }
 
 func (s *store) backfillProgress(ctx context.Context) ([]BackfillProgress, error) {
-	rows, err := s.pool.Query(ctx, `select entity, pages, fetched, stored, duplicates, errors, done, coalesce(last_error, ''), updated_at
-from `+s.table("backfill_progress")+` order by entity`)
+	rows, err := s.pool.Query(ctx, s.q.BackfillProgress)
 	if err != nil {
 		return nil, fmt.Errorf("reading backfill progress: %w", err)
 	}

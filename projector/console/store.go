@@ -19,10 +19,11 @@ import (
 type store struct {
 	pool   *pgxpool.Pool
 	schema string
+	q      queries
 }
 
 func newStore(pool *pgxpool.Pool, schema string) *store {
-	return &store{pool: pool, schema: schema}
+	return &store{pool: pool, schema: schema, q: sqlFiles.For(schema)}
 }
 
 // table is the quoted, schema-qualified name of one of our tables.
@@ -36,29 +37,18 @@ type Kind struct {
 	Name  string // URL segment and the log's resource_type
 	Title string
 	Table string
-	// Search matches a query against indexed columns; $1 is the query.
-	Search string
-	// Label and Detail are SQL expressions over t shown in results.
-	Label, Detail string
+	// search is its statement (queries) matching a query against the
+	// indexed columns: $1 the query, $2 the most rows.
+	search func(queries) string
 }
 
 // kinds have entity pages, in the order search results are grouped.
 var kinds = []Kind{
-	{Name: "customer", Title: "Customers", Table: "customers",
-		Search: "t.id = $1 or t.external_customer_id = $1 or lower(t.email) = lower($1)",
-		Label:  "coalesce(t.name, '')", Detail: "concat_ws(' · ', t.external_customer_id, t.email)"},
-	{Name: "subscription", Title: "Subscriptions", Table: "subscriptions",
-		Search: "t.id = $1",
-		Label:  "coalesce(t.plan ->> 'name', t.name, '')", Detail: "concat_ws(' · ', t.status, t.customer ->> 'name')"},
-	{Name: "invoice", Title: "Invoices", Table: "invoices",
-		Search: "t.id = $1 or t.invoice_number = $1",
-		Label:  "coalesce(t.invoice_number, '')", Detail: "concat_ws(' · ', t.status, t.total || ' ' || t.currency, t.invoice_date::date)"},
-	{Name: "credit_note", Title: "Credit notes", Table: "credit_notes",
-		Search: "t.id = $1 or t.credit_note_number = $1",
-		Label:  "coalesce(t.credit_note_number, '')", Detail: "concat_ws(' · ', t.reason, t.total, t.invoice_id)"},
-	{Name: "plan", Title: "Plans", Table: "plans",
-		Search: "t.id = $1 or t.external_plan_id = $1",
-		Label:  "coalesce(t.name, '')", Detail: "concat_ws(' · ', t.external_plan_id, t.status, t.currency)"},
+	{Name: "customer", Title: "Customers", Table: "customers", search: func(q queries) string { return q.SearchCustomers }},
+	{Name: "subscription", Title: "Subscriptions", Table: "subscriptions", search: func(q queries) string { return q.SearchSubs }},
+	{Name: "invoice", Title: "Invoices", Table: "invoices", search: func(q queries) string { return q.SearchInvoices }},
+	{Name: "credit_note", Title: "Credit notes", Table: "credit_notes", search: func(q queries) string { return q.SearchCreditNotes }},
+	{Name: "plan", Title: "Plans", Table: "plans", search: func(q queries) string { return q.SearchPlans }},
 }
 
 func kindNamed(name string) (Kind, bool) {
@@ -91,11 +81,9 @@ type HitGroup struct {
 func (s *store) search(ctx context.Context, q string) ([]HitGroup, error) {
 	batch := &pgx.Batch{}
 	for _, k := range kinds {
-		batch.Queue(fmt.Sprintf("select t.id, %s, %s from %s t where %s order by t.id limit %d",
-			k.Label, k.Detail, s.table(k.Table), k.Search, searchLimit), q)
+		batch.Queue(k.search(s.q), q, searchLimit)
 	}
-	batch.Queue("select e.event_id, e.type, concat_ws(' · ', e.source, e.resource_type, e.resource_id) from "+
-		s.table("events")+" e where e.event_id = $1", q)
+	batch.Queue(s.q.SearchEvents, q)
 	results := s.pool.SendBatch(ctx, batch)
 	defer results.Close()
 	var groups []HitGroup
@@ -181,72 +169,48 @@ type RelatedRow struct {
 
 const relatedLimit = 50
 
-// relatedQuery lists objects linked to an entity. SQL selects the id then
-// the cells as text; $1 is the entity id and, in lists that use it, $2 the
-// as-of time (objects created later are left out) or null.
+// relatedQuery lists objects linked to an entity: SQL (queries) selects
+// the id then the cells as text; $1 is the entity id, $2 the most rows,
+// and, when AsOf, $3 the as-of time (objects created later are left out)
+// or null.
 type relatedQuery struct {
 	Title, Kind string
 	Columns     []string
 	SQL         string
+	AsOf        bool
 }
 
 // relatedQueries per kind. Each filters on an indexed column.
 func (s *store) relatedQueries(kind string) []relatedQuery {
-	created := "($2::timestamptz is null or t.created_at <= $2)"
+	q := s.q
 	switch kind {
 	case "customer":
 		return []relatedQuery{
-			{"Subscriptions", "subscription", []string{"plan", "status", "start date", "end date"},
-				"select t.id, t.plan ->> 'name', t.status, t.start_date::date::text, t.end_date::date::text from " + s.table("subscriptions") +
-					" t where t.customer_id = $1 and " + created + " order by t.created_at desc nulls last, t.id"},
-			{"Invoices", "invoice", []string{"number", "status", "total", "invoice date"},
-				"select t.id, t.invoice_number, t.status, concat_ws(' ', t.total, t.currency), t.invoice_date::date::text from " + s.table("invoices") +
-					" t where t.customer_id = $1 and " + created + " order by t.invoice_date desc nulls last, t.id"},
-			{"Credit notes", "credit_note", []string{"number", "reason", "total", "invoice"},
-				"select t.id, t.credit_note_number, t.reason, t.total::text, t.invoice_id from " + s.table("credit_notes") +
-					" t where t.customer_id = $1 and " + created + " order by t.created_at desc nulls last, t.id"},
-			{"Balance transactions", "", []string{"created", "action", "amount", "ending balance", "description"},
-				"select t.id, to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'), t.action, t.amount::text, t.ending_balance::text, t.description from " +
-					s.table("customer_balance_transactions") + " t where t.customer_id = $1 and " + created + " order by t.created_at desc nulls last, t.id"},
+			{"Subscriptions", "subscription", []string{"plan", "status", "start date", "end date"}, q.CustomerSubscriptions, true},
+			{"Invoices", "invoice", []string{"number", "status", "total", "invoice date"}, q.CustomerInvoices, true},
+			{"Credit notes", "credit_note", []string{"number", "reason", "total", "invoice"}, q.CustomerCreditNotes, true},
+			{"Balance transactions", "", []string{"created", "action", "amount", "ending balance", "description"}, q.CustomerBalanceTransactions, true},
 		}
 	case "subscription":
 		return []relatedQuery{
-			{"Customer", "customer", []string{"name", "external id"},
-				"select c.id, c.name, c.external_customer_id from " + s.table("subscriptions") + " t join " + s.table("customers") +
-					" c on c.id = t.customer_id where t.id = $1"},
-			{"Plan", "plan", []string{"name", "external id"},
-				"select p.id, p.name, p.external_plan_id from " + s.table("subscriptions") + " t join " + s.table("plans") +
-					" p on p.id = t.plan_id where t.id = $1"},
-			{"Invoices", "invoice", []string{"number", "status", "total", "invoice date"},
-				"select t.id, t.invoice_number, t.status, concat_ws(' ', t.total, t.currency), t.invoice_date::date::text from " + s.table("invoices") +
-					" t where t.subscription_id = $1 and " + created + " order by t.invoice_date desc nulls last, t.id"},
+			{"Customer", "customer", []string{"name", "external id"}, q.SubscriptionCustomer, false},
+			{"Plan", "plan", []string{"name", "external id"}, q.SubscriptionPlan, false},
+			{"Invoices", "invoice", []string{"number", "status", "total", "invoice date"}, q.SubscriptionInvoices, true},
 		}
 	case "invoice":
 		return []relatedQuery{
-			{"Customer", "customer", []string{"name", "external id"},
-				"select c.id, c.name, c.external_customer_id from " + s.table("invoices") + " t join " + s.table("customers") +
-					" c on c.id = t.customer_id where t.id = $1"},
-			{"Subscription", "subscription", []string{"plan", "status"},
-				"select s.id, s.plan ->> 'name', s.status from " + s.table("invoices") + " t join " + s.table("subscriptions") +
-					" s on s.id = t.subscription_id where t.id = $1"},
-			{"Credit notes", "credit_note", []string{"number", "reason", "total"},
-				"select t.id, t.credit_note_number, t.reason, t.total::text from " + s.table("credit_notes") +
-					" t where t.invoice_id = $1 and " + created + " order by t.created_at desc nulls last, t.id"},
+			{"Customer", "customer", []string{"name", "external id"}, q.InvoiceCustomer, false},
+			{"Subscription", "subscription", []string{"plan", "status"}, q.InvoiceSubscription, false},
+			{"Credit notes", "credit_note", []string{"number", "reason", "total"}, q.InvoiceCreditNotes, true},
 		}
 	case "credit_note":
 		return []relatedQuery{
-			{"Customer", "customer", []string{"name", "external id"},
-				"select c.id, c.name, c.external_customer_id from " + s.table("credit_notes") + " t join " + s.table("customers") +
-					" c on c.id = t.customer_id where t.id = $1"},
-			{"Invoice", "invoice", []string{"number", "status", "total"},
-				"select i.id, i.invoice_number, i.status, concat_ws(' ', i.total, i.currency) from " + s.table("credit_notes") + " t join " + s.table("invoices") +
-					" i on i.id = t.invoice_id where t.id = $1"},
+			{"Customer", "customer", []string{"name", "external id"}, q.CreditNoteCustomer, false},
+			{"Invoice", "invoice", []string{"number", "status", "total"}, q.CreditNoteInvoice, false},
 		}
 	case "plan":
 		return []relatedQuery{
-			{"Subscriptions", "subscription", []string{"customer", "status", "start date"},
-				"select t.id, t.customer ->> 'name', t.status, t.start_date::date::text from " + s.table("subscriptions") +
-					" t where t.plan_id = $1 and " + created + " order by t.created_at desc nulls last, t.id"},
+			{"Subscriptions", "subscription", []string{"customer", "status", "start date"}, q.PlanSubscriptions, true},
 		}
 	}
 	return nil
@@ -257,11 +221,11 @@ func (s *store) related(ctx context.Context, kind, id string, asOf *time.Time) (
 	queries := s.relatedQueries(kind)
 	batch := &pgx.Batch{}
 	for _, q := range queries {
-		args := []any{id}
-		if strings.Contains(q.SQL, "$2") {
+		args := []any{id, relatedLimit + 1}
+		if q.AsOf {
 			args = append(args, asOf)
 		}
-		batch.Queue(fmt.Sprintf("%s limit %d", q.SQL, relatedLimit+1), args...)
+		batch.Queue(q.SQL, args...)
 	}
 	results := s.pool.SendBatch(ctx, batch)
 	defer results.Close()
@@ -320,9 +284,7 @@ var errNotFound = errors.New("not found")
 func (s *store) event(ctx context.Context, eventID string) (RawEvent, error) {
 	var e RawEvent
 	var compressed []byte
-	err := s.pool.QueryRow(ctx, `select seq, event_id, type, source, created_at, received_at,
-       coalesce(resource_type, ''), coalesce(resource_id, ''), `+eventlog.BodyColumns+`, coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
-from `+s.table("events")+` where event_id = $1`, eventID).Scan(&e.Seq, &e.EventID, &e.Type, &e.Source, &e.CreatedAt,
+	err := s.pool.QueryRow(ctx, s.q.Event, eventID).Scan(&e.Seq, &e.EventID, &e.Type, &e.Source, &e.CreatedAt,
 		&e.ReceivedAt, &e.ResourceType, &e.ResourceID, &e.Body, &compressed, &e.OrbTimestamp, &e.OrbSignature)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RawEvent{}, errNotFound

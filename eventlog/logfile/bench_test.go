@@ -1,0 +1,94 @@
+package logfile
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
+	"github.com/orb-sync/orb-sync/sql/pgtest"
+)
+
+// BenchmarkExportImport measures export and import on the reference mix
+// (webhooktest: customer ~1 KB, subscription ~54 KB, invoice ~4 KB bodies,
+// in turn): ORB_BENCH_EVENTS events (default 30,000) about 1,000 entities
+// per kind, built with COPY; or, with ORB_BENCH_SCHEMA, the log of an
+// existing schema (e.g. the console bench's kept 1,000,000-event one).
+// export writes the whole log to io.Discard; import loads an exported
+// file (in memory) into a new schema's empty log.
+//
+//	ORB_BENCH_EVENTS=100000 go test -run '^$' -bench ExportImport -benchtime 3x -count 3 ./eventlog/logfile/
+func BenchmarkExportImport(b *testing.B) {
+	ctx := context.Background()
+	var pool *pgxpool.Pool
+	var schema string
+	if name := os.Getenv("ORB_BENCH_SCHEMA"); name != "" {
+		p, err := pgxpool.New(ctx, pgtest.DatabaseURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(p.Close)
+		pool, schema = p, name
+	} else {
+		n := 30000
+		if v := os.Getenv("ORB_BENCH_EVENTS"); v != "" {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil || n < 1 {
+				b.Fatalf("ORB_BENCH_EVENTS=%q: want a positive integer", v)
+			}
+		}
+		s := pgtest.NewSchema(b)
+		if err := webhooktest.Copy(ctx, s.Pool, s.Name, n, 1000, "whsec_bench"); err != nil {
+			b.Fatal(err)
+		}
+		pool, schema = s.Pool, s.Name
+	}
+	var events int64
+	if err := pool.QueryRow(ctx, "select count(*) from "+pgx.Identifier{schema, "events"}.Sanitize()).Scan(&events); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("export", func(b *testing.B) {
+		var took time.Duration
+		var bytes int64
+		for b.Loop() {
+			start := time.Now()
+			p, err := Export(ctx, pool, io.Discard, ExportConfig{Schema: schema})
+			if err != nil || p.Events != events {
+				b.Fatalf("exported %d of %d events: %v", p.Events, events, err)
+			}
+			took += time.Since(start)
+			bytes = p.Bytes
+		}
+		b.ReportMetric(float64(events)*float64(b.N)/took.Seconds(), "events/s")
+		b.ReportMetric(float64(bytes)*float64(b.N)/took.Seconds()/1e6, "MB/s")
+	})
+	if os.Getenv("ORB_BENCH_SCHEMA") != "" {
+		return // the file of a large log does not fit in memory
+	}
+	var file bytes.Buffer
+	if _, err := Export(ctx, pool, &file, ExportConfig{Schema: schema}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("import", func(b *testing.B) {
+		var took time.Duration
+		for b.Loop() {
+			b.StopTimer() // a new empty schema per import
+			s := pgtest.NewSchema(b)
+			b.StartTimer()
+			start := time.Now()
+			p, err := Import(ctx, s.Pool, bytes.NewReader(file.Bytes()), ImportConfig{Schema: s.Name})
+			if err != nil || p.Events != events {
+				b.Fatalf("imported %d of %d events: %v", p.Events, events, err)
+			}
+			took += time.Since(start)
+		}
+		b.ReportMetric(float64(events)*float64(b.N)/took.Seconds(), "events/s")
+	})
+}
