@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,8 +22,8 @@ type ExportConfig struct {
 	// Since and Until, when set, keep events with Since <= created_at <
 	// Until (Orb time).
 	Since, Until *time.Time
-	// OnProgress, when set, is called about every ProgressEvery events
-	// (from another goroutine than Export's) and at the end.
+	// OnProgress, when set, is called every ProgressEvery events and at the
+	// end.
 	OnProgress    func(Progress)
 	ProgressEvery int64
 }
@@ -81,32 +79,25 @@ func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (
 		return p, fmt.Errorf("reading the log: %w", err)
 	}
 	defer rows.Close()
-	// Reading the rows costs PostgreSQL a fraction of what decompressing
-	// and base64-encoding the bodies costs here (on a 1,000,000-event log
-	// of the reference mix, 6.5 s against 43 s), so this goroutine only
-	// scans, batches of rows are encoded on every core, and the writer
-	// writes them in log order.
-	ew := newExportWriter(ctx, bw, &p, cfg)
-	batch := make([]scanned, 0, exportBatch)
+	var r Record
+	var line, raw, compressed []byte
 	for rows.Next() {
-		var r scanned
-		if err := rows.Scan(&r.rec.Seq, &r.rec.EventID, &r.rec.Type, &r.rec.CreatedAt, &r.rec.ReceivedAt, &r.rec.Source,
-			&r.rec.ResourceType, &r.rec.ResourceID, &r.rec.OrbTimestamp, &r.rec.OrbSignature, &r.raw, &r.compressed); err != nil {
-			ew.close()
+		if err := rows.Scan(&r.Seq, &r.EventID, &r.Type, &r.CreatedAt, &r.ReceivedAt, &r.Source, &r.ResourceType,
+			&r.ResourceID, &r.OrbTimestamp, &r.OrbSignature, &raw, &compressed); err != nil {
 			return p, fmt.Errorf("reading the log: %w", err)
 		}
-		if batch = append(batch, r); len(batch) == exportBatch {
-			if !ew.encode(batch) {
-				break // the writer failed: its error is returned below
-			}
-			batch = make([]scanned, 0, exportBatch)
+		if r.Body, err = eventlog.DecodeBody(raw, compressed); err != nil {
+			return p, fmt.Errorf("event %s (position %d): %w", r.EventID, r.Seq, err)
 		}
-	}
-	if len(batch) > 0 {
-		ew.encode(batch)
-	}
-	if err := ew.close(); err != nil {
-		return p, err
+		line = appendRecord(line[:0], &r)
+		if _, err := bw.Write(line); err != nil {
+			return p, fmt.Errorf("writing: %w", err)
+		}
+		p.Events++
+		p.Bytes += int64(len(line))
+		if cfg.OnProgress != nil && cfg.ProgressEvery > 0 && p.Events%cfg.ProgressEvery == 0 {
+			cfg.OnProgress(p)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return p, fmt.Errorf("reading the log: %w", err)
@@ -118,126 +109,6 @@ func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (
 		cfg.OnProgress(p)
 	}
 	return p, nil
-}
-
-// exportBatch is how many events one encoding job holds: ~2 MB of lines
-// for the reference mix, a few of them in flight.
-const exportBatch = 64
-
-// scanned is one row as read, body not yet decoded.
-type scanned struct {
-	rec             Record
-	raw, compressed []byte
-}
-
-// exportWriter encodes batches of rows on runtime.GOMAXPROCS goroutines
-// and writes the lines in the order the batches were handed in.
-type exportWriter struct {
-	jobs    chan exportJob
-	ordered chan chan encoded
-	done    chan struct{}
-	cancel  context.CancelFunc
-	ctx     context.Context
-	err     error // set by the writer before done closes
-	workers sync.WaitGroup
-}
-
-type exportJob struct {
-	rows []scanned
-	out  chan encoded
-}
-
-type encoded struct {
-	lines  []byte
-	events int64
-	err    error
-}
-
-func newExportWriter(ctx context.Context, w *bufio.Writer, p *Progress, cfg ExportConfig) *exportWriter {
-	n := runtime.GOMAXPROCS(0)
-	ctx, cancel := context.WithCancel(ctx)
-	ew := &exportWriter{jobs: make(chan exportJob), ordered: make(chan chan encoded, 2*n), done: make(chan struct{}),
-		cancel: cancel, ctx: ctx}
-	for range n {
-		ew.workers.Add(1)
-		go func() {
-			defer ew.workers.Done()
-			for job := range ew.jobs {
-				job.out <- encodeBatch(job.rows)
-			}
-		}()
-	}
-	go func() {
-		defer close(ew.done)
-		for out := range ew.ordered {
-			e := <-out
-			if ew.err != nil {
-				continue // drain, so workers never block
-			}
-			if e.err != nil {
-				ew.err = e.err
-				cancel()
-				continue
-			}
-			if _, err := w.Write(e.lines); err != nil {
-				ew.err = fmt.Errorf("writing: %w", err)
-				cancel()
-				continue
-			}
-			before := p.Events
-			p.Events += e.events
-			p.Bytes += int64(len(e.lines))
-			if cfg.OnProgress != nil && cfg.ProgressEvery > 0 && p.Events/cfg.ProgressEvery > before/cfg.ProgressEvery {
-				cfg.OnProgress(*p)
-			}
-		}
-	}()
-	return ew
-}
-
-// encode hands a batch to the workers; false once the writer has failed.
-func (ew *exportWriter) encode(rows []scanned) bool {
-	out := make(chan encoded, 1)
-	select {
-	case ew.ordered <- out:
-	case <-ew.ctx.Done():
-		return false
-	}
-	select {
-	case ew.jobs <- exportJob{rows: rows, out: out}:
-		return true
-	case <-ew.ctx.Done():
-		out <- encoded{err: ew.ctx.Err()}
-		return false
-	}
-}
-
-// close waits for every batch handed in to be written and returns the
-// first error.
-func (ew *exportWriter) close() error {
-	close(ew.jobs)
-	ew.workers.Wait()
-	close(ew.ordered)
-	<-ew.done
-	ew.cancel()
-	return ew.err
-}
-
-// encodeBatch decodes each body and encodes the batch's lines.
-func encodeBatch(rows []scanned) encoded {
-	var e encoded
-	for i := range rows {
-		r := &rows[i]
-		body, err := eventlog.DecodeBody(r.raw, r.compressed)
-		if err != nil {
-			e.err = fmt.Errorf("event %s (position %d): %w", r.rec.EventID, r.rec.Seq, err)
-			return e
-		}
-		r.rec.Body = body
-		e.lines = appendRecord(e.lines, &r.rec)
-		e.events++
-	}
-	return e
 }
 
 func writeHeader(w io.Writer, cfg ExportConfig) error {
