@@ -23,6 +23,11 @@ type queries struct {
 	MoveHead   string `sql:"move_head"`
 	Notify     string `sql:"notify"`
 	Head       string `sql:"head"`
+
+	BodyByID        string `sql:"body_by_id"`
+	TypesAfter      string `sql:"types_after"`
+	CountTypesAfter string `sql:"count_types_after"`
+	NewestEventIDs  string `sql:"newest_event_ids"`
 }
 
 var sqlFiles = orbsql.MustQueries[queries]("eventlog")

@@ -26,4 +26,17 @@
 // Writers that must commit their own state with the events they append (the
 // backfill's cursor, a worker's checkpoint) use Appender.AppendTx, which runs
 // the same statements inside the caller's transaction.
+//
+// The log also answers the reads its sources and readers share (read.go),
+// over one small interface, DB (a pool, a connection or a transaction):
+// the head (Head), what lies after a position (TypesAfter,
+// CountTypesAfter), an object's newest event (NewestEventIDs, by resource)
+// and an event's exact bytes (Body). Reads particular to one reader (the
+// projector's fold, the refetch worker's scan) stay with that reader.
+//
+// The log owns events and log_head. What a reader keeps about its progress
+// through the log is the reader's: the projector's checkpoints and dead
+// letters (package projector), the Orb API jobs' checkpoints and backfill
+// progress (package orbsync). Every statement is a named file under
+// sql/queries/<package path>/ (see package sql).
 package eventlog

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,4 +26,26 @@ func ParseTimestamp(value string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("unparseable timestamp %q", value)
+}
+
+// ParseSince reads a start time as every command and admin endpoint takes
+// it: RFC 3339 ("2025-01-08T08:00:00Z"), a UTC date ("2025-01-08"), or an
+// age before now ("36h", "7d").
+func ParseSince(v string, now time.Time) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2025-01-08T08:00:00Z), a date (2025-01-08) or an age (36h, 7d)", v)
 }

@@ -24,3 +24,24 @@ func TestParseTimestampLenient(t *testing.T) {
 		t.Error("ParseTimestamp(yesterday) succeeded")
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"2025-01-08T08:00:00Z":      time.Date(2025, 1, 8, 8, 0, 0, 0, time.UTC),
+		"2025-01-08T09:00:00+01:00": time.Date(2025, 1, 8, 8, 0, 0, 0, time.UTC),
+		"2025-01-08":                time.Date(2025, 1, 8, 0, 0, 0, 0, time.UTC),
+		"36h":                       now.Add(-36 * time.Hour),
+		"7d":                        now.AddDate(0, 0, -7),
+	} {
+		if got, err := ParseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "-5h", "0d", "2025-13-01"} {
+		if _, err := ParseSince(bad, now); err == nil {
+			t.Errorf("ParseSince(%q) accepted", bad)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -47,7 +48,7 @@ func (p *Projector) rebuildOutdated(ctx context.Context) {
 		if err != nil && !errors.Is(err, ErrRebuildRunning) {
 			p.logFailure(ctx, "rebuilding outdated tables", err, slog.Any("projections", outdated))
 		}
-		if !sleep(ctx, jitter(p.cfg.ElectInterval)) {
+		if !sleep.For(ctx, sleep.Jitter(p.cfg.ElectInterval)) {
 			return
 		}
 	}

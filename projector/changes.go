@@ -46,8 +46,7 @@ func Changes(ctx context.Context, db DB, schema, table, id string) ([]Change, er
 	if !ok || !p.History {
 		return nil, fmt.Errorf("%q keeps no history (tables with history: %v)", table, fold.VersionedTables())
 	}
-	rows, err := db.Query(ctx, `select seq, event_id, event_type, source, created_at, resource, resource_id, changed, changes,
-       previous_attributes, properties from `+pgx.Identifier{schema, "changes"}.Sanitize()+`($1, $2)`, p.BaseTable(), id)
+	rows, err := db.Query(ctx, sqlFor(schema).Changes, p.BaseTable(), id)
 	if err != nil {
 		return nil, fmt.Errorf("reading the changes of %s %s: %w", p.BaseTable(), id, err)
 	}

@@ -31,18 +31,13 @@ type Checkpoint struct {
 	UpdatedAt time.Time
 }
 
-func checkpointsTable(schema string) string {
-	return pgx.Identifier{schema, "projection_checkpoints"}.Sanitize()
-}
-
 // LockCheckpoint reads projection's checkpoint and locks it until tx ends.
 // The live projector takes the same lock at the start of every batch, so
 // holding it pauses that projection: a rebuild swaps its table under it,
 // and a dead-letter retry recomputes rows under it.
 func LockCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string) (Checkpoint, error) {
 	c := Checkpoint{Projection: projection}
-	err := tx.QueryRow(ctx, "select seq, version, updated_at from "+checkpointsTable(schema)+
-		" where projection = $1 for update", projection).Scan(&c.Seq, &c.Version, &c.UpdatedAt)
+	err := tx.QueryRow(ctx, sqlFor(schema).LockCheckpoint, projection).Scan(&c.Seq, &c.Version, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("%w: %s", ErrNoCheckpoint, projection)
 	}
@@ -55,8 +50,7 @@ func LockCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string) (
 // SetCheckpoint moves projection's checkpoint to seq and records version,
 // unconditionally: for a rebuild's swap, under LockCheckpoint.
 func SetCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, seq int64, version int) error {
-	tag, err := tx.Exec(ctx, "update "+checkpointsTable(schema)+
-		" set seq = $2, version = $3, updated_at = now() where projection = $1", projection, seq, version)
+	tag, err := tx.Exec(ctx, sqlFor(schema).SetCheckpoint, projection, seq, version)
 	if err != nil {
 		return fmt.Errorf("setting checkpoint of %s: %w", projection, err)
 	}
@@ -69,8 +63,7 @@ func SetCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, se
 // advanceCheckpoint moves the checkpoint from from to to, if it is still
 // at from (compare-and-set).
 func advanceCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, from, to int64) error {
-	tag, err := tx.Exec(ctx, "update "+checkpointsTable(schema)+
-		" set seq = $3, updated_at = now() where projection = $1 and seq = $2", projection, from, to)
+	tag, err := tx.Exec(ctx, sqlFor(schema).AdvanceCheckpoint, projection, from, to)
 	if err != nil {
 		return fmt.Errorf("advancing checkpoint of %s: %w", projection, err)
 	}
@@ -93,10 +86,7 @@ func advanceCheckpoints(ctx context.Context, tx pgx.Tx, schema string, steps []*
 	for i, st := range steps {
 		names[i], from[i], to[i] = st.target.Projection().Name, st.from, st.to
 	}
-	rows, err := tx.Query(ctx, "update "+checkpointsTable(schema)+` c set seq = s.to_seq, updated_at = now()
-from unnest($1::text[], $2::bigint[], $3::bigint[]) as s(projection, from_seq, to_seq)
-where c.projection = s.projection and c.seq = s.from_seq
-returning c.projection`, names, from, to)
+	rows, err := tx.Query(ctx, sqlFor(schema).AdvanceCheckpoints, names, from, to)
 	if err != nil {
 		return fmt.Errorf("advancing checkpoints: %w", err)
 	}
@@ -120,8 +110,7 @@ func ensureCheckpoints(ctx context.Context, db DB, schema string, projections []
 	for i, p := range projections {
 		names[i], versions[i] = p.Name, int32(p.Version)
 	}
-	_, err := db.Exec(ctx, "insert into "+checkpointsTable(schema)+" (projection, version)"+
-		" select * from unnest($1::text[], $2::int[]) on conflict (projection) do nothing", names, versions)
+	_, err := db.Exec(ctx, sqlFor(schema).EnsureCheckpoints, names, versions)
 	if err != nil {
 		return fmt.Errorf("creating checkpoints: %w", err)
 	}
@@ -130,7 +119,7 @@ func ensureCheckpoints(ctx context.Context, db DB, schema string, projections []
 
 // readCheckpoints returns every checkpoint by projection name.
 func readCheckpoints(ctx context.Context, db DB, schema string) (map[string]Checkpoint, error) {
-	rows, err := db.Query(ctx, "select projection, seq, version, updated_at from "+checkpointsTable(schema))
+	rows, err := db.Query(ctx, sqlFor(schema).ReadCheckpoints)
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoints: %w", err)
 	}

@@ -13,8 +13,7 @@ import (
 // ListDeadLetters returns the dead letters of schema, oldest first; only
 // the unresolved ones unless all is set.
 func ListDeadLetters(ctx context.Context, db DB, schema string, all bool) ([]DeadLetter, error) {
-	rows, err := db.Query(ctx, "select "+fold.DeadLetterColumns+" from "+fold.DeadLettersTable(schema)+
-		" where $1 or resolved_at is null order by seq, projection", all)
+	rows, err := db.Query(ctx, sqlFor(schema).ListDeadLetters, all)
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
@@ -70,8 +69,7 @@ func retryProjection(ctx context.Context, db DB, schema string, p Projection, re
 	if err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, "select "+fold.DeadLetterColumns+" from "+fold.DeadLettersTable(schema)+
-		" where projection = $1 and resolved_at is null order by seq", p.Name)
+	rows, err := tx.Query(ctx, sqlFor(schema).ListUnresolvedDeadLetters, p.Name)
 	if err != nil {
 		return fmt.Errorf("listing %s dead letters: %w", p.Name, err)
 	}

@@ -7,6 +7,12 @@
 // Verify. How a table is folded (catalog, generated SQL, Target) is in
 // projector/internal/fold.
 //
+// The projector owns projection_checkpoints and dead_letters: its progress
+// through the log and the events it set aside. Only it writes them (the
+// live runner, a rebuild's swap, a dead-letter retry); others only read them,
+// mostly through ReadStatus and ListDeadLetters. Its static SQL is in
+// sql/queries/projector/, the fold's in sql/queries/projector/internal/fold/.
+//
 // # The rule
 //
 // Each table is declared once, as data (Projection, Source in

@@ -53,7 +53,7 @@ func typeCases(t *testing.T) []typeCase {
 	}
 	for i, typ := range subscriptionTypes {
 		id, plan := fmt.Sprintf("sub_%d", i), fmt.Sprintf("plan_s%d", i)
-		rows := [][2]string{{"subscriptions", id}, {"plans", plan}, {"customers", "cus_s"}}
+		rows := [][2]string{{"subscriptions", id}, {"plans", plan}, {"plan_versions", plan + "@12"}, {"customers", "cus_s"}}
 		props := map[string]any{}
 		if slices.Contains(subscriptionAlertTypes, typ) {
 			props = alertProperties()
@@ -84,11 +84,12 @@ func typeCases(t *testing.T) []typeCase {
 		id := fmt.Sprintf("cn_%d", i)
 		add(typ, map[string]any{"credit_note": creditNoteObj(id, "cus_c", "inv_c")}, [2]string{"credit_notes", id})
 	}
-	add("snapshot.plan", map[string]any{"plan": planObj(t, "plan_snap")}, [2]string{"plans", "plan_snap"})
+	add("snapshot.plan", map[string]any{"plan": planObj(t, "plan_snap")}, [2]string{"plans", "plan_snap"},
+		[2]string{"plan_versions", "plan_snap@12"})
 	add("plan.default_version_set", map[string]any{"plan": map[string]any{"id": "plan_min1", "name": "Renamed"}},
 		[2]string{"plans", "plan_min1"})
-	add("plan.version_created", map[string]any{"plan": map[string]any{"id": "plan_min2", "external_plan_id": "ext"}},
-		[2]string{"plans", "plan_min2"})
+	add("plan.version_created", map[string]any{"plan": map[string]any{"id": "plan_min2", "external_plan_id": "ext"},
+		"properties": map[string]any{"plan_version_number": 3}}, [2]string{"plans", "plan_min2"}, [2]string{"plan_versions", "plan_min2@3"})
 	add("plan.version_created", map[string]any{"plan": map[string]any{"name": "No id"}})
 	add("billable_metric.edited", map[string]any{"billable_metric": metricObj("bm_1")}, [2]string{"billable_metrics", "bm_1"})
 	add("billable_metric.edited", map[string]any{"billable_metric": map[string]any{"name": "no id"}})
@@ -222,7 +223,7 @@ func TestEveryEventTypeProjects(t *testing.T) {
 			}
 			row := b.row(t, r[0], key)
 			written[r[0]]++
-			if r[0] == "plans" || r[0] == "customers" || r[1] == "sub_light" {
+			if r[0] == "plans" || r[0] == "plan_versions" || r[0] == "customers" || r[1] == "sub_light" {
 				continue // Several events may write these rows; checked by the tests below.
 			}
 			if row[colLastEventID] != events[i].ID {
@@ -508,6 +509,7 @@ func history(t *testing.T, seed uint64, n int) []eventlog.Event {
 			s := subscriptionObj(t, sub, cus, plan)
 			s["name"], s["net_terms"] = fmt.Sprintf("sub name %d", i), i
 			s["plan"].(map[string]any)["description"] = fmt.Sprintf("plan description %d", i)
+			s["plan"].(map[string]any)["version"] = 1 + r.IntN(3) // Subscriptions on several versions of a plan.
 			e = event(t, id, subscriptionTypes[r.IntN(len(subscriptionTypes))], when, map[string]any{"subscription": s, "properties": alertProperties()})
 		case 4:
 			e = event(t, id, "subscription.edited", when, map[string]any{"subscription": map[string]any{
@@ -527,7 +529,9 @@ func history(t *testing.T, seed uint64, n int) []eventlog.Event {
 		case 8:
 			e = event(t, id, "invoice.automation_schedule_step_executed", when, map[string]any{"invoice": automationInvoice(inv, fmt.Sprintf("%d.00", i))})
 		case 9:
-			e = event(t, id, "plan.version_created", when, map[string]any{"plan": map[string]any{"id": plan, "name": fmt.Sprintf("plan %d", i)}})
+			v := 1 + r.IntN(3)
+			e = event(t, id, planTypes[r.IntN(len(planTypes))], when, map[string]any{"plan": map[string]any{"id": plan, "name": fmt.Sprintf("plan %d", i)},
+				"properties": map[string]any{"new_default_version_number": v, "plan_version_number": v}})
 		case 10:
 			e = event(t, id, "subscription.usage_exceeded", when, map[string]any{"subscription": lightSubscription(sub, cus, plan),
 				"properties": alertProperties()})

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
@@ -57,7 +58,7 @@ func (e *elector) run(ctx context.Context) {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			e.p.logFailure(ctx, "connecting for the projector lock", err)
-			sleep(ctx, jitter(retry))
+			sleep.For(ctx, sleep.Jitter(retry))
 			continue
 		}
 		led := e.campaign(ctx, conn)
@@ -66,7 +67,7 @@ func (e *elector) run(ctx context.Context) {
 		if !led {
 			// The session failed before leading: don't spin on a server
 			// that takes connections but fails them.
-			sleep(ctx, jitter(retry))
+			sleep.For(ctx, sleep.Jitter(retry))
 		}
 	}
 }
@@ -78,7 +79,7 @@ func (e *elector) campaign(ctx context.Context, conn *pgx.Conn) bool {
 	key := orbsql.LockKey32(e.p.cfg.Schema)
 	for {
 		var got bool
-		err := conn.QueryRow(ctx, "select pg_try_advisory_lock($1, $2)", lockNamespace, key).Scan(&got)
+		err := conn.QueryRow(ctx, sqlFor(e.p.cfg.Schema).TryLock, lockNamespace, key).Scan(&got)
 		if err != nil {
 			e.p.logFailure(ctx, "trying the projector lock", err)
 			return false
@@ -87,7 +88,7 @@ func (e *elector) campaign(ctx context.Context, conn *pgx.Conn) bool {
 			e.hold(ctx, conn)
 			return true
 		}
-		if !sleep(ctx, jitter(e.p.cfg.ElectInterval)) {
+		if !sleep.For(ctx, sleep.Jitter(e.p.cfg.ElectInterval)) {
 			return false
 		}
 	}

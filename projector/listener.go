@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 )
 
 // Listener reconnect backoff: the first attempt is immediate, failures
@@ -76,7 +78,7 @@ func (p *Projector) reconnectListener(ctx context.Context) *pgx.Conn {
 			return conn
 		}
 		p.logFailure(ctx, "reconnecting the listener", err)
-		if !sleep(ctx, jitter(backoff)) {
+		if !sleep.For(ctx, sleep.Jitter(backoff)) {
 			return nil
 		}
 		backoff = min(backoff*2, reconnectMax)

@@ -1,7 +1,11 @@
 package projector
 
 import (
+	"context"
+	"fmt"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
@@ -133,4 +137,53 @@ func TestAlertDisabledIsRecorded(t *testing.T) {
 		row["alert_id"] != "alert_1" || row["subscription_id"] != "sub_1" {
 		t.Errorf("alert_disabled row = %v", row)
 	}
+}
+
+// TestIssue9ObjectsKeepHistory: the tables issue 9 added keep every
+// version, and <table>_as_of answers for a time between two versions.
+func TestIssue9ObjectsKeepHistory(t *testing.T) {
+	t.Parallel()
+	price := func(id, name string) map[string]any {
+		p := priceObj(t, id)
+		p["name"] = name
+		return p
+	}
+	block := func(balance string) map[string]any {
+		blk := blockObj("blk_1")
+		blk["balance"] = balance
+		return blk
+	}
+	b := shapeRun(t, "prices", bothBatchings,
+		event(t, "evt_p1", "snapshot.price", at(1), map[string]any{"price": price("price_1", "Seats")}),
+		// Delivered late: placed by its created_at, between the other two.
+		event(t, "evt_p3", "price.edited", at(5), map[string]any{"price": price("price_1", "Seats (annual)")}),
+		event(t, "evt_p2", "price.edited", at(3), map[string]any{"price": price("price_1", "Seats (monthly)")}),
+		event(t, "evt_b1", "customer.credit_ledger_incremented", at(1), map[string]any{"customer": customerObj(t, "cus_1"),
+			"properties": map[string]any{"block": block("10.00")}}),
+		event(t, "evt_b2", "credit_block.accounting_sync_succeeded", at(4), map[string]any{"block": block("4.00"),
+			"accounting_sync_record": syncRecord("cus_1", "block"), "properties": map[string]any{"connection_type": "netsuite"}}),
+	)
+	for _, c := range []struct {
+		table, id, column string
+		at                int
+		want              any
+	}{
+		{"prices", "price_1", "name", 0, nil},
+		{"prices", "price_1", "name", 2, "Seats"},
+		{"prices", "price_1", "name", 4, "Seats (monthly)"},
+		{"prices", "price_1", "name", 6, "Seats (annual)"},
+		{"credit_blocks", "blk_1", "balance", 2, 10.0},
+		{"credit_blocks", "blk_1", "balance", 4, 4.0},
+	} {
+		var got any
+		err := b.schema.Pool.QueryRow(context.Background(), fmt.Sprintf("select (select to_jsonb(h) -> $3 from %s($1) h where h.id = $2)",
+			pgx.Identifier{b.schema.Name, c.table + "_as_of"}.Sanitize()), at(c.at), c.id, c.column).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s_as_of(%d) %s = %v, want %v", c.table, c.at, c.column, got, c.want)
+		}
+	}
+	b.checkHistoryMatchesCurrent(t)
 }

@@ -293,7 +293,7 @@ func rebuildLockKey(schema, table string) int32 { return orbsql.LockKey32(schema
 // tryRebuildLock takes the table's rebuild lock for the session of db.
 func tryRebuildLock(ctx context.Context, db DB, schema, table string) (bool, error) {
 	var got bool
-	err := db.QueryRow(ctx, "select pg_try_advisory_lock($1, $2)", rebuildLockNamespace, rebuildLockKey(schema, table)).Scan(&got)
+	err := db.QueryRow(ctx, sqlFor(schema).TryLock, rebuildLockNamespace, rebuildLockKey(schema, table)).Scan(&got)
 	if err != nil {
 		return false, fmt.Errorf("taking the rebuild lock: %w", err)
 	}
@@ -301,6 +301,6 @@ func tryRebuildLock(ctx context.Context, db DB, schema, table string) (bool, err
 }
 
 func unlockRebuild(ctx context.Context, db DB, schema, table string) error {
-	_, err := db.Exec(ctx, "select pg_advisory_unlock($1, $2)", rebuildLockNamespace, rebuildLockKey(schema, table))
+	_, err := db.Exec(ctx, sqlFor(schema).Unlock, rebuildLockNamespace, rebuildLockKey(schema, table))
 	return err
 }

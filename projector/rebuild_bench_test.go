@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -35,12 +36,31 @@ func BenchmarkRebuild(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// history=false leaves the history projections out: the pair measures
+	// what keeping every version costs a rebuild, and the first compares
+	// with releases before history.
+	for _, history := range []bool{false, true} {
+		var names []string
+		for _, p := range catalog {
+			if history || !p.History {
+				names = append(names, p.Name)
+			}
+		}
+		b.Run(fmt.Sprintf("history=%v", history), func(b *testing.B) {
+			rebuildBench(b, r, names, events, floor)
+		})
+	}
+}
+
+// rebuildBench rebuilds the named projections b.N times.
+func rebuildBench(b *testing.B, r *Rebuilder, names []string, events int, floor time.Duration) {
+	ctx := context.Background()
 	var took time.Duration
 	for b.Loop() {
 		start := time.Now()
-		res, err := r.Rebuild(ctx)
+		res, err := r.Rebuild(ctx, names...)
 		took += time.Since(start)
-		if err != nil || len(res) != len(catalog) {
+		if err != nil || len(res) != len(names) {
 			b.Fatalf("rebuilt %d tables: %v", len(res), err)
 		}
 	}

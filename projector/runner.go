@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -25,7 +26,7 @@ import (
 func (p *Projector) run(ctx context.Context) {
 	defer close(p.runDone)
 	p.kick(wakeStart)
-	timer := time.NewTimer(jitter(p.cfg.PollInterval))
+	timer := time.NewTimer(sleep.Jitter(p.cfg.PollInterval))
 	defer timer.Stop()
 	pace := newPacer(p.cfg)
 	for {
@@ -38,7 +39,7 @@ func (p *Projector) run(ctx context.Context) {
 		case <-timer.C:
 			p.cfg.Metrics.woke(wakePoll)
 		}
-		timer.Reset(jitter(p.cfg.PollInterval))
+		timer.Reset(sleep.Jitter(p.cfg.PollInterval))
 		lctx := p.elector.leading()
 		if lctx == nil || !p.waitForRound(lctx, pace.due()) {
 			continue
@@ -96,7 +97,7 @@ const backoffMax = 30 * time.Second
 
 func (b *backoff) failed(now time.Time, first time.Duration) {
 	b.delay = min(max(2*b.delay, first), backoffMax)
-	b.at = now.Add(jitter(b.delay))
+	b.at = now.Add(sleep.Jitter(b.delay))
 }
 
 func (b *backoff) succeeded() { *b = backoff{} }
@@ -335,12 +336,7 @@ func (p *Projector) typesIn(ctx context.Context, tx pgx.Tx, round []step) (map[s
 	for _, st := range round[1:] {
 		lo, hi = min(lo, st.from), max(hi, st.to)
 	}
-	rows, err := tx.Query(ctx, "select distinct type from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+
-		" where seq > $1 and seq <= $2", lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("reading the round's event types: %w", err)
-	}
-	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	types, err := eventlog.TypesAfter(ctx, tx, p.cfg.Schema, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("reading the round's event types: %w", err)
 	}
@@ -421,23 +417,13 @@ func (p *Projector) countUnknownTypes(ctx context.Context) {
 	for t := range fold.KnownTypes() {
 		known = append(known, t)
 	}
-	rows, err := p.pool.Query(ctx, "select type, count(*) from "+pgx.Identifier{p.cfg.Schema, "events"}.Sanitize()+
-		" where seq > $1 and seq <= $2 and type <> all ($3::text[]) group by type", p.typesCounted, upTo, known)
+	counts, err := eventlog.CountTypesAfter(ctx, p.pool, p.cfg.Schema, p.typesCounted, upTo, known)
 	if err != nil {
 		p.logFailure(ctx, "counting unknown event types", err)
 		return
 	}
-	type count struct {
-		Type string
-		N    int64
-	}
-	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[count])
-	if err != nil {
-		p.logFailure(ctx, "counting unknown event types", err)
-		return
-	}
-	for _, c := range counts {
-		p.cfg.Metrics.unknownType(c.Type, c.N)
+	for typ, n := range counts {
+		p.cfg.Metrics.unknownType(typ, n)
 	}
 	p.typesCounted = upTo
 }
@@ -450,21 +436,4 @@ func (p *Projector) minCheckpoint() int64 {
 		}
 	}
 	return max(upTo, 0)
-}
-
-// jitter spreads d by ±10%, so replicas don't poll in step.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
-}
-
-// sleep waits for d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

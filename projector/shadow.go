@@ -136,7 +136,7 @@ func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
 	if err := b.forgetShadowDeadLetters(ctx, tx); err != nil {
 		return err
 	}
-	return copyTableProps(ctx, tx, b.ident(b.names.live), b.ident(b.names.shadow))
+	return copyTableProps(ctx, tx, b.schema(), b.ident(b.names.live), b.ident(b.names.shadow))
 }
 
 // fill folds the log positions (from, to] into the shadow table, ChunkSize
@@ -265,7 +265,7 @@ func (b *rebuild) dropShadow(ctx context.Context) {
 // table (by this rebuild, or one abandoned earlier): they describe a table
 // that will never be swapped in.
 func (b *rebuild) forgetShadowDeadLetters(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "delete from "+fold.DeadLettersTable(b.schema())+" where projection = $1", fold.DeadLetterKey(b.p, b.names.shadow))
+	_, err := tx.Exec(ctx, sqlFor(b.schema()).ForgetDeadLetters, fold.DeadLetterKey(b.p, b.names.shadow))
 	if err != nil {
 		return fmt.Errorf("forgetting %s's dead letters: %w", b.names.shadow, err)
 	}
@@ -305,19 +305,13 @@ func (d indexDef) createOn(table string) []string {
 	return stmts
 }
 
-const indexesSQL = `
-select i.indexrelid::bigint, c.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), coalesce(k.contype::text, '')
-from pg_catalog.pg_index i
-join pg_catalog.pg_class c on c.oid = i.indexrelid
-left join pg_catalog.pg_constraint k on k.conindid = i.indexrelid and k.conrelid = i.indrelid and k.contype in ('p', 'u', 'x')
-where i.indrelid = to_regclass($1)
-order by i.indisprimary desc, c.relname`
-
 // indexDefPattern is what createOn can copy: a plain index on a table.
 var indexDefPattern = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX \S+ ON \S+ USING `)
 
+// readIndexes returns the indexes of table, each with the constraint it
+// backs (indexes.sql).
 func readIndexes(ctx context.Context, db DB, schema, table string) ([]indexDef, error) {
-	rows, err := db.Query(ctx, indexesSQL, pgx.Identifier{schema, table}.Sanitize())
+	rows, err := db.Query(ctx, sqlFor(schema).Indexes, pgx.Identifier{schema, table}.Sanitize())
 	if err != nil {
 		return nil, fmt.Errorf("reading indexes of %s: %w", table, err)
 	}
@@ -333,33 +327,11 @@ func readIndexes(ctx context.Context, db DB, schema, table string) ([]indexDef, 
 	return list, nil
 }
 
-// dependentsSQL lists what binds to the live table by OID or is not
-// copied by CREATE TABLE … LIKE, and so would be lost or left pointing at
-// the old table by a swap. orb-sync creates none of these.
-const dependentsSQL = `
-select format('view %s', v.oid::regclass) from pg_catalog.pg_depend d
-join pg_catalog.pg_rewrite w on w.oid = d.objid
-join pg_catalog.pg_class v on v.oid = w.ev_class
-where d.classid = 'pg_catalog.pg_rewrite'::regclass and d.refclassid = 'pg_catalog.pg_class'::regclass
-  and d.refobjid = to_regclass($1) and v.oid <> d.refobjid
-union
-select format('foreign key %I on %s', k.conname, k.conrelid::regclass) from pg_catalog.pg_constraint k
-where k.contype = 'f' and to_regclass($1) in (k.conrelid, k.confrelid)
-union
-select format('trigger %I', t.tgname) from pg_catalog.pg_trigger t
-where t.tgrelid = to_regclass($1) and not t.tgisinternal
-union
-select format('policy %I', p.polname) from pg_catalog.pg_policy p where p.polrelid = to_regclass($1)
-union
-select format('publication %I', p.pubname) from pg_catalog.pg_publication_rel r
-join pg_catalog.pg_publication p on p.oid = r.prpubid where r.prrelid = to_regclass($1)
-order by 1`
-
 // checkDependents refuses to rebuild a table that views, foreign keys,
 // triggers, row security policies or publications name: they would follow
 // the old table or be lost. Drop them, rebuild, and create them again.
 func checkDependents(ctx context.Context, db DB, schema, table string) error {
-	rows, err := db.Query(ctx, dependentsSQL, pgx.Identifier{schema, table}.Sanitize())
+	rows, err := db.Query(ctx, sqlFor(schema).Dependents, pgx.Identifier{schema, table}.Sanitize())
 	if err != nil {
 		return fmt.Errorf("checking what depends on %s: %w", table, err)
 	}
@@ -374,27 +346,10 @@ func checkDependents(ctx context.Context, db DB, schema, table string) error {
 	return nil
 }
 
-// tablePropsSQL returns, for the live table $1, the statements giving the
-// shadow table $2 the same grants, comment, storage parameters and owner
-// (last: after it the rebuild's role may no longer grant).
-const tablePropsSQL = `
-select format('grant %s on table %s to %s%s', a.privilege_type, $2::text,
-              case when a.grantee = 0 then 'public' else quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) end,
-              case when a.is_grantable then ' with grant option' else '' end)
-from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
-where c.oid = to_regclass($1) and a.grantee <> c.relowner
-union all
-select format('comment on table %s is %L', $2::text, d) from pg_catalog.obj_description(to_regclass($1), 'pg_class') d
-where d is not null
-union all
-select format('alter table %s set (%s)', $2::text, array_to_string(c.reloptions, ', '))
-from pg_catalog.pg_class c where c.oid = to_regclass($1) and c.reloptions is not null
-union all
-select format('alter table %s owner to %I', $2::text, pg_catalog.pg_get_userbyid(c.relowner))
-from pg_catalog.pg_class c where c.oid = to_regclass($1) and c.relowner <> (select oid from pg_catalog.pg_roles where rolname = current_user)`
-
-func copyTableProps(ctx context.Context, tx pgx.Tx, live, shadow string) error {
-	rows, err := tx.Query(ctx, tablePropsSQL, live, shadow)
+// copyTableProps gives shadow the grants, comment, storage parameters and
+// owner of live (table_props.sql).
+func copyTableProps(ctx context.Context, tx pgx.Tx, schema, live, shadow string) error {
+	rows, err := tx.Query(ctx, sqlFor(schema).TableProps, live, shadow)
 	if err != nil {
 		return fmt.Errorf("reading the grants and owner of %s: %w", live, err)
 	}

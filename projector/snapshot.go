@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -58,7 +59,7 @@ var ErrSchemaExists = errors.New("schema already exists")
 // append-only tables (alerts, balance transactions) keep the rows created
 // by then; at a position, each table is folded from the log up to it by
 // its projection, as a rebuild would.
-func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotResult, error) {
+func Snapshot(ctx context.Context, db eventlog.TxBeginner, cfg SnapshotConfig) (SnapshotResult, error) {
 	res := SnapshotResult{Into: cfg.Into}
 	if err := checkSnapshotConfig(cfg); err != nil {
 		return res, err
@@ -71,7 +72,7 @@ func Snapshot(ctx context.Context, db TxBeginner, cfg SnapshotConfig) (SnapshotR
 	if err := fold.PrepareTx(ctx, tx); err != nil {
 		return res, err
 	}
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	if _, err := tx.Exec(ctx, sqlFor(cfg.Schema).LiftStatementTimeout); err != nil {
 		return res, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	if res.Head, err = readHead(ctx, tx, cfg.Schema); err != nil {
@@ -126,7 +127,7 @@ func checkSnapshotConfig(cfg SnapshotConfig) error {
 
 func createSnapshotSchema(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig) error {
 	var exists bool
-	if err := tx.QueryRow(ctx, "select exists (select from pg_catalog.pg_namespace where nspname = $1)", cfg.Into).Scan(&exists); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(cfg.Schema).SchemaExists, cfg.Into).Scan(&exists); err != nil {
 		return fmt.Errorf("checking schema %s: %w", cfg.Into, err)
 	}
 	if exists {

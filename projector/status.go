@@ -56,15 +56,8 @@ func ReadStatus(ctx context.Context, db DB, schema string) (Status, error) {
 	if st.Leader, err = readLeader(ctx, db, schema); err != nil {
 		return Status{}, err
 	}
-	// One row per checkpoint, each subquery an index lookup. (A join with
-	// log_head, unanalyzed, was estimated costly enough to be JIT-compiled
-	// for 100 ms.)
-	rows, err := db.Query(ctx, `
-select c.projection, c.seq, c.version, c.updated_at,
-       coalesce(extract(epoch from clock_timestamp() -
-                (select e.received_at from `+pgx.Identifier{schema, "events"}.Sanitize()+` e where e.seq = c.seq + 1)), 0)::float8,
-       (select count(*) from `+fold.DeadLettersTable(schema)+` d where d.projection = c.projection and d.resolved_at is null)
-from `+checkpointsTable(schema)+` c`)
+	// One row per checkpoint, each subquery an index lookup (status.sql).
+	rows, err := db.Query(ctx, sqlFor(schema).Status)
 	if err != nil {
 		return Status{}, fmt.Errorf("reading projection status: %w", err)
 	}
@@ -103,13 +96,7 @@ from `+checkpointsTable(schema)+` c`)
 // projector lock of schema, or "".
 func readLeader(ctx context.Context, db DB, schema string) (string, error) {
 	var leader string
-	err := db.QueryRow(ctx, `
-select coalesce((select a.application_name from pg_catalog.pg_locks l
-                 join pg_catalog.pg_stat_activity a on a.pid = l.pid
-                 where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-                   and l.classid::bigint = $1 and l.objid::bigint = $2
-                   and l.database = (select oid from pg_catalog.pg_database where datname = current_database())
-                 limit 1), '')`,
+	err := db.QueryRow(ctx, sqlFor(schema).Leader,
 		int64(uint32(lockNamespace)), int64(uint32(orbsql.LockKey32(schema)))).Scan(&leader)
 	if err != nil {
 		return "", fmt.Errorf("reading the projector leader: %w", err)

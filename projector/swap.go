@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -62,7 +63,7 @@ func (b *rebuild) swap(ctx context.Context) error {
 		b.r.cfg.Metrics.swapRetried(b.p.Name)
 		b.r.cfg.Logger.WarnContext(ctx, "swap gave up waiting for a lock; retrying", slog.String("table", b.p.Table),
 			slog.Int("attempt", b.res.SwapAttempts), slog.Duration("backoff", backoff), slog.String("error", err.Error()))
-		if !sleep(ctx, jitter(backoff)) {
+		if !sleep.For(ctx, sleep.Jitter(backoff)) {
 			return context.Cause(ctx)
 		}
 		backoff = min(2*backoff, swapBackoffMax)
@@ -84,7 +85,7 @@ func (b *rebuild) trySwap(ctx context.Context) error {
 		return fmt.Errorf("beginning the swap: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := setLockTimeout(ctx, tx, b.r.cfg.LockTimeout); err != nil {
+	if err := setLockTimeout(ctx, tx, b.schema(), b.r.cfg.LockTimeout); err != nil {
 		return err
 	}
 	cp, err := LockCheckpoint(ctx, tx, b.schema(), b.p.Name)
@@ -181,13 +182,13 @@ func (b *rebuild) dropOld(ctx context.Context) {
 	var err error
 	for range dropOldAttempts {
 		err = pgx.BeginFunc(ctx, b.conn, func(tx pgx.Tx) error {
-			if err := setLockTimeout(ctx, tx, b.r.cfg.LockTimeout); err != nil {
+			if err := setLockTimeout(ctx, tx, b.schema(), b.r.cfg.LockTimeout); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, "drop table if exists "+b.ident(b.names.old))
 			return err
 		})
-		if err == nil || !isLockTimeout(err) || !sleep(ctx, jitter(swapBackoffMin)) {
+		if err == nil || !isLockTimeout(err) || !sleep.For(ctx, sleep.Jitter(swapBackoffMin)) {
 			break
 		}
 	}
@@ -197,8 +198,8 @@ func (b *rebuild) dropOld(ctx context.Context) {
 	}
 }
 
-func setLockTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
-	_, err := tx.Exec(ctx, "select pg_catalog.set_config('lock_timeout', $1, true)", strconv.FormatInt(d.Milliseconds(), 10))
+func setLockTimeout(ctx context.Context, tx pgx.Tx, schema string, d time.Duration) error {
+	_, err := tx.Exec(ctx, sqlFor(schema).SetLockTimeout, strconv.FormatInt(d.Milliseconds(), 10))
 	if err != nil {
 		return fmt.Errorf("setting lock_timeout: %w", err)
 	}
@@ -219,8 +220,7 @@ func (b *rebuild) redefineAsOf(ctx context.Context, tx pgx.Tx) error {
 	if !b.p.History {
 		return nil
 	}
-	fn := pgx.Identifier{b.schema(), "history_define_as_of"}.Sanitize()
-	if _, err := tx.Exec(ctx, "select "+fn+"($1)", b.p.BaseTable()); err != nil {
+	if _, err := tx.Exec(ctx, sqlFor(b.schema()).RedefineAsOf, b.p.BaseTable()); err != nil {
 		return fmt.Errorf("redefining %s_as_of: %w", b.p.BaseTable(), err)
 	}
 	return nil
@@ -232,23 +232,13 @@ func (b *rebuild) redefineAsOf(ctx context.Context, tx pgx.Tx) error {
 // unresolved dead letters that the rebuild applied are marked resolved;
 // resolved ones stay as history.
 func publishDeadLetters(ctx context.Context, tx pgx.Tx, schema, projection, shadowKey string) error {
-	dead := fold.DeadLettersTable(schema)
-	for _, stmt := range []string{
-		`update ` + dead + ` d set resolved_at = now()
-where d.projection = $1 and d.resolved_at is null
-  and not exists (select from ` + dead + ` s where s.projection = $2 and s.seq = d.seq)`,
-		`insert into ` + dead + ` as d
-    (projection, seq, event_id, event_type, error, sqlstate, first_seen, last_seen, retries)
-select $1, s.seq, s.event_id, s.event_type, s.error, s.sqlstate, s.first_seen, s.last_seen, s.retries
-from ` + dead + ` s where s.projection = $2
-on conflict (projection, seq) do update
-set error = excluded.error, sqlstate = excluded.sqlstate, last_seen = excluded.last_seen, resolved_at = null`,
-	} {
+	q := sqlFor(schema)
+	for _, stmt := range []string{q.ResolveRebuiltDeadLetters, q.PublishDeadLetters} {
 		if _, err := tx.Exec(ctx, stmt, projection, shadowKey); err != nil {
 			return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `delete from `+dead+` where projection = $1`, shadowKey); err != nil {
+	if _, err := tx.Exec(ctx, q.ForgetDeadLetters, shadowKey); err != nil {
 		return fmt.Errorf("publishing the rebuild's dead letters: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector/internal/fold"
 )
 
@@ -72,11 +73,6 @@ func (d RowDiff) String() string {
 	return fmt.Sprintf("%s: %s", d.Key, strings.Join(parts, ", "))
 }
 
-// TxBeginner starts transactions with options: a pool or a connection.
-type TxBeginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // Verify recomputes the named projections (all when names is empty) from
 // the log into scratch tables and compares them, every row and column,
 // with the live tables. It never writes: each projection is checked in one
@@ -85,7 +81,7 @@ type TxBeginner interface {
 // read in the same snapshot, consistent under concurrent projection. The
 // log is recomputed up to that checkpoint. examples bounds the differences
 // reported per table (0: 10).
-func Verify(ctx context.Context, db TxBeginner, schema string, names []string, examples int) ([]VerifyResult, error) {
+func Verify(ctx context.Context, db eventlog.TxBeginner, schema string, names []string, examples int) ([]VerifyResult, error) {
 	list, err := ProjectionsNamed(names)
 	if err != nil {
 		return nil, err
@@ -107,7 +103,7 @@ func Verify(ctx context.Context, db TxBeginner, schema string, names []string, e
 // errSwapped says the live table was replaced during the check.
 var errSwapped = errors.New("table swapped during the check")
 
-func verifyOne(ctx context.Context, db TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
+func verifyOne(ctx context.Context, db eventlog.TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := verifyTx(ctx, db, schema, p, examples)
 		if !errors.Is(err, errSwapped) || attempt == verifyAttempts {
@@ -116,19 +112,19 @@ func verifyOne(ctx context.Context, db TxBeginner, schema string, p Projection, 
 	}
 }
 
-func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
+func verifyTx(ctx context.Context, db eventlog.TxBeginner, schema string, p Projection, examples int) (VerifyResult, error) {
 	res := VerifyResult{Projection: p.Name, Table: p.Table, Version: p.Version}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return res, fmt.Errorf("beginning: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // Also drops the scratch table.
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	if _, err := tx.Exec(ctx, sqlFor(schema).LiftStatementTimeout); err != nil {
 		return res, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	// The first query takes the snapshot: the checkpoint, the live rows and
 	// the log are all read as of here.
-	err = tx.QueryRow(ctx, "select seq, version from "+checkpointsTable(schema)+" where projection = $1", p.Name).
+	err = tx.QueryRow(ctx, sqlFor(schema).ReadCheckpoint, p.Name).
 		Scan(&res.Checkpoint, &res.StoredVersion)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("reading the checkpoint: %w", err)
@@ -141,7 +137,7 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 	// too) against the snapshot: a table swapped in after the snapshot is
 	// found by name but has no columns in it. Check again.
 	var visible bool
-	if err := tx.QueryRow(ctx, "select exists (select from pg_catalog.pg_class where oid = $1)", liveOID).Scan(&visible); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(schema).TableExists, liveOID).Scan(&visible); err != nil {
 		return res, fmt.Errorf("looking up %s: %w", p.Table, err)
 	}
 	if !visible {
@@ -183,12 +179,12 @@ func verifyTx(ctx context.Context, db TxBeginner, schema string, p Projection, e
 // transaction ends and hold up a rebuild's swap.
 func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) (string, error) {
 	var pid int32
-	if err := tx.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+	if err := tx.QueryRow(ctx, sqlFor(schema).BackendPID).Scan(&pid); err != nil {
 		return "", fmt.Errorf("naming the scratch table: %w", err)
 	}
 	scratch := fmt.Sprintf("%.40s_verify_%d", p.Table, pid)
 	var ddl string
-	err := tx.QueryRow(ctx, scratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
+	err := tx.QueryRow(ctx, sqlFor(schema).ScratchDDL, pgx.Identifier{schema, p.Table}.Sanitize(), pgx.Identifier{schema, scratch}.Sanitize(),
 		p.KeyColumns()).Scan(&ddl)
 	if err != nil {
 		return "", fmt.Errorf("reading the columns of %s: %w", p.Table, err)
@@ -198,20 +194,6 @@ func createScratch(ctx context.Context, tx pgx.Tx, schema string, p Projection) 
 	}
 	return scratch, nil
 }
-
-// scratchDDL builds CREATE UNLOGGED TABLE $2 with the columns of $1 and
-// primary key $3.
-const scratchDDL = `
-select format('create unlogged table %s (%s, primary key (%s))', $2::text,
-    string_agg(format('%I %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-        case when a.attgenerated <> '' then format(' generated always as (%s) stored', pg_get_expr(d.adbin, d.adrelid)) else '' end,
-        case when a.attnotnull then ' not null' else '' end), ', ' order by a.attnum)
-    || coalesce((select ', ' || string_agg(pg_get_constraintdef(k.oid), ', ')
-                 from pg_catalog.pg_constraint k where k.conrelid = to_regclass($1) and k.contype = 'c'), ''),
-    (select string_agg(quote_ident(k), ', ') from unnest($3::text[]) k))
-from pg_catalog.pg_attribute a
-left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`
 
 // compareTables counts the rows that differ between the live table and
 // scratch, and describes the first examples.

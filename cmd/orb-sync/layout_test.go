@@ -24,6 +24,7 @@ type role string
 
 const (
 	roleSchema role = "schema" // sql: the migrations, which every layer may use
+	roleLeaf   role = "leaf"   // eventlog/sleep, eventlog/adminjob: import nothing of the module, every layer may use them
 	roleLog    role = "log"    // eventlog
 	roleSource role = "source" // eventlog/webhook, eventlog/orbsync and below
 	roleReader role = "reader" // projector and below
@@ -40,6 +41,8 @@ func roleOf(pkg string) role {
 		return roleTool
 	case pkg == "sql":
 		return roleSchema
+	case pkg == "eventlog/sleep" || pkg == "eventlog/adminjob":
+		return roleLeaf
 	case pkg == "eventlog":
 		return roleLog
 	case strings.HasPrefix(pkg, "eventlog/"):
@@ -74,7 +77,9 @@ func allowed(from, to string) bool {
 		return rf == roleTool || rf == roleCmd || rf == roleDeploy
 	case rf == roleTool || rf == roleCmd || rf == roleDeploy:
 		return true
-	case rt == roleSchema:
+	case rf == roleLeaf:
+		return false // A leaf imports nothing of the module.
+	case rt == roleSchema || rt == roleLeaf:
 		return true
 	case rf == roleSchema || rf == roleLog:
 		return false // The schema and the log import no source or reader.
@@ -135,6 +140,13 @@ func TestFlowRules(t *testing.T) {
 		{"sql", "sql/pgtest/pglocal", false},
 		{"cmd/orb-sync", "cmd/orb-sync/internal/cli", true},
 		{"projector/console", "cmd/orb-sync/internal/cli", false},
+		{"projector", "eventlog/sleep", true},
+		{"eventlog/orbsync/orbapi", "eventlog/sleep", true},
+		{"eventlog/sleep", "eventlog", false},
+		{"eventlog/sleep", "sql", false},
+		{"projector", "eventlog/adminjob", true},
+		{"eventlog/orbsync", "eventlog/adminjob", true},
+		{"eventlog/adminjob", "eventlog", false},
 	} {
 		if got := allowed(tc.from, tc.to); got != tc.ok {
 			t.Errorf("allowed(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.ok)

@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/projector"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // outcome is what the checks found for one scenario's ledger.
@@ -32,6 +34,20 @@ func (o *outcome) ok() bool { return len(o.problems) == 0 && o.lost == 0 && o.du
 // table names a relation of schema.
 func table(schema, name string) string { return pgx.Identifier{schema, name}.Sanitize() }
 
+// queries are the checks' SQL, in sql/queries/deploy/chaos/ (see package
+// sql for the scheme). They read the tables directly, not through the
+// service's packages, so a bug there cannot hide from the check.
+type queries struct {
+	AckedCopies    string `sql:"acked_copies"`
+	Gapless        string `sql:"gapless"`
+	HeadAndSlowest string `sql:"head_and_slowest"`
+	Snapshots      string `sql:"snapshots"`
+	HostileStored  string `sql:"hostile_stored"`
+	Terminate      string `sql:"terminate"`
+}
+
+var sqlFiles = orbsql.MustQueries[queries]("deploy/chaos")
+
 // checkLog checks the log of schema against the acknowledged ids: each is
 // stored exactly once, positions are gapless, the projections catch up to
 // the head, and `orb-sync verify` finds every table equal to a clean
@@ -47,7 +63,7 @@ func (s *suite) checkLog(ctx context.Context, schema string, acked []string) out
 	found := map[string]int{}
 	for i := 0; i < len(acked); i += 5000 {
 		chunk := acked[i:min(i+5000, len(acked))]
-		rows, err := pool.Query(ctx, "select event_id, count(*) from "+table(schema, "events")+" where event_id = any($1) group by event_id", chunk)
+		rows, err := pool.Query(ctx, sqlFiles.For(schema).AckedCopies, chunk)
 		if err != nil {
 			o.fail("reading the log: %v", err)
 			return o
@@ -72,7 +88,7 @@ func (s *suite) checkLog(ctx context.Context, schema string, acked []string) out
 		}
 	}
 	var count, maxSeq, head int64
-	err = pool.QueryRow(ctx, "select count(*), coalesce(max(seq), 0), (select seq from "+table(schema, "log_head")+") from "+table(schema, "events")).
+	err = pool.QueryRow(ctx, sqlFiles.For(schema).Gapless).
 		Scan(&count, &maxSeq, &head)
 	if err != nil {
 		o.fail("reading the head: %v", err)
@@ -101,7 +117,7 @@ func (s *suite) waitProjected(ctx context.Context, pool *pgxpool.Pool, schema st
 		if time.Now().After(deadline) {
 			return fmt.Errorf("projections still %d events behind after %s (%v)", lag, limit, err)
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !sleep.For(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -111,10 +127,9 @@ func (s *suite) waitProjected(ctx context.Context, pool *pgxpool.Pool, schema st
 func projectionLag(ctx context.Context, db interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, schema string) (int64, error) {
-	var lag int64
-	err := db.QueryRow(ctx, "select (select seq from "+table(schema, "log_head")+") - coalesce(min(seq), 0) from "+
-		table(schema, "projection_checkpoints")).Scan(&lag)
-	return lag, err
+	var head, slowest int64
+	err := db.QueryRow(ctx, sqlFiles.For(schema).HeadAndSlowest).Scan(&head, &slowest)
+	return head - slowest, err
 }
 
 // verify runs `orb-sync verify` on schema.
@@ -177,7 +192,6 @@ func (s *suite) sameTables(ctx context.Context, a, b string) (differ []string, r
 // application_name starts with prefix; it returns how many.
 func (s *suite) terminate(ctx context.Context, pool *pgxpool.Pool, prefix string) (int, error) {
 	var n int
-	err := pool.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity
-where application_name like $1 || '%' and pid <> pg_backend_pid()`, prefix).Scan(&n)
+	err := pool.QueryRow(ctx, sqlFiles.For(orbsql.DefaultSchema).Terminate, prefix).Scan(&n)
 	return n, err
 }

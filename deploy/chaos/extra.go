@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 )
 
 // rebuildRun is one rebuild-and-backfill run of scenario 9.
@@ -79,7 +81,7 @@ func (s *suite) soakRun(ctx context.Context) result {
 	// Peak: 16 senders as fast as answered for 15 s.
 	peakLoad := s.startLoad(ctx, loadConfig{targets: []string{sv.url("/webhooks")}, senders: 16, entities: 500, seed: 70})
 	peakStart := time.Now()
-	sleepCtx(ctx, 15*time.Second)
+	sleep.For(ctx, 15*time.Second)
 	peakLedger := peakLoad.stop()
 	peak := float64(len(peakLedger.ackedIDs())) / time.Since(peakStart).Seconds()
 	rate := peak / 2
@@ -102,7 +104,7 @@ func (s *suite) soakRun(ctx context.Context) result {
 	var samples []sample
 	start := time.Now()
 	for time.Since(start) < s.cfg.soak && ctx.Err() == nil {
-		sleepCtx(ctx, 5*time.Second)
+		sleep.For(ctx, 5*time.Second)
 		g, _ := sv.metric("go_goroutines")
 		lag, _ := projectionLag(ctx, pool, "chaos_soak")
 		samples = append(samples, sample{time.Now(), sv.rssKiB(), g, lag})

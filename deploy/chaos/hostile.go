@@ -320,7 +320,7 @@ func (s *suite) hostile(ctx context.Context) result {
 	}
 	defer pool.Close()
 	var stored int
-	if err := pool.QueryRow(ctx, "select count(*) from "+table("chaos_hostile", "events")+" where event_id like 'hostile%'").Scan(&stored); err != nil {
+	if err := pool.QueryRow(ctx, sqlFiles.For("chaos_hostile").HostileStored).Scan(&stored); err != nil {
 		r.problems = append(r.problems, err.Error())
 	}
 	const rssLimitMiB = 256

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/eventlog/webhook"
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 )
@@ -196,7 +197,7 @@ func (s *suite) startLoad(ctx context.Context, cfg loadConfig) *load {
 				code := s.post(ctx, cfg.targets[n%len(cfg.targets)], d, ld.ledger)
 				if code < 200 || code >= 300 {
 					retry = append(retry, d)
-					sleepCtx(ctx, 100*time.Millisecond)
+					sleep.For(ctx, 100*time.Millisecond)
 				}
 			}
 		})
@@ -223,7 +224,7 @@ func (s *suite) deliverAll(ctx context.Context, url string, ds []delivery, sende
 					if code := s.post(ctx, url, d, l); code >= 200 && code < 300 {
 						break
 					}
-					sleepCtx(ctx, 100*time.Millisecond)
+					sleep.For(ctx, 100*time.Millisecond)
 				}
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 	"github.com/orb-sync/orb-sync/sql/pgtest/pglocal"
 )
@@ -57,7 +58,7 @@ func (s *suite) waitJobs(ctx context.Context, sv *service) (string, bool) {
 		if err1 == nil && err2 == nil && !rp.Running && !bf.Running {
 			return fmt.Sprintf("rebuild error %q; backfill error %q", rp.Error, bf.Error), rp.Error == "" && bf.Error == ""
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if !sleep.For(ctx, 500*time.Millisecond) {
 			break
 		}
 	}
@@ -104,7 +105,7 @@ func (s *suite) killNine(ctx context.Context) result {
 	kills := s.scaledN(6)
 	var worst time.Duration
 	for i := range kills {
-		sleepCtx(ctx, time.Duration(1500+rand.IntN(3500))*time.Millisecond)
+		sleep.For(ctx, time.Duration(1500+rand.IntN(3500))*time.Millisecond)
 		sv.kill9()
 		down := time.Now()
 		if _, err := sv.start(ctx); err != nil {
@@ -120,7 +121,7 @@ func (s *suite) killNine(ctx context.Context) result {
 			worst = max(worst, ld.ledger.firstAckAfter(down).Sub(down))
 		}
 	}
-	sleepCtx(ctx, 2*time.Second)
+	sleep.For(ctx, 2*time.Second)
 	l := ld.stop()
 	s.rebuildAndBackfill(sv)
 	jobs, jobsOK := s.waitJobs(ctx, sv)
@@ -144,7 +145,7 @@ func waitAck(ctx context.Context, l *ledger, after time.Time, limit time.Duratio
 		if !l.firstAckAfter(after).IsZero() {
 			return true
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !sleep.For(ctx, 20*time.Millisecond) {
 			return false
 		}
 	}
@@ -184,10 +185,10 @@ func (s *suite) pgRestart(ctx context.Context) result {
 	var worst time.Duration
 	codes := map[int]int{}
 	for i, mode := range modes {
-		sleepCtx(ctx, 3*time.Second)
+		sleep.For(ctx, 3*time.Second)
 		if i == 0 || i == 1 {
 			s.rebuildAndBackfill(sv)
-			sleepCtx(ctx, 500*time.Millisecond)
+			sleep.For(ctx, 500*time.Millisecond)
 		}
 		began := time.Now()
 		if err := pglocal.RestartCluster(ctx, s.dataDir, mode); err != nil {
@@ -204,7 +205,7 @@ func (s *suite) pgRestart(ctx context.Context) result {
 		}
 		worst = max(worst, ld.ledger.firstAckAfter(back).Sub(back))
 	}
-	sleepCtx(ctx, 3*time.Second)
+	sleep.For(ctx, 3*time.Second)
 	l := ld.stop()
 	s.rebuildAndBackfill(sv)
 	jobs, jobsOK := s.waitJobs(ctx, sv)
@@ -256,10 +257,9 @@ func (s *suite) terminateSessions(ctx context.Context) result {
 		var worst time.Duration
 		var behindSince time.Time
 		var last int64 = -1
-		for sleepCtx(sctx, 50*time.Millisecond) {
+		for sleep.For(sctx, 50*time.Millisecond) {
 			var head, cp int64
-			err := pool.QueryRow(sctx, "select (select seq from "+table("chaos_terminate", "log_head")+"), coalesce(min(seq), 0) from "+
-				table("chaos_terminate", "projection_checkpoints")).Scan(&head, &cp)
+			err := pool.QueryRow(sctx, sqlFiles.For("chaos_terminate").HeadAndSlowest).Scan(&head, &cp)
 			if err != nil {
 				continue
 			}
@@ -280,14 +280,14 @@ func (s *suite) terminateSessions(ctx context.Context) result {
 	rounds := s.scaledN(15)
 	killed := 0
 	for range rounds {
-		sleepCtx(ctx, 2*time.Second)
+		sleep.For(ctx, 2*time.Second)
 		n, err := s.terminate(ctx, pool, "orb-sync")
 		if err != nil {
 			r.problems = append(r.problems, "terminating: "+err.Error())
 		}
 		killed += n
 	}
-	sleepCtx(ctx, 2*time.Second)
+	sleep.For(ctx, 2*time.Second)
 	l := ld.stop()
 	stopSampling()
 	worst := <-stalls
@@ -325,7 +325,7 @@ func (s *suite) readOnly(ctx context.Context) result {
 	}
 	defer admin.Release()
 	ld := s.startLoad(ctx, loadConfig{targets: []string{sv.url("/webhooks")}, senders: 4, rate: 200, entities: 100, seed: 4})
-	sleepCtx(ctx, 3*time.Second)
+	sleep.For(ctx, 3*time.Second)
 	if _, err := admin.Exec(ctx, "alter database postgres set default_transaction_read_only = on"); err != nil {
 		ld.stop()
 		return failed(r, err)
@@ -340,7 +340,7 @@ func (s *suite) readOnly(ctx context.Context) result {
 		r.problems = append(r.problems, "no 503 after the database turned read-only")
 	}
 	roStart := time.Now()
-	sleepCtx(ctx, s.scaled(10*time.Second))
+	sleep.For(ctx, s.scaled(10*time.Second))
 	roEnd := time.Now()
 	if _, err := admin.Exec(ctx, "alter database postgres reset default_transaction_read_only"); err != nil {
 		r.problems = append(r.problems, err.Error())
@@ -350,7 +350,7 @@ func (s *suite) readOnly(ctx context.Context) result {
 	}
 	back := time.Now()
 	recovered := waitAck(ctx, ld.ledger, back, 60*time.Second)
-	sleepCtx(ctx, 2*time.Second)
+	sleep.For(ctx, 2*time.Second)
 	l := ld.stop()
 	codes := l.answersBetween(roStart, roEnd)
 	o := s.finish(ctx, &r, "chaos_readonly", l)
@@ -370,7 +370,7 @@ func waitCode(ctx context.Context, l *ledger, after time.Time, code int, limit t
 		if l.answersBetween(after, time.Now())[code] > 0 {
 			return true
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !sleep.For(ctx, 20*time.Millisecond) {
 			return false
 		}
 	}
@@ -464,7 +464,7 @@ func (s *suite) replicas(ctx context.Context) result {
 	ld := s.startLoad(ctx, loadConfig{targets: []string{a.url("/webhooks"), b.url("/webhooks")}, senders: 8, entities: 200, seed: 8})
 	var takeovers []time.Duration
 	for range s.scaledN(3) {
-		sleepCtx(ctx, 5*time.Second)
+		sleep.For(ctx, 5*time.Second)
 		leader, follower := a, b
 		if v, _ := b.metric("orb_projector_leader"); v == 1 {
 			leader, follower = b, a
@@ -481,7 +481,7 @@ func (s *suite) replicas(ctx context.Context) result {
 			r.problems = append(r.problems, err.Error())
 		}
 	}
-	sleepCtx(ctx, 2*time.Second)
+	sleep.For(ctx, 2*time.Second)
 	l := ld.stop()
 	o := s.finish(ctx, &r, "chaos_replicas", l)
 	worst := longest(takeovers)
@@ -501,7 +501,7 @@ func waitLeader(ctx context.Context, sv *service, limit time.Duration) (time.Dur
 		if v, err := sv.metric("orb_projector_leader"); err == nil && v == 1 {
 			return time.Since(start), true
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !sleep.For(ctx, 20*time.Millisecond) {
 			break
 		}
 	}
@@ -524,7 +524,7 @@ func (s *suite) countSnapshots(ctx context.Context, schema string) int {
 	}
 	defer pool.Close()
 	var n int
-	if err := pool.QueryRow(ctx, "select count(*) from "+table(schema, "events")+" where source = 'snapshot'").Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, sqlFiles.For(schema).Snapshots).Scan(&n); err != nil {
 		return -1
 	}
 	return n

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // ExportConfig selects what Export writes.
@@ -28,25 +29,33 @@ type ExportConfig struct {
 	ProgressEvery int64
 }
 
-// TxBeginner starts the snapshot Export reads in.
-type TxBeginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+// queries is this package's SQL, in sql/queries/eventlog/logfile/ (see
+// package sql for the scheme).
+type queries struct {
+	LiftStatementTimeout string `sql:"lift_statement_timeout"`
+	LockHead             string `sql:"lock_head"`
+	AnyEvent             string `sql:"any_event"`
+	SetHead              string `sql:"set_head"`
 }
 
+var sqlFiles = orbsql.MustQueries[queries]("eventlog/logfile")
+
+// exportColumns are what Export reads of each event. The export's own
+// statements stay in Go: their text depends on the bounds given.
 const exportColumns = `seq, event_id, type, created_at, received_at, source, resource_type, resource_id,
        orb_timestamp, orb_signature, ` + eventlog.BodyColumns
 
 // Export writes the selected events to w in log order, from one
 // REPEATABLE READ snapshot, and returns how many it wrote.
-func Export(ctx context.Context, db TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
+func Export(ctx context.Context, db eventlog.TxBeginner, w io.Writer, cfg ExportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return p, fmt.Errorf("beginning the export: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// A whole log takes longer than the connection's statement_timeout.
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	q := sqlFiles.For(cfg.Schema)
+	if _, err := tx.Exec(ctx, q.LiftStatementTimeout); err != nil {
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	events := pgx.Identifier{cfg.Schema, "events"}.Sanitize()

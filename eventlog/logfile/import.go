@@ -29,11 +29,6 @@ type ImportConfig struct {
 	ProgressEvery int64
 }
 
-// TxStarter starts the import's transaction.
-type TxStarter interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Import appends the file r (written by Export) to the empty log of
 // cfg.Schema, in one transaction: every event keeps its position, ids,
 // times, source and signing headers, and its body byte for byte (the
@@ -41,7 +36,7 @@ type TxStarter interface {
 // position. It refuses a log that is not empty (ErrNotEmpty), a file of
 // another format, and positions that do not increase; on any error nothing
 // is imported.
-func Import(ctx context.Context, db TxStarter, r io.Reader, cfg ImportConfig) (Progress, error) {
+func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	br := bufio.NewReaderSize(r, 1<<20)
 	if err := readHeader(br); err != nil {
@@ -52,7 +47,7 @@ func Import(ctx context.Context, db TxStarter, r io.Reader, cfg ImportConfig) (P
 		return p, fmt.Errorf("beginning the import: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('statement_timeout', '0', true)"); err != nil {
+	if _, err := tx.Exec(ctx, sqlFiles.For(cfg.Schema).LiftStatementTimeout); err != nil {
 		return p, fmt.Errorf("lifting statement_timeout: %w", err)
 	}
 	if err := lockEmptyLog(ctx, tx, cfg.Schema); err != nil {
@@ -66,7 +61,7 @@ func Import(ctx context.Context, db TxStarter, r io.Reader, cfg ImportConfig) (P
 	if err != nil {
 		return p, fmt.Errorf("line %d: %w", src.line, err)
 	}
-	if _, err := tx.Exec(ctx, "update "+pgx.Identifier{cfg.Schema, "log_head"}.Sanitize()+" set seq = $1", src.last); err != nil {
+	if _, err := tx.Exec(ctx, sqlFiles.For(cfg.Schema).SetHead, src.last); err != nil {
 		return p, fmt.Errorf("moving the log head: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -100,11 +95,11 @@ func readHeader(br *bufio.Reader) error {
 // checks the log is empty.
 func lockEmptyLog(ctx context.Context, tx pgx.Tx, schema string) error {
 	var head int64
-	if err := tx.QueryRow(ctx, "select seq from "+pgx.Identifier{schema, "log_head"}.Sanitize()+" for update").Scan(&head); err != nil {
+	if err := tx.QueryRow(ctx, sqlFiles.For(schema).LockHead).Scan(&head); err != nil {
 		return fmt.Errorf("locking the log head of %s (are migrations applied?): %w", schema, err)
 	}
 	var any bool
-	if err := tx.QueryRow(ctx, "select exists (select from "+pgx.Identifier{schema, "events"}.Sanitize()+")").Scan(&any); err != nil {
+	if err := tx.QueryRow(ctx, sqlFiles.For(schema).AnyEvent).Scan(&any); err != nil {
 		return fmt.Errorf("checking the log is empty: %w", err)
 	}
 	if any || head != 0 {

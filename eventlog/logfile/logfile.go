@@ -52,3 +52,27 @@ type Progress struct {
 	Total   int64
 	Started time.Time
 }
+
+// Rate is the events per second since Started, as of now.
+func (p Progress) Rate(now time.Time) float64 {
+	return float64(p.Events) / now.Sub(p.Started).Seconds()
+}
+
+// Done is the share of Total written so far (0 when Total is unknown).
+func (p Progress) Done() float64 {
+	if p.Total <= 0 {
+		return 0
+	}
+	return float64(p.Events) / float64(p.Total)
+}
+
+// ETA is the time left at the rate so far, to the second, as of now; 0
+// when Total is unknown.
+func (p Progress) ETA(now time.Time) time.Duration {
+	done := p.Done()
+	if done <= 0 {
+		return 0
+	}
+	secs := now.Sub(p.Started).Seconds()
+	return (time.Duration(secs/done*(1-done)) * time.Second).Round(time.Second)
+}

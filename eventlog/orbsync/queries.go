@@ -6,8 +6,6 @@ import orbsql "github.com/orb-sync/orb-sync/sql"
 // file per field, named by its tag; see package sql for the scheme). Each
 // statement is named after what it does; values are always parameters.
 type queries struct {
-	NewestEvents string `sql:"newest_events"`
-
 	LoadProgress    string `sql:"load_progress"`
 	ListProgress    string `sql:"list_progress"`
 	ResetProgress   string `sql:"reset_progress"`
@@ -15,6 +13,7 @@ type queries struct {
 	FailProgress    string `sql:"fail_progress"`
 
 	TryLock string `sql:"try_lock"`
+	Unlock  string `sql:"unlock"`
 
 	LoadCheckpoint string `sql:"load_checkpoint"`
 	SaveSeq        string `sql:"save_seq"`

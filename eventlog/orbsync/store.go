@@ -120,21 +120,5 @@ func countResults(results []eventlog.Result) writeCounts {
 // newestEvents returns the id of the newest event of each object that has
 // any, by object id.
 func (r *Runner) newestEvents(ctx context.Context, resource string, ids []string) (map[string]string, error) {
-	out := make(map[string]string, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := r.pool.Query(ctx, r.q.NewestEvents, resource, ids)
-	if err != nil {
-		return nil, fmt.Errorf("looking up stored %s events: %w", resource, err)
-	}
-	var id, eventID string
-	_, err = pgx.ForEachRow(rows, []any{&id, &eventID}, func() error {
-		out[id] = eventID
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("looking up stored %s events: %w", resource, err)
-	}
-	return out, nil
+	return eventlog.NewestEventIDs(ctx, r.pool, r.cfg.Schema, resource, ids)
 }

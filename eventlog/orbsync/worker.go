@@ -159,13 +159,14 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting for a lock: %w", err)
 	}
+	key := orbsql.LockKey(name)
 	closeConn := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = conn.Close(ctx) // Even a failed close ends the session, and the lock with it.
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, r.q.TryLock, orbsql.LockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, r.q.TryLock, key).Scan(&ok); err != nil {
 		closeConn()
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
@@ -173,5 +174,13 @@ func (r *Runner) tryLock(ctx context.Context, name string) (func(), error) {
 		closeConn()
 		return nil, errLocked
 	}
-	return closeConn, nil
+	return func() {
+		// Unlock first: the server drops a closed session's locks only
+		// once its backend has exited, a moment after Close returns, and
+		// the lock taken right after (the next backfill) must not fail.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(ctx, r.q.Unlock, key)
+		closeConn()
+	}, nil
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // Outcomes of re-checking a stored event's signature.
@@ -61,22 +60,21 @@ type CheckStoredConfig struct {
 	OnEvent func(StoredCheck)
 }
 
-// Querier reads the log.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// queries is this package's SQL, in sql/queries/eventlog/webhook/ (see
+// package sql for the scheme).
+type queries struct {
+	StoredEvents string `sql:"stored_events"`
 }
+
+var sqlFiles = orbsql.MustQueries[queries]("eventlog/webhook")
 
 // CheckStored re-verifies the stored HMAC of every stored event (or those
 // received since cfg.Since) against the stored body byte for byte, with no
 // timestamp tolerance: the question is whether the bytes are what Orb
 // signed, not whether the delivery was fresh.
-func CheckStored(ctx context.Context, db Querier, cfg CheckStoredConfig) (StoredSummary, error) {
+func CheckStored(ctx context.Context, db eventlog.DB, cfg CheckStoredConfig) (StoredSummary, error) {
 	sum := StoredSummary{Outcomes: map[string]int64{}}
-	rows, err := db.Query(ctx, `select seq, event_id, type, source, created_at, `+eventlog.BodyColumns+`,
-       coalesce(orb_timestamp, ''), coalesce(orb_signature, '')
-from `+pgx.Identifier{cfg.Schema, "events"}.Sanitize()+`
-where ($1::timestamptz is null or received_at >= $1) and ($2 = '' or event_id = $2)
-order by seq`, cfg.Since, cfg.EventID)
+	rows, err := db.Query(ctx, sqlFiles.For(cfg.Schema).StoredEvents, cfg.Since, cfg.EventID)
 	if err != nil {
 		return sum, fmt.Errorf("reading the log: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 )
 
 // tokenBucket is a client-side rate limiter: it holds up to burst tokens,
@@ -54,7 +56,7 @@ func (b *tokenBucket) cancel() {
 
 // wait blocks until a token is available or ctx is done. A nil bucket never
 // blocks.
-func (b *tokenBucket) wait(ctx context.Context, sleep sleepFunc) error {
+func (b *tokenBucket) wait(ctx context.Context, pause sleepFunc) error {
 	if b == nil {
 		return ctx.Err()
 	}
@@ -62,7 +64,7 @@ func (b *tokenBucket) wait(ctx context.Context, sleep sleepFunc) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	if err := sleep(ctx, d); err != nil {
+	if err := pause(ctx, d); err != nil {
 		b.cancel()
 		return err
 	}
@@ -75,12 +77,8 @@ type sleepFunc func(ctx context.Context, d time.Duration) error
 
 // sleepContext is the production sleepFunc.
 func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !sleep.For(ctx, d) {
 		return context.Cause(ctx)
 	}
+	return nil
 }

@@ -83,7 +83,7 @@ func Copy(ctx context.Context, pool *pgxpool.Pool, schema string, n, entities in
 		}
 		copied += int(got)
 	}
-	if _, err := pool.Exec(ctx, "update "+pgx.Identifier{schema, "log_head"}.Sanitize()+" set seq = $1", n); err != nil {
+	if _, err := pool.Exec(ctx, sqlFiles.For(schema).SetHead, n); err != nil {
 		return fmt.Errorf("moving the log head: %w", err)
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // Probe samples, while a phase runs, what the service under load costs:
@@ -205,13 +207,23 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
+// queries are the probe's SQL, in sql/queries/eventlog/webhook/webhooktest/
+// (see package sql for the scheme).
+type queries struct {
+	BackendPIDs   string `sql:"backend_pids"`
+	ProjectionLag string `sql:"projection_lag"`
+	SetHead       string `sql:"set_head"`
+}
+
+var sqlFiles = orbsql.MustQueries[queries]("eventlog/webhook/webhooktest")
+
 // backendPIDs returns the PostgreSQL backends serving pid's connections.
 func backendPIDs(ctx context.Context, db *pgxpool.Pool, pid int) ([]int, error) {
 	ports, err := tcpPorts(pid)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(ctx, "select pid from pg_catalog.pg_stat_activity where client_port = any($1)", ports)
+	rows, err := db.Query(ctx, sqlFiles.For(orbsql.DefaultSchema).BackendPIDs, ports)
 	if err != nil {
 		return nil, fmt.Errorf("reading pg_stat_activity: %w", err)
 	}
@@ -259,8 +271,7 @@ func tcpPorts(pid int) ([]int32, error) {
 // projectionLag is the log head minus the slowest checkpoint.
 func projectionLag(ctx context.Context, db *pgxpool.Pool, schema string) (int64, error) {
 	var lag int64
-	err := db.QueryRow(ctx, "select coalesce((select seq from "+pgx.Identifier{schema, "log_head"}.Sanitize()+
-		") - (select min(seq) from "+pgx.Identifier{schema, "projection_checkpoints"}.Sanitize()+"), 0)").Scan(&lag)
+	err := db.QueryRow(ctx, sqlFiles.For(schema).ProjectionLag).Scan(&lag)
 	if err != nil {
 		return 0, fmt.Errorf("reading the projection lag: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/orb-sync/orb-sync/eventlog/sleep"
 )
 
 // Workload is the measurement method of issue 10: a seed phase creating
@@ -112,7 +114,7 @@ func RunWorkload(ctx context.Context, w Workload, each func(PhaseReport)) ([]Pha
 		if err := failed(pr); err != nil {
 			return reports, err
 		}
-		if !sleepCtx(ctx, w.Settle) {
+		if !sleep.For(ctx, w.Settle) {
 			return reports, ctx.Err()
 		}
 	}
@@ -147,15 +149,4 @@ func failed(pr PhaseReport) error {
 	}
 	return fmt.Errorf("phase %s: %d of %d requests failed (statuses %v, first error %q)",
 		pr.Name, pr.Requests-pr.Acked(), pr.Requests, pr.Statuses, strings.TrimSpace(pr.FirstError))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

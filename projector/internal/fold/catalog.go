@@ -139,6 +139,10 @@ var customerCreditAlertTypes = []string{
 
 var planTypes = []string{"plan.default_version_set", "plan.version_created"}
 
+// planVersion is a plan object's version, as a key: only a full plan (one
+// with prices) names its version's content.
+const planVersion = `case when {{obj}} ? 'prices' then {{obj}} ->> 'version' end`
+
 // planByAlias resolves a plan named only by its external_plan_id through
 // the plans table, as it is when the event is folded (an alias not known
 // yet leaves the event in dead_letters, where a retry resolves it later).
@@ -178,7 +182,7 @@ else r.balance end`
 // then the history of those listed in versioned (history.go). Change a
 // projection's Version whenever its rows would come out differently from
 // the same log.
-var catalog = withHistory([]Projection{
+var catalog = withHistory(append([]Projection{
 	{
 		Name: "customers", Table: "customers", Key: "id", Version: 4,
 		Sources: []Source{
@@ -212,6 +216,13 @@ var catalog = withHistory([]Projection{
 				FullKey: "price_intervals", Omit: []string{"customer", "plan"}, Extra: subscriptionJoinKeys},
 			{Types: lightweightSubscriptionTypes, Object: `e.payload -> 'subscription'`, Shape: Partial,
 				Allow: []string{"start_date", "end_date", "status"}, Extra: subscriptionJoinKeys},
+		},
+		// A full subscription's join keys are its customer's and plan's ids
+		// (a partial one's moved them, and they stay until the next full).
+		Derived: []Derived{
+			{Column: "customer_id", SQL: `coalesce(r.customer_id, r.customer ->> 'id')`, RowOnly: true},
+			{Column: "external_customer_id", SQL: `coalesce(r.external_customer_id, r.customer ->> 'external_customer_id')`, RowOnly: true},
+			{Column: "plan_id", SQL: `coalesce(r.plan_id, r.plan ->> 'id')`, RowOnly: true},
 		},
 	},
 	{
@@ -250,17 +261,43 @@ var catalog = withHistory([]Projection{
 		},
 	},
 	{
-		Name: "plans", Table: "plans", Key: "id", Version: 2,
+		// A plan shows its default version (see Pin): subscriptions embed
+		// the version each is on, so the newest embed would flap between
+		// them. Every version is in plan_versions.
+		Name: "plans", Table: "plans", Key: "id", Version: 3,
+		Pin: &Pin{Key: "version", DefaultValue: `e.payload -> 'properties' -> 'new_default_version_number'`,
+			DefaultColumn: "default_version", LatestColumn: "latest_version"},
 		Sources: []Source{
 			// Every full subscription embeds its full plan; a plan without
 			// prices (summary payloads) only renames.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}},
-			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Shape: Full},
+				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true},
+			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Shape: Full, Versioned: true},
 			// plan.* webhooks carry {id?, external_plan_id?, name?} only;
 			// one naming only its alias is resolved through plans.
-			{Types: planTypes, Object: `e.payload -> 'plan'`, Resolve: planByAlias,
+			{Types: []string{"plan.default_version_set"}, Object: `e.payload -> 'plan'`, Resolve: planByAlias,
+				Shape: Partial, Allow: []string{"name", "external_plan_id"}, SetsDefault: true},
+			{Types: []string{"plan.version_created"}, Object: `e.payload -> 'plan'`, Resolve: planByAlias,
 				Shape: Partial, Allow: []string{"name", "external_plan_id"}},
+		},
+	},
+	{
+		// Every version of every plan seen, keyed "<plan id>@<version>":
+		// the full plans subscriptions and snapshots carry, and the version
+		// plan.version_created announces (a row with its number until an
+		// object of it is seen).
+		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 1,
+		Sources: []Source{
+			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
+				IDSuffix: planVersion, Shape: Full,
+				Extra: `jsonb_build_object('plan_id', x.o -> 'id')`},
+			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Embedded: true,
+				IDSuffix: planVersion, Shape: Full,
+				Extra: `jsonb_build_object('plan_id', x.o -> 'id')`},
+			{Types: []string{"plan.version_created"}, Object: `e.payload -> 'plan'`, Embedded: true,
+				IDSuffix: `(e.payload -> 'properties' ->> 'plan_version_number')`, Shape: Partial,
+				Allow: []string{"external_plan_id"},
+				Extra: `jsonb_build_object('plan_id', e.resource_id, 'version', e.payload -> 'properties' -> 'plan_version_number')`},
 		},
 	},
 	{
@@ -301,7 +338,7 @@ var catalog = withHistory([]Projection{
 				from (select e.payload -> 'customer' as c offset 0) cus)`},
 		},
 	},
-})
+}, moreObjects...))
 
 // moreObjects are the tables added for the objects the first projections
 // left in the log only.
@@ -365,8 +402,6 @@ const accountingSyncStatus = `jsonb_build_object(
 	'customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id',
 	'accounting_sync_record', e.payload -> 'accounting_sync_record',
 	'last_event_type', e.type)`
-
-func init() { catalog = append(catalog, moreObjects...) }
 
 // Projections returns the projections this binary maintains, in apply
 // order. The result is a copy.

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orb-sync/orb-sync/eventlog"
+	orbsql "github.com/orb-sync/orb-sync/sql"
 )
 
 // DeadLetter is an event a projection could not apply. While unresolved,
@@ -51,13 +52,18 @@ var (
 	identifierQuote = regexp.MustCompile(`^(?:column|relation|constraint|index|table|type|function|schema) "`)
 )
 
-// DeadLetterColumns are the columns a DeadLetter scans, in its field order.
-const DeadLetterColumns = "projection, seq, event_id, event_type, error, coalesce(sqlstate, ''), first_seen, last_seen, retries, resolved_at"
-
-// DeadLettersTable is the quoted name of schema's dead-letter table.
-func DeadLettersTable(schema string) string {
-	return pgx.Identifier{schema, "dead_letters"}.Sanitize()
+// deadLetterSQL is the dead letters' SQL, in
+// sql/queries/projector/internal/fold/ (see package sql for the scheme).
+// Each statement that returns dead letters returns the columns a
+// DeadLetter scans, in its field order.
+type deadLetterSQL struct {
+	Record   string `sql:"record_dead_letter"`
+	Resolve  string `sql:"resolve_dead_letter"`
+	Retried  string `sql:"count_retry"`
+	SetAside string `sql:"set_aside"`
 }
+
+var deadLetterFiles = orbsql.MustQueries[deadLetterSQL]("projector/internal/fold")
 
 // RecordDeadLetter sets the event at seq aside for projection, in tx.
 func RecordDeadLetter(ctx context.Context, tx pgx.Tx, schema, projection string, seq int64, cause error) (DeadLetter, error) {
@@ -69,13 +75,7 @@ func RecordDeadLetter(ctx context.Context, tx pgx.Tx, schema, projection string,
 			msg += " (" + pgErr.Detail + ")"
 		}
 	}
-	rows, err := tx.Query(ctx, `insert into `+DeadLettersTable(schema)+` as d
-    (projection, seq, event_id, event_type, error, sqlstate)
-select $1, e.seq, e.event_id, e.type, $3, nullif($4, '')
-from `+pgx.Identifier{schema, "events"}.Sanitize()+` e where e.seq = $2
-on conflict (projection, seq) do update
-set error = excluded.error, sqlstate = excluded.sqlstate, last_seen = now(), resolved_at = null
-returning `+DeadLetterColumns, projection, seq, msg, code)
+	rows, err := tx.Query(ctx, deadLetterFiles.For(schema).Record, projection, seq, msg, code)
 	if err != nil {
 		return DeadLetter{}, fmt.Errorf("recording dead letter %s/%d: %w", projection, seq, err)
 	}
@@ -89,13 +89,12 @@ returning `+DeadLetterColumns, projection, seq, msg, code)
 // RetryDeadLetter resolves dl and recomputes its entities, under a savepoint; on
 // a data error it rolls that back and records the new error instead.
 func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, upTo int64) (DeadLetter, error) {
-	table := DeadLettersTable(t.schema)
+	q := deadLetterFiles.For(t.schema)
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return dl, fmt.Errorf("opening a savepoint: %w", err)
 	}
-	rows, err := sp.Query(ctx, "update "+table+" set resolved_at = now(), last_seen = now(), retries = retries + 1"+
-		" where projection = $1 and seq = $2 returning "+DeadLetterColumns, dl.Projection, dl.Seq)
+	rows, err := sp.Query(ctx, q.Resolve, dl.Projection, dl.Seq)
 	if err == nil {
 		dl, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[DeadLetter])
 	}
@@ -124,7 +123,7 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 	if err != nil {
 		return dl, err
 	}
-	_, err = tx.Exec(ctx, "update "+table+" set retries = retries + 1 where projection = $1 and seq = $2", dl.Projection, dl.Seq)
+	_, err = tx.Exec(ctx, q.Retried, dl.Projection, dl.Seq)
 	if err != nil {
 		return failed, fmt.Errorf("counting the retry of %s/%d: %w", dl.Projection, dl.Seq, err)
 	}

@@ -21,7 +21,9 @@ import "slices"
 
 // versioned lists the tables that keep history. Append-only tables (one
 // row per event, never updated) have nothing to version.
-var versioned = []string{"customers", "subscriptions", "invoices", "credit_notes", "plans", "billable_metrics"}
+// plan_versions is left out: a plan version does not change once created.
+var versioned = []string{"customers", "subscriptions", "invoices", "credit_notes", "plans", "billable_metrics",
+	"items", "coupons", "prices", "payment_methods", "credit_blocks"}
 
 // HistoryChunkMax bounds the log positions one history fold reads in a
 // rebuild: unlike a current-state fold, which reads only each entity's
@@ -71,6 +73,7 @@ func historyOf(p Projection) Projection {
 		Version: p.Version + historyRule - 1,
 		Sources: slices.Clone(p.Sources),
 		Derived: slices.Clone(p.Derived),
+		Pin:     p.Pin,
 		History: true,
 	}
 }

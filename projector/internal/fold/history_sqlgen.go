@@ -57,13 +57,13 @@ late as materialized (
     select b.entity from live b join cur h on h.entity = b.entity
     where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
     union
-    select unnest($3::text[])
+    select unnest($3::text[])%[5]s
   ) as ids
 ),
 cand as (
-  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  select b.seq, b.created_at, b.entity, b.full, b.src%[6]s from live b, late l where b.entity <> all (l.ids)
   union all
-  select r.seq, r.created_at, r.entity, r.full, r.src
+  select r.seq, r.created_at, r.entity, r.full, r.src%[7]s
   from (
 %[3]s
   ) r
@@ -72,9 +72,10 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
-`, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
+`, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
+		g.historyPinLate(), g.pinCol("b"), g.pinCol("r"))
 	fmt.Fprintf(&b, `objs as (
-  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s
   from cand w
   -- One index lookup per event, reading its object once.
   cross join lateral (
@@ -86,7 +87,7 @@ base as materialized (
     offset 0
   ) y
 ),
-folds as (
+%[12]sfolds as (
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
          jsonb_populate_record(case when o.grp > 0 then null::%[5]s else b.row end,
            coalesce(%[6]s(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
@@ -98,7 +99,7 @@ folds as (
       -- change the state (a plan embedded unchanged in every subscription
       -- event): it is left out before the costly part.
       select o.*, %[10]s as repeated
-      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+      from %[13]s o window w as (partition by o.entity order by o.created_at, o.seq)
     ) o
     where not o.repeated
   ) o
@@ -125,7 +126,8 @@ versions as (
   from marked m where m.changed
 ),
 `, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.agg,
-		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated())
+		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated(),
+		g.objsPinCols(), g.historyPin(), g.historyObjs())
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -235,10 +237,11 @@ func (g *sqlGen) historyDerived(alias string) string {
 }
 
 // repeated tells a full object equal to the full object just before it.
-// Derived columns may change with the event alone (a balance transaction
-// that repeats the customer), so a projection with any never skips.
+// Derived columns other than RowOnly ones may change with the event alone
+// (a balance transaction that repeats the customer), so a projection with
+// any never skips.
 func (g *sqlGen) repeated() string {
-	if len(g.p.Derived) > 0 {
+	if slices.ContainsFunc(g.p.Derived, func(d Derived) bool { return !d.RowOnly }) {
 		return "false"
 	}
 	return "coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false)"

@@ -59,6 +59,11 @@ type Source struct {
 	// IDColumn. The expression needs an index on events for late-event
 	// recomputes (see the migration).
 	IDKey string
+	// IDSuffix, when set, makes the entity id "<id>@<suffix>": SQL over
+	// {{obj}} (the object) and e, e.g. a plan's version for plan_versions.
+	// Late-event recomputes find such entities by the id before the "@"
+	// (IDKey's index, or resource_id).
+	IDSuffix string
 	// Shape of Object.
 	Shape Shape
 	// FullKey marks a Summary object as full when present.
@@ -69,7 +74,10 @@ type Source struct {
 	Allow []string
 	// Extra, when set, is a jsonb object merged over the shaped object
 	// before it is folded (e.g. the envelope's customer id for a balance
-	// transaction). It may read x.o, the object itself.
+	// transaction). It may read x.o, the object itself. A Summary source
+	// merges it over its partial objects only: merging into a full object
+	// rewrites the whole object (tens of KB for a subscription), so what a
+	// full object implies belongs in a Derived column.
 	Extra string
 	// Resolve, when set, finds the entity id of an event whose object has
 	// none: a SQL expression over {{obj}} (the object) and {{schema}},
@@ -80,6 +88,13 @@ type Source struct {
 	// table. Otherwise an event whose entity id cannot be found is recorded
 	// in dead_letters, never skipped silently.
 	Embedded bool
+	// Versioned marks a source whose full objects carry the projection's
+	// Pin.Key: only the pinned version's objects are folded (see Pin).
+	Versioned bool
+	// SetsDefault marks a source whose events name a new default version
+	// (Pin.DefaultValue); its events fold as the source's shape says, and
+	// make their entity be recomputed.
+	SetsDefault bool
 }
 
 // Derived is a column computed when a row is written rather than taken
@@ -88,6 +103,9 @@ type Source struct {
 type Derived struct {
 	Column string
 	SQL    string
+	// RowOnly says SQL reads r alone: an object equal to the one before it
+	// cannot change the column, so history may skip it.
+	RowOnly bool
 }
 
 // Projection declares a table maintained from the log. Live batches,
@@ -109,10 +127,36 @@ type Projection struct {
 	Sources []Source
 	// Derived columns, computed from the log when a row is written.
 	Derived []Derived
+	// Pin, when set, makes the table show one version of each entity.
+	Pin *Pin
 	// History marks a derived history projection: its table holds one row
 	// per version, keyed by (Key, valid_from, last_event_seq), folded by the
 	// same Sources as the current table.
 	History bool
+}
+
+// Pin makes a projection whose entities come in versions (a plan, which
+// subscriptions embed at whatever version each is on) show one version: the
+// default, named by the newest event of a SetsDefault source, when an
+// object of that version has been seen; otherwise the highest version seen.
+// Full objects of a Versioned source with another version are left out of
+// the fold (they belong to other tables, e.g. plan_versions), so two
+// subscriptions on two versions of one plan do not make the row flap.
+//
+// The pinned version depends only on the log up to the fold's end, so live
+// batches, recomputes and rebuilds agree: the table keeps DefaultColumn and
+// LatestColumn (the highest version seen) so that a batch can decide from
+// the row, and an event of a SetsDefault source recomputes its entity from
+// its whole history.
+type Pin struct {
+	// Key is the version's key in a Versioned source's object.
+	Key string
+	// DefaultValue is SQL over e, the event of a SetsDefault source: the
+	// version it makes the default (a JSON number).
+	DefaultValue string
+	// DefaultColumn and LatestColumn are the table's columns for the
+	// default version named and the highest version seen.
+	DefaultColumn, LatestColumn string
 }
 
 // Types returns every event type the projection reads.
@@ -162,6 +206,9 @@ func (p Projection) validate() error {
 			errs = append(errs, fmt.Errorf("source %d: %w", i, err))
 		}
 	}
+	if err := p.validatePin(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, d := range p.Derived {
 		if !namePattern.MatchString(d.Column) || d.SQL == "" {
 			errs = append(errs, fmt.Errorf("derived column %q needs a name and SQL", d.Column))
@@ -210,4 +257,26 @@ func (s Source) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (p Projection) validatePin() error {
+	versioned := false
+	for _, s := range p.Sources {
+		versioned = versioned || s.Versioned || s.SetsDefault
+	}
+	if p.Pin == nil {
+		if versioned {
+			return errors.New("a Versioned or SetsDefault source needs Pin")
+		}
+		return nil
+	}
+	for _, n := range []string{p.Pin.Key, p.Pin.DefaultColumn, p.Pin.LatestColumn} {
+		if !namePattern.MatchString(n) {
+			return fmt.Errorf("pin name %q must match %s", n, namePattern)
+		}
+	}
+	if p.Pin.DefaultValue == "" {
+		return errors.New("pin needs DefaultValue")
+	}
+	return nil
 }

@@ -110,8 +110,14 @@ func (g *sqlGen) statements() statements {
 //     object or the entity was recomputed. One write per entity.
 func (g *sqlGen) applySQL() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
-		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\n", g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil))
+	if g.p.Pin != nil {
+		g.writePin(&b)
+		fmt.Fprintf(&b, "live as materialized (\n  select b.* from ranked b left join pin p on p.entity = b.entity\n  where b.entity is not null and %s\n    and %s\n),\n",
+			g.notDead("b.seq"), g.pinFilter("b", "p"))
+	} else {
+		fmt.Fprintf(&b, "live as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n", g.notDead("b.seq"))
+	}
 	g.writeUnapplied(&b)
 	// stale: late events that cannot change their row because the row was
 	// last written by a full object newer than them (the fold starts at
@@ -120,16 +126,16 @@ func (g *sqlGen) applySQL() string {
 	// history, and a plan embedded in every subscription has a history as
 	// long as the log.
 	fmt.Fprintf(&b, `cur as materialized (
-  select c.entity, t.last_event_at, t.last_event_seq
+  select c.entity, t.last_event_at, t.last_event_seq%[7]s
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: a join could be planned as a scan of
   -- the whole table (e.g. before it is first analyzed).
-  cross join lateral (select t.last_event_at, t.last_event_seq from %[1]s t where t.%[2]s = c.entity offset 0) t
+  cross join lateral (select t.last_event_at, t.last_event_seq%[7]s from %[1]s t where t.%[2]s = c.entity offset 0) t
 ),
 stale as materialized (
   select array(
     select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)%[6]s
       and exists (
         select 1 from (
 %[3]s
@@ -143,21 +149,11 @@ late as materialized (
     select b.entity from live b join cur t on t.entity = b.entity, stale s
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
     union
-    select unnest($3::text[])
+    select unnest($3::text[])%[5]s
   ) as ids
 ),
-`, g.target, pgx.Identifier{g.p.Key}.Sanitize(), g.rankUnion("e.seq = t.last_event_seq", "", nil), g.fullProbe("p"))
-	fmt.Fprintf(&b, `cand as (
-  select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
-  union all
-  select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
-  from (
-%s
-  ) r
-  where r.entity is not null and %s
-),
-`, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
+`, g.target, pgx.Identifier{g.p.Key}.Sanitize(), g.rankUnion("e.seq = t.last_event_seq", "", nil), g.fullProbe("p"), g.pinLate(), g.pinStale(), g.pinShown())
+	g.writeCand(&b)
 	// Most entities' newest event is a full object: the row is that
 	// object, and nothing older matters. heads finds the newest event per
 	// entity (reading a summary source's payload only for it); the window
@@ -211,7 +207,10 @@ windowed as (
   where w.rn <= w.wsize
   group by w.entity
 ),
-`, g.agg, g.target, g.events, g.objectCase(), g.integral(g.shapeCase()))
+`, g.agg, g.target, g.events, g.objectCase(), g.integral(g.pinObject(g.shapeCase(), "w")))
+	if g.p.Pin != nil {
+		g.writeBumped(&b)
+	}
 	cols := g.writable()
 	key := pgx.Identifier{g.p.Key}.Sanitize()
 	var names, values, sets []string
@@ -342,6 +341,45 @@ func (g *sqlGen) rankUnion(where, from string, lookup func(Source) string) strin
 	return strings.Join(parts, "\n    union all\n")
 }
 
+// pinLate adds, for a pinned projection, the entities whose batch names a
+// new default: they are recomputed.
+func (g *sqlGen) pinLate() string {
+	if g.p.Pin == nil {
+		return ""
+	}
+	return "\n    union\n    select p.entity from pin p where p.sets"
+}
+
+// writeCand writes cand: the batch's events of entities folded onto their
+// row, and every logged event of the recomputed ones.
+func (g *sqlGen) writeCand(b *strings.Builder) {
+	if g.p.Pin == nil {
+		fmt.Fprintf(b, `cand as (
+  select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
+  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  union all
+  select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
+  from (
+%s
+  ) r
+  where r.entity is not null and %s
+),
+`, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"))
+		return
+	}
+	g.writeRelog(b)
+	fmt.Fprintf(b, `cand as (
+  select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
+  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  union all
+  select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
+  from relog r join relog_pin p on p.entity = r.entity
+  where %s
+),
+`, g.pinFilter("r", "p"))
+	g.writePinned(b)
+}
+
 func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
 	lateral := ""
 	if needsObject(s) {
@@ -350,19 +388,29 @@ func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
 	if from != "" {
 		from = " " + from
 	}
-	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src%s
     from %s e%s%s
     where %s and e.type = any (%s)`,
-		g.rankID(s), rankFull(s), i, g.events, from, lateral, where, orbsql.TextArray(s.Types))
+		g.rankID(s), rankFull(s), i, g.rankVer(s), g.events, from, lateral, where, orbsql.TextArray(s.Types))
 }
 
 // needsObject reports whether ranking must read the payload: to find the
 // id inside the object, or to resolve it.
-func needsObject(s Source) bool { return s.IDKey != "" || s.Resolve != "" }
+func needsObject(s Source) bool {
+	return s.IDKey != "" || s.Resolve != "" || s.Versioned || strings.Contains(s.IDSuffix, "{{obj}}")
+}
 
 // rankID is the entity id while ranking, from the object read once.
 func (g *sqlGen) rankID(s Source) string {
-	return g.withResolve(s, baseID(s, "o.o"), "o.o")
+	return withSuffix(s, g.withResolve(s, baseID(s, "o.o"), "o.o"), "o.o")
+}
+
+// withSuffix appends the source's IDSuffix to the id, obj being its object.
+func withSuffix(s Source, id, obj string) string {
+	if s.IDSuffix == "" {
+		return id
+	}
+	return fmt.Sprintf("(%s) || '@' || (%s)", id, strings.ReplaceAll(s.IDSuffix, "{{obj}}", obj))
 }
 
 // baseID is the id an event names directly, obj being its object.
@@ -431,7 +479,7 @@ func lookupExpr(s Source) string {
 // entityExpr is the entity id over e alone, resolved where the source
 // resolves.
 func (g *sqlGen) entityExpr(s Source) string {
-	return g.withResolve(s, lookupExpr(s), "("+s.Object+")")
+	return withSuffix(s, g.withResolve(s, lookupExpr(s), "("+s.Object+")"), "("+s.Object+")")
 }
 
 // lookupWhere finds the late entities' events; IS NOT NULL matches the
@@ -439,6 +487,11 @@ func (g *sqlGen) entityExpr(s Source) string {
 // table are found among those naming no id (by the same index).
 func (g *sqlGen) lookupWhere(s Source) string {
 	id := lookupExpr(s)
+	if s.IDSuffix != "" {
+		// By the id before the "@" (indexed), then the whole id.
+		return fmt.Sprintf("%[1]s = any (array(select split_part(x, '@', 1) from unnest(l.ids) x)) and %[1]s is not null and %[2]s = any (l.ids)",
+			id, g.entityExpr(s))
+	}
 	direct := fmt.Sprintf("%s = any (l.ids) and %s is not null", id, id)
 	if s.Resolve == "" {
 		return direct
@@ -477,10 +530,13 @@ func (g *sqlGen) shapeCaseFor(full string) string {
 		case Partial:
 			obj = partialExpr(s)
 		case Summary:
-			obj = fmt.Sprintf("case when %s then x.o else %s end", full, partialExpr(s))
+			obj = partialExpr(s)
 		}
 		if s.Extra != "" {
 			obj = fmt.Sprintf("(%s) || coalesce(%s, '{}'::jsonb)", obj, s.Extra)
+		}
+		if s.Shape == Summary {
+			obj = fmt.Sprintf("case when %s then x.o else %s end", full, obj)
 		}
 		fmt.Fprintf(&b, "\n      when w.src = %d then %s", i, obj)
 	}

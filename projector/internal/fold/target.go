@@ -221,8 +221,7 @@ func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) err
 	if !slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.Resolve != "" }) {
 		return nil
 	}
-	rows, err := tx.Query(ctx, "select "+DeadLetterColumns+" from "+DeadLettersTable(t.schema)+
-		" where projection = $1 and resolved_at is null and sqlstate is null and seq <= $2 order by seq", t.deadKey, upTo)
+	rows, err := tx.Query(ctx, deadLetterFiles.For(t.schema).SetAside, t.deadKey, upTo)
 	if err != nil {
 		return fmt.Errorf("listing %s events set aside: %w", t.projection.Name, err)
 	}
@@ -366,6 +365,9 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 	}
 	var unknown []string
 	for _, k := range keys {
+		if slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.IDKey == k }) {
+			continue // The entity id, in the key column.
+		}
 		if !slices.ContainsFunc(t.columns, func(c Column) bool { return c.Name == k }) {
 			unknown = append(unknown, k)
 		}

@@ -69,10 +69,10 @@ func TestAdminReprojectEndpoint(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(body, `"running": true`) {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	var st reprojectStatus
+	var st projector.RebuildJobStatus
 	waitFor(t, func() bool {
 		_, body := call(http.MethodGet, "", testAdminToken)
-		st = reprojectStatus{}
+		st = projector.RebuildJobStatus{}
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatal(err)
 		}
@@ -85,19 +85,14 @@ func TestAdminReprojectEndpoint(t *testing.T) {
 	}
 }
 
-func TestAdminReprojectConflictAndOff(t *testing.T) {
+// TestAdminReprojectOff: without ADMIN_TOKEN there is no endpoint. (A
+// second rebuild while one runs: projector.TestRebuildJobRefusesASecond.)
+func TestAdminReprojectOff(t *testing.T) {
 	t.Parallel()
-	job := &reprojectJob{bg: &background{ctx: context.Background(), running: true}, state: reprojectStatus{Running: true}}
-	rec := httptest.NewRecorder()
-	job.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/admin/reproject", strings.NewReader(`{"all": true}`)))
-	if rec.Code != http.StatusConflict {
-		t.Errorf("POST while running: %d %s", rec.Code, rec.Body)
-	}
-
 	router := mux.NewRouter()
 	stop := mountReproject(context.Background(), "", nil, "orb", slog.New(slog.DiscardHandler), nil, router, nil)
 	defer stop()
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	router.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/reproject", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("without ADMIN_TOKEN: %d, want 404", rec.Code)
@@ -142,7 +137,7 @@ func TestServeAdminReproject(t *testing.T) {
 	if code := post(); code != http.StatusAccepted {
 		t.Fatalf("POST /admin/reproject: %d", code)
 	}
-	var st reprojectStatus
+	var st projector.RebuildJobStatus
 	waitFor(t, func() bool {
 		req, _ := http.NewRequest(http.MethodGet, admin+"/admin/reproject", nil)
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)

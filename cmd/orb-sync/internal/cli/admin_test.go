@@ -21,8 +21,8 @@ const testAdminToken = "admin-token-for-tests-0123456789"
 
 // adminStatus is the body of GET /admin/backfill.
 type adminStatus struct {
-	Job      jobStatus          `json:"job"`
-	Progress []orbsync.Progress `json:"progress"`
+	Job      orbsync.BackfillJobStatus `json:"job"`
+	Progress []orbsync.Progress        `json:"progress"`
 }
 
 func TestAdminBackfillEndpoint(t *testing.T) {
@@ -40,8 +40,8 @@ func TestAdminBackfillEndpoint(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	job := newBackfillJob(ctx, runner, logger)
-	defer job.stop()
+	job := orbsync.NewBackfillJob(ctx, runner, logger)
+	defer job.Stop()
 	api := httptest.NewServer(requireBearer(testAdminToken, job))
 	defer api.Close()
 	call := func(method, query, token string) (int, string) {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync"
 )
 
@@ -120,7 +121,7 @@ func (s *backfillSettings) validate(fs *flag.FlagSet) ([]orbsync.Entity, time.Ti
 	}
 	var since time.Time
 	if *s.since != "" {
-		if since, err = parseSince(*s.since, time.Now()); err != nil {
+		if since, err = eventlog.ParseSince(*s.since, time.Now()); err != nil {
 			errs = append(errs, fmt.Errorf("%w: --since: %w", errUsage, err))
 		}
 	}

@@ -139,27 +139,6 @@ func TestRepairCommand(t *testing.T) {
 	}
 }
 
-func TestParseSince(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"2025-01-08T08:00:00Z":      time.Date(2025, 1, 8, 8, 0, 0, 0, time.UTC),
-		"2025-01-08T09:00:00+01:00": time.Date(2025, 1, 8, 8, 0, 0, 0, time.UTC),
-		"2025-01-08":                time.Date(2025, 1, 8, 0, 0, 0, 0, time.UTC),
-		"36h":                       now.Add(-36 * time.Hour),
-		"7d":                        now.AddDate(0, 0, -7),
-	} {
-		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
-			t.Errorf("parseSince(%q) = %s, %v; want %s", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "yesterday", "-5h", "0d", "2025-13-01"} {
-		if _, err := parseSince(bad, now); err == nil {
-			t.Errorf("parseSince(%q) accepted", bad)
-		}
-	}
-}
-
 func TestProgressBarLine(t *testing.T) {
 	t.Parallel()
 	p := &progressBar{names: []string{"customers", "invoices", "plans", "items"}, states: map[string]orbsync.EntityResult{}, begin: time.Now()}

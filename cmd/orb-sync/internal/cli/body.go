@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
@@ -29,18 +26,9 @@ func runBody(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	var raw, compressed []byte
-	err = pool.QueryRow(ctx, "select "+eventlog.BodyColumns+" from "+pgx.Identifier{*db.schema, "events"}.Sanitize()+
-		" where event_id = $1", fs.Arg(0)).Scan(&raw, &compressed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no event %q in %s.events", fs.Arg(0), *db.schema)
-	}
+	body, err := eventlog.Body(ctx, pool, *db.schema, fs.Arg(0))
 	if err != nil {
-		return fmt.Errorf("reading event %s: %w", fs.Arg(0), err)
-	}
-	body, err := eventlog.DecodeBody(raw, compressed)
-	if err != nil {
-		return fmt.Errorf("event %s: %w", fs.Arg(0), err)
+		return err
 	}
 	_, err = env.stdout.Write(body)
 	return err

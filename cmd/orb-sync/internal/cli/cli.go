@@ -1,6 +1,10 @@
 // Package cli implements the orb-sync commands. It is the only place that
 // reads flags and environment variables; everything else takes Config
-// structs. Tests drive it through Main.
+// structs. It parses configuration, wires the components the other
+// packages own (serve: a run group, rungroup.go), guards the admin
+// endpoints with ADMIN_TOKEN and draws progress on a terminal; the work
+// itself, admin handlers included, lives in the packages that own it.
+// Tests drive it through Main.
 package cli
 
 import (

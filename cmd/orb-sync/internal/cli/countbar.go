@@ -32,13 +32,11 @@ func (b *countBar) update(p logfile.Progress) {
 	if time.Since(b.last) < progressRedraw {
 		return
 	}
-	b.last = time.Now()
-	secs := time.Since(p.Started).Seconds()
-	line := fmt.Sprintf("%s %d events · %.0f MB · %.0f events/s", b.verb, p.Events, float64(p.Bytes)/1e6, float64(p.Events)/secs)
+	now := time.Now()
+	b.last = now
+	line := fmt.Sprintf("%s %d events · %.0f MB · %.0f events/s", b.verb, p.Events, float64(p.Bytes)/1e6, p.Rate(now))
 	if p.Total > 0 {
-		done := float64(p.Events) / float64(p.Total)
-		line = fmt.Sprintf("[%s] %s/%d · ETA %s", bar(done), line, p.Total,
-			(time.Duration(secs/done*(1-done)) * time.Second).Round(time.Second))
+		line = fmt.Sprintf("[%s] %s/%d · ETA %s", bar(p.Done()), line, p.Total, p.ETA(now))
 	}
 	fmt.Fprint(b.w, "\r\033[K"+line)
 }

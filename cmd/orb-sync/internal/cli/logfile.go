@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/logfile"
 	"github.com/orb-sync/orb-sync/projector"
 )
@@ -20,7 +21,7 @@ func optionalTime(name, v string) (*time.Time, error) {
 	if v == "" {
 		return nil, nil
 	}
-	t, err := parseSince(v, time.Now())
+	t, err := eventlog.ParseSince(v, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: --%s: %w", errUsage, name, err)
 	}
@@ -122,9 +123,9 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "imported %d events in %s; rebuilding every table\n", p.Events, time.Since(p.Started).Round(time.Millisecond))
-	tracker := newRebuildTracker(list)
+	tracker := projector.NewRebuildTracker(list)
 	rebuilder, err := projector.NewRebuilder(pool, projector.RebuildConfig{Schema: *s.db.schema,
-		ChunkSize: int64(*s.chunkSize), LockTimeout: *s.lockTimeout, Logger: logger, OnProgress: tracker.update})
+		ChunkSize: int64(*s.chunkSize), LockTimeout: *s.lockTimeout, Logger: logger, OnProgress: tracker.Update})
 	if err != nil {
 		return err
 	}

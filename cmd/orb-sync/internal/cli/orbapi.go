@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/orb-sync/orb-sync/eventlog/orbsync/orbapi"
 )
@@ -81,25 +80,4 @@ func floatSetting(fs *flag.FlagSet, env *environment, s setting, def float64, he
 		}
 	}
 	return fs.Float64(s.flag, def, fmt.Sprintf("%s (env %s)", help, s.env))
-}
-
-// parseSince reads a start time: RFC 3339 ("2025-01-08T08:00:00Z"), a UTC
-// date ("2025-01-08"), or an age before now ("36h", "7d").
-func parseSince(v string, now time.Time) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
-			return now.AddDate(0, 0, -n), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2025-01-08T08:00:00Z), a date (2025-01-08) or an age (36h, 7d)", v)
 }

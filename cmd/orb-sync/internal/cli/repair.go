@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/eventlog/orbsync"
 )
 
@@ -33,7 +34,7 @@ func runRepair(ctx context.Context, env *environment, args []string) error {
 	var from time.Time
 	if *since == "" {
 		errs = append(errs, fmt.Errorf("%w: --since is required, e.g. --since 2025-01-08 or --since 48h", errUsage))
-	} else if t, err := parseSince(*since, time.Now()); err != nil {
+	} else if t, err := eventlog.ParseSince(*since, time.Now()); err != nil {
 		errs = append(errs, fmt.Errorf("%w: --since: %w", errUsage, err))
 	} else {
 		from = t

@@ -108,10 +108,10 @@ func runReproject(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 	}
-	tracker := newRebuildTracker(list)
+	tracker := projector.NewRebuildTracker(list)
 	rebuilder, err := projector.NewRebuilder(pool, projector.RebuildConfig{
 		Schema: *s.db.schema, ChunkSize: int64(*s.chunkSize), LockTimeout: *s.lockTimeout,
-		Logger: logger, OnProgress: tracker.update,
+		Logger: logger, OnProgress: tracker.Update,
 	})
 	if err != nil {
 		return err
@@ -129,10 +129,10 @@ func runReproject(ctx context.Context, env *environment, args []string) error {
 
 // reportRebuild shows progress until the returned function is called: a
 // redrawn line on a terminal, else a log line every reprojectLogEvery.
-func reportRebuild(ctx context.Context, w io.Writer, onTerminal bool, t *rebuildTracker, logger *slog.Logger) func() {
+func reportRebuild(ctx context.Context, w io.Writer, onTerminal bool, t *projector.RebuildTracker, logger *slog.Logger) func() {
 	stop, done := make(chan struct{}), make(chan struct{})
 	if onTerminal {
-		go t.drawLoop(w, stop, done)
+		go drawRebuild(t, w, stop, done)
 	} else {
 		go func() {
 			defer close(done)
@@ -143,7 +143,7 @@ func reportRebuild(ctx context.Context, w io.Writer, onTerminal bool, t *rebuild
 				case <-stop:
 					return
 				case <-tick.C:
-					logRebuildProgress(ctx, logger, t.summary())
+					logRebuildProgress(ctx, logger, t.Summary())
 				}
 			}
 		}()
@@ -151,7 +151,7 @@ func reportRebuild(ctx context.Context, w io.Writer, onTerminal bool, t *rebuild
 	return func() { close(stop); <-done }
 }
 
-func logRebuildProgress(ctx context.Context, logger *slog.Logger, s rebuildSummary) {
+func logRebuildProgress(ctx context.Context, logger *slog.Logger, s projector.RebuildSummary) {
 	logger.InfoContext(ctx, "rebuild progress", slog.Int("tables_done", s.TablesDone), slog.Int("tables_total", s.TablesTotal),
 		slog.String("table", s.Current), slog.String("phase", s.Phase), slog.Int64("events_done", s.EventsDone),
 		slog.Int64("events_total", s.EventsTotal), slog.Float64("events_per_second", s.EventsPerSec),

@@ -91,13 +91,11 @@ func TestRebuildSummaryLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newRebuildTracker(list)
-	begin := tr.begin
-	tr.now = func() time.Time { return begin.Add(10 * time.Second) }
-	tr.update(projector.RebuildProgress{Projection: "customers", Table: "customers", Phase: projector.PhaseDone, Done: 600, Total: 600})
-	tr.update(projector.RebuildProgress{Projection: "invoices", Table: "invoices", Phase: projector.PhaseFilling, Done: 400, Total: 600})
+	tr := projector.NewRebuildTracker(list)
+	tr.Update(projector.RebuildProgress{Projection: "customers", Table: "customers", Phase: projector.PhaseDone, Done: 600, Total: 600})
+	tr.Update(projector.RebuildProgress{Projection: "invoices", Table: "invoices", Phase: projector.PhaseFilling, Done: 400, Total: 600})
 	want := "[###########---------] 1/3 tables · invoices filling · 1000/1800 events · 100 events/s · ETA 8s"
-	if got := tr.summary().line(); got != want {
+	if got := rebuildLine(tr.SummaryAt(tr.Started().Add(10 * time.Second))); got != want {
 		t.Fatalf("line\n%q\nwant\n%q", got, want)
 	}
 }

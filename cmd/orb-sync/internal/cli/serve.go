@@ -115,6 +115,18 @@ func (s *serveSettings) validate() error {
 	return errors.Join(errs...)
 }
 
+// runServe starts serve's components, each after what it needs, and
+// stops them in the reverse order (runGroup) when the context ends or a
+// listener fails:
+//
+//  1. the HTTP listeners: /readyz answers 503, no new request is
+//     accepted, in-flight webhooks finish (each is answered only after its
+//     commit, so the appender is still running);
+//  2. the Orb API workers and the backfill job (they append);
+//  3. the rebuild jobs, before the projector whose tables they swap;
+//  4. the projector;
+//  5. the appender, after every component that appends;
+//  6. the two pools.
 func runServe(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "serve")
 	s := addServeSettings(fs, env)
@@ -128,18 +140,21 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	schema := *s.db.schema
 	tuneGC(logger)
 
+	group := &runGroup{logger: logger}
+	defer group.stop()
+
 	// Two pools: background work (projector, rebuilds, Orb API jobs) can
 	// never take the connections the webhook path needs to acknowledge.
 	pool, err := openPool(ctx, s.db, "serve", int32(*s.maxConns))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	group.add("pool", pool.Close)
 	bgPool, err := openPool(ctx, s.db, "background", int32(*s.bgMaxConns))
 	if err != nil {
 		return err
 	}
-	defer bgPool.Close()
+	group.add("background pool", bgPool.Close)
 	if !*s.noMigrate {
 		if err := migrate(ctx, pool, schema); err != nil {
 			return err
@@ -160,7 +175,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	appender.Start()
-	defer appender.Stop()
+	group.add("appender", appender.Stop)
 
 	receiver, err := webhook.NewReceiver(appender, webhook.ReceiverConfig{
 		Secrets:       splitSecrets(*s.secrets),
@@ -189,22 +204,20 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer proj.Stop()
+	group.add("projector", proj.Stop)
 
 	// POST/GET /admin/reproject with ADMIN_TOKEN: rebuild tables from the
-	// log in the background (admin_reproject.go); cancelled before the
-	// projector stops.
+	// log in the background (projector.RebuildJob, mounted in admin_reproject.go).
 	jobs := &jobBoard{}
-	stopReproject := mountReproject(ctx, *s.sync.adminToken, bgPool, schema, logger, rebuildMetrics, web.admin, jobs)
-	defer stopReproject()
+	group.add("rebuild jobs", mountReproject(ctx, *s.sync.adminToken, bgPool, schema, logger, rebuildMetrics, web.admin, jobs))
 
 	// Orb API workers (reconcile, repair, refetch) and /admin/backfill,
-	// only with ORB_API_KEY; stopped before the appender.
+	// only with ORB_API_KEY.
 	stopSync, err := startSync(ctx, s.sync, bgPool, schema, logger, reg, web.admin, jobs)
 	if err != nil {
 		return err
 	}
-	defer stopSync()
+	group.add("Orb API workers", stopSync)
 
 	// The web console at /console/ on the admin listener, with ADMIN_TOKEN
 	// (serve_console.go).
@@ -216,6 +229,16 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err := web.start(ctx, publicAddr, *s.adminListen); err != nil {
 		return err
 	}
+	// Not ready any more, stop accepting, let in-flight requests finish
+	// (each is answered only after its commit).
+	group.add("http", func() {
+		ready.Store(false)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := web.shutdown(shutdownCtx); err != nil {
+			logger.Error("http shutdown incomplete", slog.String("error", err.Error()))
+		}
+	})
 	ready.Store(true)
 	logger.InfoContext(ctx, "serving", slog.String("schema", schema))
 
@@ -225,17 +248,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	case err := <-web.failed():
 		return fmt.Errorf("http server: %w", err)
 	}
-	// Not ready any more, stop accepting, let in-flight requests finish
-	// (each is answered only after its commit), then stop the writers.
-	ready.Store(false)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := web.shutdown(shutdownCtx); err != nil {
-		logger.Error("http shutdown incomplete", slog.String("error", err.Error()))
-	}
-	stopSync()
-	appender.Stop()
-	proj.Stop()
+	group.stop()
 	logger.Info("stopped")
 	return nil
 }

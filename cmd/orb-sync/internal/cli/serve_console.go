@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orb-sync/orb-sync/eventlog/orbsync"
+	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/projector/console"
 )
 
@@ -61,9 +63,8 @@ func (b *jobBoard) list() []console.Job {
 	return out
 }
 
-// consoleJobs shows the latest rebuild, if any.
-func (j *reprojectJob) consoleJobs() []console.Job {
-	s := j.status()
+// rebuildConsoleJobs shows the latest rebuild, if any.
+func rebuildConsoleJobs(s projector.RebuildJobStatus) []console.Job {
 	if s.StartedAt == nil {
 		return nil
 	}
@@ -85,9 +86,8 @@ func (j *reprojectJob) consoleJobs() []console.Job {
 	return []console.Job{job}
 }
 
-// consoleJobs shows the latest backfill started by this process, if any.
-func (j *backfillJob) consoleJobs() []console.Job {
-	s := j.status()
+// backfillConsoleJobs shows the latest backfill started by this process, if any.
+func backfillConsoleJobs(s orbsync.BackfillJobStatus) []console.Job {
 	if s.StartedAt == nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb-sync/orb-sync/eventlog/orbsync"
+	"github.com/orb-sync/orb-sync/projector/console"
 )
 
 // Defaults of serve's Orb API workers.
@@ -116,10 +117,10 @@ func startSync(ctx context.Context, s *syncSettings, pool *pgxpool.Pool, schema 
 	}
 	jobStop := func() {}
 	if *s.adminToken != "" {
-		job := newBackfillJob(ctx, runner, logger)
+		job := orbsync.NewBackfillJob(ctx, runner, logger)
 		router.Handle("/admin/backfill", requireBearer(*s.adminToken, job)).Methods(http.MethodGet, http.MethodPost)
-		jobs.add(job.consoleJobs)
-		jobStop = job.stop
+		jobs.add(func() []console.Job { return backfillConsoleJobs(job.Status()) })
+		jobStop = job.Stop
 	}
 	logger.InfoContext(ctx, "orb api workers started", slog.Duration("reconcile_interval", *s.reconcileEvery),
 		slog.Duration("repair_interval", *s.repairEvery), slog.Duration("refetch_interval", *s.refetchEvery),

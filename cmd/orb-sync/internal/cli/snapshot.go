@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orb-sync/orb-sync/eventlog"
 	"github.com/orb-sync/orb-sync/projector"
 )
 
@@ -32,7 +33,7 @@ func runSnapshot(ctx context.Context, env *environment, args []string) error {
 	cfg := projector.SnapshotConfig{Schema: *db.schema, Into: *into, AtSeq: *atSeq}
 	var errs []error
 	if *asOf != "" {
-		t, err := parseSince(*asOf, time.Now())
+		t, err := eventlog.ParseSince(*asOf, time.Now())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: --as-of: %w", errUsage, err))
 		}

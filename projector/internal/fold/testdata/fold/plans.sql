@@ -1,59 +1,86 @@
--- Projection plans (version 2) into orb.plans: generated from the catalog
+-- Projection plans (version 3) into orb.plans: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.version_created']::text[])
+),
+pin as materialized (
+  -- The version to show: the row's default when an object of it is shown
+  -- or comes in this batch, else the highest version seen.
+  select k.entity, k.sets, k.maxv,
+         case when t."default_version" is not null and (t."version" = t."default_version" or t."default_version" = any (k.vers)) then t."default_version"
+              else greatest(t."latest_version", k.maxv) end as target
+  from (
+    select b.entity, bool_or(b.src = any (array[2]::int[])) as sets,
+           max(b.ver) filter (where b.src <> all (array[2]::int[])) as maxv,
+           array_agg(b.ver) filter (where b.src <> all (array[2]::int[]) and b.ver is not null) as vers
+    from ranked b where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans' and d.seq = b.seq and d.resolved_at is null)
+    group by b.entity
+  ) k
+  left join "orb"."plans" t on t."id" = k.entity
 ),
 live as materialized (
-  select b.* from ranked b
+  select b.* from ranked b left join pin p on p.entity = b.entity
   where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans' and d.seq = b.seq and d.resolved_at is null)
+    and (b.ver is null or b.src = any (array[2]::int[]) or b.ver = p.target)
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
   select 'plans', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
   from ranked b join "orb"."events" e on e.seq = b.seq
-  where b.entity is null and b.src = any (array[1, 2]::int[])
+  where b.entity is null and b.src = any (array[1, 2, 3]::int[])
   on conflict (projection, seq) do nothing
   returning 1
 ),
 cur as materialized (
-  select c.entity, t.last_event_at, t.last_event_seq
+  select c.entity, t.last_event_at, t.last_event_seq, t."version"
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: a join could be planned as a scan of
   -- the whole table (e.g. before it is first analyzed).
-  cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."plans" t where t."id" = c.entity offset 0) t
+  cross join lateral (select t.last_event_at, t.last_event_seq, t."version" from "orb"."plans" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
   select array(
     select b.seq from live b join cur t on t.entity = b.entity
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and (b.ver is null or b.ver = t."version")
       and exists (
         select 1 from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq = t.last_event_seq and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+    where e.seq = t.last_event_seq and e.type = any (array['plan.default_version_set']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq = t.last_event_seq and e.type = any (array['plan.version_created']::text[])
         ) p
         where p.entity = b.entity and coalesce(p.full, false)
       )
@@ -65,29 +92,61 @@ late as materialized (
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
     union
     select unnest($3::text[])
+    union
+    select p.entity from pin p where p.sets
   ) as ids
+),
+relog as materialized (
+  select r.* from (
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
+    where e.seq <= $2 and ((e.payload -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.version_created']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans' and d.seq = r.seq and d.resolved_at is null)
+),
+relog_pin as materialized (
+  -- The default the newest default event names, when an object of it was
+  -- seen; else the highest version seen.
+  select x.entity, x.dflt, x.maxv,
+         case when x.dflt = any (x.vers) then x.dflt else x.maxv end as target
+  from (
+    select r.entity,
+           (array_agg(r.ver order by r.created_at desc, r.seq desc) filter (where r.src = any (array[2]::int[])))[1] as dflt,
+           max(r.ver) filter (where r.src <> all (array[2]::int[])) as maxv,
+           array_agg(r.ver) filter (where r.src <> all (array[2]::int[]) and r.ver is not null) as vers
+    from relog r group by r.entity
+  ) x
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
   from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
-  from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src
-    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((e.payload -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
-    union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e cross join late l
-    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
-    union all
-    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src
-    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
-  ) r
-  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans' and d.seq = r.seq and d.resolved_at is null)
+  from relog r join relog_pin p on p.entity = r.entity
+  where (r.ver is null or r.src = any (array[2]::int[]) or r.ver = p.target)
+),
+pinned as materialized (
+  select p.entity, t."default_version" as dflt, greatest(t."latest_version", p.maxv) as latest
+  from pin p cross join late l left join "orb"."plans" t on t."id" = p.entity
+  where p.entity <> all (l.ids)
+  union all
+  select r.entity, r.dflt, r.maxv from relog_pin r
 ),
 newest as (
   select distinct on (c.entity) c.*
@@ -128,26 +187,35 @@ folded as (
   -- One index lookup per event in a window (a join could be planned as a
   -- scan of the whole log), reading its object once.
   cross join lateral (
-    select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+    select "orb"."jsonb_integral"((case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then case when w.full then x.o else (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end
       when w.src = 1 then x.o
-      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end, array['net_terms', 'version']::text[]) as obj
-    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') end as o offset 0) x
+      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)
+      when w.src = 3 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end) || coalesce((select jsonb_build_object('default_version', pd.dflt, 'latest_version', pd.latest)
+      from pinned pd where pd.entity = w.entity), '{}'::jsonb), array['net_terms', 'version', 'default_version', 'latest_version']::text[]) as obj
+    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') when 3 then (e.payload -> 'plan') end as o offset 0) x
     where e.seq = w.seq
     offset 0
   ) y
   where w.rn <= w.wsize
   group by w.entity
 ),
+bumped as (
+  update "orb"."plans" t set "latest_version" = pd.latest
+  from pinned pd
+  where t."id" = pd.entity and t."latest_version" is distinct from pd.latest
+    and not exists (select from folded f where f.entity = pd.entity)
+  returning 1
+),
 written as (
-  insert into "orb"."plans" ("id", "adjustments", "base_plan", "base_plan_id", "created_at", "currency", "default_invoice_memo", "description", "discount", "external_plan_id", "invoicing_currency", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "name", "net_terms", "plan_phases", "prices", "product", "status", "trial_config", "version", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, case when r."adjustments" is not distinct from t."adjustments" then t."adjustments" else r."adjustments" end, case when r."base_plan" is not distinct from t."base_plan" then t."base_plan" else r."base_plan" end, r."base_plan_id", r."created_at", r."currency", r."default_invoice_memo", r."description", case when r."discount" is not distinct from t."discount" then t."discount" else r."discount" end, r."external_plan_id", r."invoicing_currency", case when r."maximum" is not distinct from t."maximum" then t."maximum" else r."maximum" end, r."maximum_amount", case when r."metadata" is not distinct from t."metadata" then t."metadata" else r."metadata" end, case when r."minimum" is not distinct from t."minimum" then t."minimum" else r."minimum" end, r."minimum_amount", r."name", r."net_terms", case when r."plan_phases" is not distinct from t."plan_phases" then t."plan_phases" else r."plan_phases" end, case when r."prices" is not distinct from t."prices" then t."prices" else r."prices" end, case when r."product" is not distinct from t."product" then t."product" else r."product" end, r."status", case when r."trial_config" is not distinct from t."trial_config" then t."trial_config" else r."trial_config" end, r."version", f.last_id, f.last_seq, f.last_at
+  insert into "orb"."plans" ("id", "adjustments", "base_plan", "base_plan_id", "created_at", "currency", "default_invoice_memo", "description", "discount", "external_plan_id", "invoicing_currency", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "name", "net_terms", "plan_phases", "prices", "product", "status", "trial_config", "version", "default_version", "latest_version", "last_event_id", "last_event_seq", "last_event_at")
+  select f.entity, case when r."adjustments" is not distinct from t."adjustments" then t."adjustments" else r."adjustments" end, case when r."base_plan" is not distinct from t."base_plan" then t."base_plan" else r."base_plan" end, r."base_plan_id", r."created_at", r."currency", r."default_invoice_memo", r."description", case when r."discount" is not distinct from t."discount" then t."discount" else r."discount" end, r."external_plan_id", r."invoicing_currency", case when r."maximum" is not distinct from t."maximum" then t."maximum" else r."maximum" end, r."maximum_amount", case when r."metadata" is not distinct from t."metadata" then t."metadata" else r."metadata" end, case when r."minimum" is not distinct from t."minimum" then t."minimum" else r."minimum" end, r."minimum_amount", r."name", r."net_terms", case when r."plan_phases" is not distinct from t."plan_phases" then t."plan_phases" else r."plan_phases" end, case when r."prices" is not distinct from t."prices" then t."prices" else r."prices" end, case when r."product" is not distinct from t."product" then t."product" else r."product" end, r."status", case when r."trial_config" is not distinct from t."trial_config" then t."trial_config" else r."trial_config" end, r."version", r."default_version", r."latest_version", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."plans" t on t."id" = f.entity
   cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."plans" else t end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
-  on conflict ("id") do update set "adjustments" = excluded."adjustments", "base_plan" = excluded."base_plan", "base_plan_id" = excluded."base_plan_id", "created_at" = excluded."created_at", "currency" = excluded."currency", "default_invoice_memo" = excluded."default_invoice_memo", "description" = excluded."description", "discount" = excluded."discount", "external_plan_id" = excluded."external_plan_id", "invoicing_currency" = excluded."invoicing_currency", "maximum" = excluded."maximum", "maximum_amount" = excluded."maximum_amount", "metadata" = excluded."metadata", "minimum" = excluded."minimum", "minimum_amount" = excluded."minimum_amount", "name" = excluded."name", "net_terms" = excluded."net_terms", "plan_phases" = excluded."plan_phases", "prices" = excluded."prices", "product" = excluded."product", "status" = excluded."status", "trial_config" = excluded."trial_config", "version" = excluded."version", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
+  on conflict ("id") do update set "adjustments" = excluded."adjustments", "base_plan" = excluded."base_plan", "base_plan_id" = excluded."base_plan_id", "created_at" = excluded."created_at", "currency" = excluded."currency", "default_invoice_memo" = excluded."default_invoice_memo", "description" = excluded."description", "discount" = excluded."discount", "external_plan_id" = excluded."external_plan_id", "invoicing_currency" = excluded."invoicing_currency", "maximum" = excluded."maximum", "maximum_amount" = excluded."maximum_amount", "metadata" = excluded."metadata", "minimum" = excluded."minimum", "minimum_amount" = excluded."minimum_amount", "name" = excluded."name", "net_terms" = excluded."net_terms", "plan_phases" = excluded."plan_phases", "prices" = excluded."prices", "product" = excluded."product", "status" = excluded."status", "trial_config" = excluded."trial_config", "version" = excluded."version", "default_version" = excluded."default_version", "latest_version" = excluded."latest_version", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
   returning 1
 )
 select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
@@ -165,7 +233,10 @@ select distinct x.entity from (
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all
   select coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set']::text[])
+  union all
+  select coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.version_created']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

@@ -1,21 +1,26 @@
--- Projection plans_history (version 2) into orb.plans_history: generated from the catalog
+-- Projection plans_history (version 3) into orb.plans_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.version_created']::text[])
 ),
 live as materialized (
   select b.* from ranked b
@@ -25,7 +30,7 @@ unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
   select 'plans_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
   from ranked b join "orb"."events" e on e.seq = b.seq
-  where b.entity is null and b.src = any (array[1, 2]::int[])
+  where b.entity is null and b.src = any (array[1, 2, 3]::int[])
   on conflict (projection, seq) do nothing
   returning 1
 ),
@@ -47,26 +52,34 @@ late as materialized (
     where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
     union
     select unnest($3::text[])
+    union
+    select b.entity from live b where b.src = any (array[2]::int[])
   ) as ids
 ),
 cand as (
-  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  select b.seq, b.created_at, b.entity, b.full, b.src, b.ver from live b, late l where b.entity <> all (l.ids)
   union all
-  select r.seq, r.created_at, r.entity, r.full, r.src
+  select r.seq, r.created_at, r.entity, r.full, r.src, r.ver
   from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
+    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.version_created']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans_history' and d.seq = r.seq and d.resolved_at is null)
 ),
@@ -74,20 +87,64 @@ base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
 objs as (
-  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj, w.ver, w.src
   from cand w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then case when f.full then x.o else (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end
       when w.src = 1 then x.o
-      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end, array['net_terms', 'version', 'folded_seq']::text[]) as obj
+      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)
+      when w.src = 3 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end, array['net_terms', 'version', 'folded_seq', 'default_version', 'latest_version']::text[]) as obj
     from "orb"."events" e
-    cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') end as o offset 0) x
+    cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') when 3 then (e.payload -> 'plan') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'prices', false) else false end) as full) f
     where e.seq = w.seq
     offset 0
   ) y
+),
+pin_firsts as (
+  select distinct on (o.entity, o.ver) o.entity, o.ver, o.created_at, o.seq
+  from objs o where o.ver is not null and o.src <> all (array[2]::int[])
+  order by o.entity, o.ver, o.created_at, o.seq
+),
+pin_steps as (
+  select o.*, b.row as base_row,
+         case when o.dgrp > 0 then first_value(o.ver) over (partition by o.entity, o.dgrp order by o.created_at, o.seq)
+              else (b.row)."default_version" end as dflt,
+         greatest((b.row)."latest_version", o.run_max) as maxv
+  from (
+    select o.*, count(*) filter (where o.src = any (array[2]::int[])) over w as dgrp,
+           max(o.ver) filter (where o.src <> all (array[2]::int[])) over w as run_max
+    from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  left join base b on b.entity = o.entity
+),
+pin_targets as (
+  select s.*, case when s.dflt is not null and ((s.base_row)."version" = s.dflt or f.seq is not null) then s.dflt
+                   else s.maxv end as target
+  from pin_steps s
+  left join pin_firsts f on f.entity = s.entity and f.ver = s.dflt and (f.created_at, f.seq) <= (s.created_at, s.seq)
+),
+pinned_objs as (
+  -- Another version's object changes only the highest version seen.
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, (s.full and s.kept) or rb.obj is not null as full,
+         case when s.kept then coalesce(rb.obj, s.obj) else '{}'::jsonb end
+           || jsonb_build_object('default_version', s.dflt, 'latest_version', s.maxv) as obj
+  from (
+    select s.*, s.ver is null or s.src = any (array[2]::int[]) or s.ver = s.target as kept from pin_targets s
+  ) s
+  left join lateral (
+    select "orb"."jsonb_merge_agg"(x.obj order by x.created_at, x.seq) || s.obj as obj
+    from (
+      select h.created_at, h.seq from objs h
+      where h.entity = s.entity and h.full and h.ver = s.target and (h.created_at, h.seq) < (s.created_at, s.seq)
+      order by h.created_at desc, h.seq desc limit 1
+    ) h
+    join objs x on x.entity = s.entity and (x.created_at, x.seq) >= (h.created_at, h.seq)
+      and (x.created_at, x.seq) < (s.created_at, s.seq) and (x.seq = h.seq or not x.full)
+    where s.src = any (array[2]::int[])
+  ) rb on true
 ),
 folds as (
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
@@ -101,7 +158,7 @@ folds as (
       -- change the state (a plan embedded unchanged in every subscription
       -- event): it is left out before the costly part.
       select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
-      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+      from pinned_objs o window w as (partition by o.entity order by o.created_at, o.seq)
     ) o
     where not o.repeated
   ) o
@@ -111,7 +168,7 @@ states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, s.r0 as r from folds s
 ),
 marked as (
-  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version") is distinct from row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version") else row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version") is distinct from row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version") end as changed
+  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version") else row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version") end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
@@ -143,8 +200,8 @@ closed as (
   returning 1
 ),
 written as (
-  insert into "orb"."plans_history" ("id", "adjustments", "base_plan", "base_plan_id", "created_at", "currency", "default_invoice_memo", "description", "discount", "external_plan_id", "invoicing_currency", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "name", "net_terms", "plan_phases", "prices", "product", "status", "trial_config", "version", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
-  select v.entity, (v.r)."adjustments", (v.r)."base_plan", (v.r)."base_plan_id", (v.r)."created_at", (v.r)."currency", (v.r)."default_invoice_memo", (v.r)."description", (v.r)."discount", (v.r)."external_plan_id", (v.r)."invoicing_currency", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."name", (v.r)."net_terms", (v.r)."plan_phases", (v.r)."prices", (v.r)."product", (v.r)."status", (v.r)."trial_config", (v.r)."version", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
+  insert into "orb"."plans_history" ("id", "adjustments", "base_plan", "base_plan_id", "created_at", "currency", "default_invoice_memo", "description", "discount", "external_plan_id", "invoicing_currency", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "name", "net_terms", "plan_phases", "prices", "product", "status", "trial_config", "version", "default_version", "latest_version", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
+  select v.entity, (v.r)."adjustments", (v.r)."base_plan", (v.r)."base_plan_id", (v.r)."created_at", (v.r)."currency", (v.r)."default_invoice_memo", (v.r)."description", (v.r)."discount", (v.r)."external_plan_id", (v.r)."invoicing_currency", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."name", (v.r)."net_terms", (v.r)."plan_phases", (v.r)."prices", (v.r)."product", (v.r)."status", (v.r)."trial_config", (v.r)."version", (v.r)."default_version", (v.r)."latest_version", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
   from versions v join last_folded lf on lf.entity = v.entity
   where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1
@@ -164,7 +221,10 @@ select distinct x.entity from (
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all
   select coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set', 'plan.version_created']::text[])
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set']::text[])
+  union all
+  select coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.version_created']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

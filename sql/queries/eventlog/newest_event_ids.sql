@@ -1,5 +1,5 @@
--- The newest event of each object $2 of type $1, in the projections'
--- order. One backward step on events_resource_idx per object.
+-- The id of the newest event about each object $2 of type $1, in the
+-- projections' order. One backward step on events_resource_idx per object.
 select r.id, l.event_id
 from unnest($2::text[]) as r(id)
 cross join lateral (

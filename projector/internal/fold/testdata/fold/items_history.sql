@@ -1,0 +1,145 @@
+-- Projection items_history (version 1) into orb.items_history: generated from the catalog
+-- (projector/internal/fold). Do not edit; regenerate with
+-- go test ./projector/internal/fold -run Golden -update
+
+-- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
+with ranked as materialized (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.item']::text[])
+),
+live as materialized (
+  select b.* from ranked b
+  where b.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'items_history' and d.seq = b.seq and d.resolved_at is null)
+),
+unapplied as (
+  insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
+  select 'items_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  from ranked b join "orb"."events" e on e.seq = b.seq
+  where b.entity is null and b.src = any (array[0]::int[])
+  on conflict (projection, seq) do nothing
+  returning 1
+),
+cur as materialized (
+  select c.entity, h.folded_at, h.folded_seq, h.row
+  from (select distinct b.entity from live b) c
+  -- One index lookup per entity, newest version first: a join could be
+  -- planned as a scan of the whole history.
+  cross join lateral (
+    select v.folded_at, v.folded_seq, v as row from "orb"."items_history" v
+    where v."id" = c.entity and v.valid_to = 'infinity'
+    order by v.valid_from desc, v.last_event_seq desc
+    limit 1
+  ) h
+),
+late as materialized (
+  select array(
+    select b.entity from live b join cur h on h.entity = b.entity
+    where (b.created_at, b.seq) < (h.folded_at, h.folded_seq)
+    union
+    select unnest($3::text[])
+  ) as ids
+),
+cand as (
+  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  union all
+  select r.seq, r.created_at, r.entity, r.full, r.src
+  from (
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.item']::text[])
+  ) r
+  where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'items_history' and d.seq = r.seq and d.resolved_at is null)
+),
+base as materialized (
+  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+),
+objs as (
+  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  from cand w
+  -- One index lookup per event, reading its object once.
+  cross join lateral (
+    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o end, array['folded_seq']::text[]) as obj
+    from "orb"."events" e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'item') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, false) as full) f
+    where e.seq = w.seq
+    offset 0
+  ) y
+),
+folds as (
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+         jsonb_populate_record(case when o.grp > 0 then null::"orb"."items_history" else b.row end,
+           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+  from (
+    -- grp counts the full objects so far: a full object starts the fold anew.
+    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
+    from (
+      -- A full object equal to the full object just before it cannot
+      -- change the state (a plan embedded unchanged in every subscription
+      -- event): it is left out before the costly part.
+      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated
+      from objs o window w as (partition by o.entity order by o.created_at, o.seq)
+    ) o
+    where not o.repeated
+  ) o
+  left join base b on b.entity = o.entity
+),
+states as (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, s.r0 as r from folds s
+),
+marked as (
+  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name") is distinct from row((s.base)."archived_at", (s.base)."created_at", (s.base)."external_connections", (s.base)."metadata", (s.base)."name") else row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name") is distinct from row((s.prev)."archived_at", (s.prev)."created_at", (s.prev)."external_connections", (s.prev)."metadata", (s.prev)."name") end as changed
+  from (
+    select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
+    from states s window w as (partition by s.entity order by s.created_at, s.seq)
+  ) s
+),
+last_folded as (
+  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
+  order by c.entity, c.created_at desc, c.seq desc
+),
+versions as (
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
+         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
+  from marked m where m.changed
+),
+removed as (
+  delete from "orb"."items_history" h using late l where h."id" = any (l.ids)
+  returning 1
+),
+closed as (
+  update "orb"."items_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
+    folded_seq = case when v.valid_from is null then lf.seq end,
+    folded_at = case when v.valid_from is null then lf.created_at end
+  from last_folded lf
+  join base b on b.entity = lf.entity
+  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+  -- The current version by its primary key, as base read it.
+  where h."id" = b.entity and h.valid_from = (b.row).valid_from and h.last_event_seq = (b.row).last_event_seq
+  returning 1
+),
+written as (
+  insert into "orb"."items_history" ("id", "archived_at", "created_at", "external_connections", "metadata", "name", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
+  select v.entity, (v.r)."archived_at", (v.r)."created_at", (v.r)."external_connections", (v.r)."metadata", (v.r)."name", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then lf.seq end, case when v.from_newest = 1 then lf.created_at end
+  from versions v join last_folded lf on lf.entity = v.entity
+  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  returning 1
+)
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+       (select count(*) from unapplied);
+
+-- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
+select e.seq from "orb"."events" e
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.item']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'items_history' and d.seq = e.seq and d.resolved_at is null)
+order by e.seq;
+
+-- name: entities: entity ids of positions $1
+select distinct x.entity from (
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.item']::text[])
+) x where x.entity is not null;
+
+-- name: sample: top-level keys of the newest full objects in ($1, $2]
+-- (none)

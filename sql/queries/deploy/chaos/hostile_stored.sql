@@ -1,0 +1,1 @@
+select count(*) from {{.schema}}.events where event_id like 'hostile%'

@@ -1,0 +1,1 @@
+select body, body_zstd from {{.schema}}.events where event_id = $1

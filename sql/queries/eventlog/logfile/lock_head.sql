@@ -1,0 +1,2 @@
+-- Appends wait until the import's transaction ends.
+select seq from {{.schema}}.log_head for update

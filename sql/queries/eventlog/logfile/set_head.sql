@@ -1,0 +1,1 @@
+update {{.schema}}.log_head set seq = $1

@@ -1,0 +1,1 @@
+delete from {{.schema}}.dead_letters where projection = $1

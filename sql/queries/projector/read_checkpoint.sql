@@ -1,0 +1,1 @@
+select seq, version from {{.schema}}.projection_checkpoints where projection = $1

@@ -1,0 +1,1 @@
+select projection, seq, version, updated_at from {{.schema}}.projection_checkpoints

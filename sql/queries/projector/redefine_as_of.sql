@@ -1,0 +1,1 @@
+select {{.schema}}.history_define_as_of($1)
