@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
+	"github.com/orb-sync/orb-sync/projector"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -22,7 +24,9 @@ import (
 // per kind, built with COPY; or, with ORB_BENCH_SCHEMA, the log of an
 // existing schema (e.g. the console bench's kept 1,000,000-event one).
 // export writes the whole log to io.Discard; import loads an exported
-// file (in memory) into a new schema's empty log.
+// file (in memory) into a new schema's empty log; import+rebuild is what
+// `orb-sync import` does, to compare with rebuild (every table of the
+// source log).
 //
 //	ORB_BENCH_EVENTS=100000 go test -run '^$' -bench ExportImport -benchtime 3x -count 3 ./eventlog/logfile/
 func BenchmarkExportImport(b *testing.B) {
@@ -90,5 +94,32 @@ func BenchmarkExportImport(b *testing.B) {
 			took += time.Since(start)
 		}
 		b.ReportMetric(float64(events)*float64(b.N)/took.Seconds(), "events/s")
+	})
+	// What `orb-sync import` does (load, then rebuild every table) against
+	// a rebuild of every table of the source log.
+	rebuild := func(b *testing.B, s *pgtest.Schema) {
+		r, err := projector.NewRebuilder(s.Pool, projector.RebuildConfig{Schema: s.Name, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Rebuild(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("rebuild", func(b *testing.B) {
+		for b.Loop() {
+			rebuild(b, &pgtest.Schema{Name: schema, Pool: pool})
+		}
+	})
+	b.Run("import+rebuild", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			s := pgtest.NewSchema(b)
+			b.StartTimer()
+			if _, err := Import(ctx, s.Pool, bytes.NewReader(file.Bytes()), ImportConfig{Schema: s.Name}); err != nil {
+				b.Fatal(err)
+			}
+			rebuild(b, s)
+		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/eventlog/webhook/webhooktest"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -73,4 +74,49 @@ func TestImportRefusesBadFiles(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, "select seq from "+pgx.Identifier{s.Name, "log_head"}.Sanitize()).Scan(&head); err != nil || head != 3 {
 		t.Errorf("log head %d (%v), want 3", head, err)
 	}
+}
+
+// TestExportInOrderAndStopsOnWriteError: batches encoded in parallel come
+// out in log order, and a failing writer ends the export with its error,
+// leaving no goroutine behind (TestMain checks).
+func TestExportInOrderAndStopsOnWriteError(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewSchema(t)
+	ctx := context.Background()
+	const n = 700 // several batches
+	if err := webhooktest.Copy(ctx, s.Pool, s.Name, n, 50, "whsec_test"); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	p, err := Export(ctx, s.Pool, &file, ExportConfig{Schema: s.Name})
+	if err != nil || p.Events != n || p.Total != n {
+		t.Fatalf("exported %d of %d (total %d): %v", p.Events, n, p.Total, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(file.String(), "\n"), "\n")[1:]
+	for i, l := range lines {
+		var r Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Seq != int64(i+1) || len(r.Body) == 0 {
+			t.Fatalf("line %d: position %d, %d body bytes, %v", i+2, r.Seq, len(r.Body), err)
+		}
+	}
+	if len(lines) != n {
+		t.Fatalf("%d lines, want %d", len(lines), n)
+	}
+	broken := &failingWriter{left: 200 << 10}
+	if _, err := Export(ctx, s.Pool, broken, ExportConfig{Schema: s.Name}); !errors.Is(err, errDiskFull) {
+		t.Fatalf("export into a failing writer: %v", err)
+	}
+}
+
+var errDiskFull = errors.New("disk full")
+
+// failingWriter accepts left bytes, then fails.
+type failingWriter struct{ left int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.left {
+		return 0, errDiskFull
+	}
+	w.left -= len(b)
+	return len(b), nil
 }
