@@ -139,3 +139,26 @@ func TestPlanVersionsShuffled(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultNamedByAlias: a plan.default_version_set naming the plan only
+// by external_plan_id sets the default once the alias resolves, in
+// whichever order the events come.
+func TestDefaultNamedByAlias(t *testing.T) {
+	t.Parallel()
+	byAlias := event(t, "evt_3", "plan.default_version_set", at(3), map[string]any{"plan": map[string]any{"external_plan_id": "ext_plan_1"},
+		"properties": map[string]any{"new_default_version_number": 1, "previous_default_version_number": 2}})
+	for _, order := range []string{"in order", "alias first"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			events := []eventlog.Event{planOn(t, "evt_1", "sub_1", "plan_1", 1, 1), planOn(t, "evt_2", "sub_2", "plan_1", 2, 2), byAlias}
+			if order == "alias first" {
+				slices.Reverse(events)
+			}
+			b := shapeRun(t, "plans", bothBatchings, events...)
+			if row := b.row(t, "plans", "plan_1"); row["version"] != 1.0 || row["default_version"] != 1.0 {
+				t.Errorf("plans row: version %v default %v, want 1 and 1", row["version"], row["default_version"])
+			}
+			b.checkRebuildMatches(t)
+		})
+	}
+}
