@@ -24,6 +24,26 @@ func ListDeadLetters(ctx context.Context, db DB, schema string, all bool) ([]Dea
 	return list, nil
 }
 
+// OldestDeadLetters returns at most limit unresolved dead letters of schema,
+// oldest first, and how many more unresolved ones there are: a bounded
+// read for pages, whatever the size of the table.
+func OldestDeadLetters(ctx context.Context, db DB, schema string, limit int) (list []DeadLetter, more int64, err error) {
+	q := sqlFor(schema)
+	rows, err := db.Query(ctx, q.OldestDeadLetters, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading dead letters: %w", err)
+	}
+	if list, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter]); err != nil {
+		return nil, 0, fmt.Errorf("reading dead letters: %w", err)
+	}
+	if len(list) == limit {
+		if err := db.QueryRow(ctx, q.DeadLettersBeyond, limit).Scan(&more); err != nil {
+			return nil, 0, fmt.Errorf("counting dead letters: %w", err)
+		}
+	}
+	return list, more, nil
+}
+
 // RetryResult says what RetryDeadLetters did.
 type RetryResult struct {
 	// Resolved dead letters now apply; their entities were recomputed.

@@ -16,6 +16,8 @@ type queries struct {
 	ReadCheckpoints    string `sql:"read_checkpoints"`
 
 	ListDeadLetters           string `sql:"list_dead_letters"`
+	OldestDeadLetters         string `sql:"oldest_dead_letters"`
+	DeadLettersBeyond         string `sql:"dead_letters_beyond"`
 	ListUnresolvedDeadLetters string `sql:"list_unresolved_dead_letters"`
 	ResolveRebuiltDeadLetters string `sql:"resolve_rebuilt_dead_letters"`
 	PublishDeadLetters        string `sql:"publish_dead_letters"`

@@ -51,34 +51,13 @@ func (s *store) pipeline(ctx context.Context) (Pipeline, error) {
 			return Pipeline{}, fmt.Errorf("reading the log head: %w", err)
 		}
 	}
-	if p.DeadLetters, p.MoreDeadLetters, err = s.deadLetters(ctx); err != nil {
+	if p.DeadLetters, p.MoreDeadLetters, err = projector.OldestDeadLetters(ctx, s.pool, s.schema, deadLetterLimit); err != nil {
 		return Pipeline{}, err
 	}
 	if p.Backfill, err = s.backfillProgress(ctx); err != nil {
 		return Pipeline{}, err
 	}
 	return p, nil
-}
-
-// deadLetters reads the oldest unresolved dead letters and how many more
-// there are.
-func (s *store) deadLetters(ctx context.Context) ([]projector.DeadLetter, int64, error) {
-	rows, err := s.pool.Query(ctx, s.q.DeadLetters, deadLetterLimit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading dead letters: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[projector.DeadLetter])
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading dead letters: %w", err)
-	}
-	var more int64
-	if len(list) == deadLetterLimit {
-		err := s.pool.QueryRow(ctx, s.q.DeadLettersBeyond, deadLetterLimit).Scan(&more)
-		if err != nil {
-			return nil, 0, fmt.Errorf("counting dead letters: %w", err)
-		}
-	}
-	return list, more, nil
 }
 
 func (s *store) backfillProgress(ctx context.Context) ([]BackfillProgress, error) {

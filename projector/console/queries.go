@@ -33,10 +33,8 @@ type queries struct {
 
 	Event string `sql:"event"`
 
-	LogHeadReceived   string `sql:"log_head_received"`
-	DeadLetters       string `sql:"dead_letters"`
-	DeadLettersBeyond string `sql:"dead_letters_beyond"`
-	BackfillProgress  string `sql:"backfill_progress"`
+	LogHeadReceived  string `sql:"log_head_received"`
+	BackfillProgress string `sql:"backfill_progress"`
 }
 
 var sqlFiles = orbsql.MustQueries[queries]("projector/console")
