@@ -36,6 +36,10 @@ func readmeAuditBlocks(t *testing.T) (sqls []string, shell []string) {
 	if end := strings.Index(section, "\n## "); end >= 0 {
 		section = section[:end]
 	}
+	// The questions come before the benchmarks' commands.
+	if end := strings.Index(section, "\n### Audit performance"); end >= 0 {
+		section = section[:end]
+	}
 	for _, m := range regexp.MustCompile("(?s)```(sql|sh)\n(.*?)```").FindAllStringSubmatch(section, -1) {
 		if m[1] == "sql" {
 			sqls = append(sqls, m[2])
