@@ -36,7 +36,7 @@ func (s *suite) writeReport(path string) error {
 func (s *suite) reportTable() string {
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "Run %s UTC on %s: %d cores (`nproc`), %s, load average before the run %s, PostgreSQL %s (a throwaway cluster the suite started). The machine was shared with up to 7 other sessions building and testing at the same time, so timings are noisy; counts are exact.\n\n",
+	fmt.Fprintf(&b, "Run %s UTC on %s: %d cores (`nproc`), %s, load average before the run %s, PostgreSQL %s (a throwaway cluster the suite started). Timings depend on what else the machine runs (see the load average); counts are exact.\n\n",
 		s.started.UTC().Format("2006-01-02 15:04"), host, runtime.NumCPU(), memTotal(), s.loadBefore, s.pgVersion)
 	fmt.Fprintf(&b, "Command: `%s`.\n\n", s.command)
 	b.WriteString("| # | scenario | result | load held | faults injected | acknowledged | lost | duplicates | recovery | figures |\n")
