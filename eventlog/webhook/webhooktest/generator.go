@@ -68,6 +68,7 @@ type Generator struct {
 	prefix    string
 	n         uint64
 	clock     func() time.Time
+	last      time.Time // the newest created_at given, to keep them distinct
 }
 
 // New returns a generator whose resource ids are drawn from entities ids per
@@ -92,6 +93,21 @@ func (g *Generator) Next(kind Kind) (eventType, eventID string, body []byte) {
 	return g.NextFor(kind, g.rng.IntN(g.entities))
 }
 
+// createdAt is the clock's time in Orb's precision (microseconds), made
+// later than the previous event's when the clock has not moved on: two
+// events generated within one microsecond would otherwise tie on
+// created_at, and a tie is broken by log position, which differs between
+// two deliveries of the same events (a check comparing their tables would
+// then see a difference by design, not a bug).
+func (g *Generator) createdAt() time.Time {
+	t := g.clock().UTC().Truncate(time.Microsecond)
+	if !t.After(g.last) {
+		t = g.last.Add(time.Microsecond)
+	}
+	g.last = t
+	return t
+}
+
 // NextFor is Next about a chosen entity (0 to entities-1 are the pool's):
 // the seed phase of a workload creates each one in turn.
 func (g *Generator) NextFor(kind Kind, n int) (eventType, eventID string, body []byte) {
@@ -100,7 +116,7 @@ func (g *Generator) NextFor(kind Kind, n int) (eventType, eventID string, body [
 	entity := strconv.Itoa(n)
 	values := map[string]string{
 		phEventID:      eventID,
-		phCreatedAt:    g.clock().UTC().Format("2006-01-02T15:04:05.000000+00:00"),
+		phCreatedAt:    g.createdAt().Format("2006-01-02T15:04:05.000000+00:00"),
 		phCustomerID:   "cus_" + entity,
 		phSubscription: "sub_" + entity,
 		phInvoiceID:    "inv_" + entity,
