@@ -292,7 +292,10 @@ func (s *suite) terminateSessions(ctx context.Context) result {
 	stopSampling()
 	worst := <-stalls
 	o := s.finish(ctx, &r, "chaos_terminate", l)
-	const limit = 2 * time.Second // poll interval (1 s) + one round (≤ 1 s here)
+	// The designed bound: the poll interval (1 s: a lost listener is noticed
+	// by polling), the pacer's widest gap between rounds while events
+	// trickle in (PROJECTOR_ROUND_INTERVAL_MAX, 1 s), and one round (≤ 1 s here).
+	const limit = 3 * time.Second
 	if worst > limit {
 		r.pass = false
 		r.problems = append(r.problems, fmt.Sprintf("projector stalled %s behind the head (limit %s)", worst.Round(10*time.Millisecond), limit))
