@@ -565,7 +565,9 @@ func history(t *testing.T, seed uint64, n int) []eventlog.Event {
 				c["times_redeemed"] = json.Number(fmt.Sprintf("%d.0", i)) // An integral number spelled as a fraction.
 				e = event(t, id, "snapshot.coupon", when, map[string]any{"coupon": c})
 			default:
-				p := priceObj(t, fmt.Sprintf("price_%d", r.IntN(2)))
+				// An add-on price, or one every full subscription's plan
+				// and price intervals carry too.
+				p := priceObj(t, []string{"price_0", fixturePrice}[r.IntN(2)])
 				p["name"] = fmt.Sprintf("price %d", i)
 				e = event(t, id, []string{"snapshot.price", "price.edited"}[r.IntN(2)], when, map[string]any{"price": p})
 			}

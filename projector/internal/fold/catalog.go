@@ -352,10 +352,26 @@ var moreObjects = []Projection{
 		Sources: []Source{{Types: []string{"snapshot.coupon"}, Object: `e.payload -> 'coupon'`, Shape: Full}},
 	},
 	{
-		Name: "prices", Table: "prices", Key: "id", Version: 1,
+		// Every full price Orb sends: alone, and inside the full plans
+		// subscriptions and snapshots carry and a subscription's price
+		// intervals. A price that came inside a plan has its plan_id.
+		Name: "prices", Table: "prices", Key: "id", Version: 2,
 		Sources: []Source{
-			{Types: []string{"price.edited", "snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full,
-				Extra: `jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config'))`},
+			// price.edited carries the whole price but not its plan: it is
+			// merged over the newest full copy, so plan_id stays.
+			{Types: []string{"price.edited"}, Object: `e.payload -> 'price'`, Shape: Partial, Omit: []string{"plan_id"},
+				Extra: priceModelConfig},
+			// The API lists add-on prices only (never a plan's).
+			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
+			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
+				IDKey: "id", Embedded: true, Shape: Full,
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id')`},
+			// Add-on prices: those of the plan come with their plan above.
+			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.price_intervals[*].price",
+				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Extra: priceModelConfig},
+			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Each: "$.prices[*]",
+				IDKey: "id", Embedded: true, Shape: Full,
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id')`},
 		},
 	},
 	{
@@ -385,6 +401,10 @@ var moreObjects = []Projection{
 		},
 	},
 }
+
+// priceModelConfig is a price's model-specific <model_type>_config object,
+// under one name whatever the model.
+const priceModelConfig = `jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config'))`
 
 var paymentMethodTypes = []string{"payment_method.created", "payment_method.deleted"}
 

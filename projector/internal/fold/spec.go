@@ -95,6 +95,19 @@ type Source struct {
 	// (Pin.DefaultValue); its events fold as the source's shape says, and
 	// make their entity be recomputed.
 	SetsDefault bool
+	// Each, when set, fans Object out: the source's objects are the items
+	// this JSON path selects in it (e.g. "$.plan.prices[*]", a plan's
+	// prices), one candidate object per item, each with its own entity id
+	// (IDKey, required). The source is Embedded and its objects Full. The
+	// path's ids need a GIN index over jsonb_path_query_array(Object,
+	// Each || ".id") for late-event recomputes (see the migration).
+	Each string
+	// Except, with Each, is a path over Object whose items another source
+	// of the same events folds: an item whose id is among them is left to
+	// that source, so an object carried twice in one event (a plan price
+	// that is also a price interval's price) has one source, and its row
+	// does not depend on which copy a tie picks.
+	Except string
 }
 
 // Derived is a column computed when a row is written rather than taken
@@ -184,6 +197,9 @@ const (
 var (
 	namePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 	typePattern = regexp.MustCompile(`^[a-z_][a-z0-9_.]{0,254}$`)
+	// pathPattern admits the JSON paths Each and Except may hold: member
+	// accessors and [*] only, so a path is safe inside a string literal.
+	pathPattern = regexp.MustCompile(`^\$(\.[a-z_][a-z0-9_]*(\[\*\])?)+$`)
 )
 
 // validate checks a declaration; the catalog is checked by a test, and
@@ -248,6 +264,9 @@ func (s Source) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("unknown shape %d", s.Shape))
 	}
+	if err := s.validateEach(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(s.Omit) > 0 && len(s.Allow) > 0 {
 		errs = append(errs, errors.New("set Omit or Allow, not both"))
 	}
@@ -257,6 +276,24 @@ func (s Source) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateEach checks a source that fans its object out.
+func (s Source) validateEach() error {
+	switch {
+	case s.Each == "":
+		if s.Except != "" {
+			return errors.New("Except needs Each")
+		}
+		return nil
+	case !pathPattern.MatchString(s.Each) || (s.Except != "" && !pathPattern.MatchString(s.Except)):
+		return fmt.Errorf("paths %q, %q must match %s", s.Each, s.Except, pathPattern)
+	case s.IDKey != "id" || !s.Embedded || s.Shape != Full:
+		return errors.New("a source with Each needs IDKey \"id\", Embedded and Shape Full")
+	case s.Resolve != "" || s.IDSuffix != "" || s.Versioned || s.SetsDefault || s.IDColumn != "":
+		return errors.New("a source with Each takes no Resolve, IDSuffix, Versioned, SetsDefault or IDColumn")
+	}
+	return nil
 }
 
 func (p Projection) validatePin() error {

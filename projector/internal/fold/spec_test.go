@@ -75,7 +75,7 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 	for _, p := range catalog {
 		for i, s := range p.Sources {
 			where := strings.ReplaceAll(g.lookupWhere(s), "l.ids", "$1::text[]")
-			q := "explain select e.seq from " + g.events + " e where " + where + " and e.type = any (" + orbsql.TextArray(s.Types) + ")"
+			q := "explain select e.seq from " + g.events + " e" + sourceFrom(s) + " where " + where + " and e.type = any (" + orbsql.TextArray(s.Types) + ")"
 			rows, err := tx.Query(ctx, q, []string{"x"})
 			if err != nil {
 				t.Fatal(err)
@@ -87,11 +87,14 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 			want := map[string]string{
 				"e.resource_id": "events_resource_idx",
 				"e.event_id":    "events_event_id_key",
-				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":              "events_subscription_plan_idx",
-				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":          "events_subscription_customer_idx",
-				"((e.payload -> 'payment_method') ->> 'customer_id')":             "events_payment_method_customer_idx",
-				"((e.payload -> 'properties' -> 'block') ->> 'id')":               "events_ledger_block_idx",
-				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')": "events_balance_transaction_idx",
+				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":                                   "events_subscription_plan_idx",
+				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":                               "events_subscription_customer_idx",
+				"((e.payload -> 'payment_method') ->> 'customer_id')":                                  "events_payment_method_customer_idx",
+				"((e.payload -> 'properties' -> 'block') ->> 'id')":                                    "events_ledger_block_idx",
+				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')":                      "events_balance_transaction_idx",
+				"jsonb_path_query_array(e.payload -> 'subscription', '$.plan.prices[*].id')":           "events_subscription_plan_prices_idx",
+				"jsonb_path_query_array(e.payload -> 'subscription', '$.price_intervals[*].price.id')": "events_subscription_interval_prices_idx",
+				"jsonb_path_query_array(e.payload -> 'plan', '$.prices[*].id')":                        "events_plan_prices_idx",
 			}[lookupExpr(s)]
 			if joined := strings.Join(plan, "\n"); want == "" || !strings.Contains(joined, want) {
 				t.Errorf("%s source %d does not look entities up by index %q:\n%s", p.Name, i, want, joined)

@@ -381,9 +381,9 @@ func (g *sqlGen) writeCand(b *strings.Builder) {
 }
 
 func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
-	lateral := ""
-	if needsObject(s) {
-		lateral = fmt.Sprintf(" cross join lateral (select %s as o offset 0) o", s.Object)
+	lateral := sourceFrom(s)
+	if s.Each != "" {
+		where += fanWhere(s)
 	}
 	if from != "" {
 		from = " " + from
@@ -470,6 +470,9 @@ func (g *sqlGen) fullProbe(alias string) string {
 // expression index in the migration) because late-event recomputes look
 // entities up by it.
 func lookupExpr(s Source) string {
+	if s.Each != "" {
+		return fanIDs(s)
+	}
 	if s.IDKey != "" {
 		return fmt.Sprintf("((%s) ->> %s)", s.Object, orbsql.QuoteLiteral(s.IDKey))
 	}
@@ -486,6 +489,9 @@ func (g *sqlGen) entityExpr(s Source) string {
 // partial expression indexes' predicate. Events resolved by another
 // table are found among those naming no id (by the same index).
 func (g *sqlGen) lookupWhere(s Source) string {
+	if s.Each != "" {
+		return fanLookup(s)
+	}
 	id := lookupExpr(s)
 	if s.IDSuffix != "" {
 		// By the id before the "@" (indexed), then the whole id.
@@ -509,7 +515,11 @@ func (g *sqlGen) objectCase() string {
 	var b strings.Builder
 	b.WriteString("case w.src")
 	for i, s := range g.p.Sources {
-		fmt.Fprintf(&b, " when %d then (%s)", i, s.Object)
+		obj := s.Object
+		if s.Each != "" {
+			obj = fanObject(s, "w.entity")
+		}
+		fmt.Fprintf(&b, " when %d then (%s)", i, obj)
 	}
 	b.WriteString(" end")
 	return b.String()
@@ -567,6 +577,11 @@ order by e.seq`, g.events, orbsql.TextArray(g.p.Types()), g.notDead("e.seq"))
 func (g *sqlGen) entitiesSQL() string {
 	parts := make([]string, len(g.p.Sources))
 	for i, s := range g.p.Sources {
+		if s.Each != "" {
+			parts[i] = fmt.Sprintf("  select o.o ->> 'id' as entity from %s e%s where e.seq = any ($1::bigint[]) and e.type = any (%s)%s",
+				g.events, fanFrom(s), orbsql.TextArray(s.Types), fanWhere(s))
+			continue
+		}
 		parts[i] = fmt.Sprintf("  select %s as entity from %s e where e.seq = any ($1::bigint[]) and e.type = any (%s)",
 			g.entityExpr(s), g.events, orbsql.TextArray(s.Types))
 	}
@@ -579,10 +594,14 @@ func (g *sqlGen) sampleSQL() string {
 		if s.Shape == Partial {
 			continue // Partial objects are cut down on purpose.
 		}
+		obj := s.Object
+		if s.Each != "" {
+			obj = fmt.Sprintf("jsonb_path_query_first(%s, %s)", s.Object, orbsql.QuoteLiteral(s.Each))
+		}
 		parts = append(parts, fmt.Sprintf(`  select jsonb_object_keys(x.o) as k from (
     select (%[1]s) as o from %[2]s e
     where e.seq = (select max(e2.seq) from %[2]s e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (%[3]s))
-  ) x where jsonb_typeof(x.o) = 'object'`, s.Object, g.events, orbsql.TextArray(s.Types)))
+  ) x where jsonb_typeof(x.o) = 'object'`, obj, g.events, orbsql.TextArray(s.Types)))
 	}
 	if len(parts) == 0 {
 		return ""

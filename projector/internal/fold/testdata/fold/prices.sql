@@ -1,12 +1,28 @@
--- Projection prices (version 1) into orb.prices: generated from the catalog
+-- Projection prices (version 2) into orb.prices: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
     from "orb"."events" e
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited', 'snapshot.price']::text[])
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    from "orb"."events" e
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.price']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
+    where e.seq > $1 and e.seq <= $2 and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
 ),
 live as materialized (
   select b.* from ranked b
@@ -16,7 +32,7 @@ unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
   select 'prices', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
   from ranked b join "orb"."events" e on e.seq = b.seq
-  where b.entity is null and b.src = any (array[0]::int[])
+  where b.entity is null and b.src = any (array[0, 1]::int[])
   on conflict (projection, seq) do nothing
   returning 1
 ),
@@ -33,9 +49,25 @@ stale as materialized (
     where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
       and exists (
         select 1 from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
     from "orb"."events" e
-    where e.seq = t.last_event_seq and e.type = any (array['price.edited', 'snapshot.price']::text[])
+    where e.seq = t.last_event_seq and e.type = any (array['price.edited']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    from "orb"."events" e
+    where e.seq = t.last_event_seq and e.type = any (array['snapshot.price']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
+    where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
+    where e.seq = t.last_event_seq and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
+    where e.seq = t.last_event_seq and e.type = any (array['snapshot.plan']::text[])
         ) p
         where p.entity = b.entity and coalesce(p.full, false)
       )
@@ -55,9 +87,25 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
     from "orb"."events" e cross join late l
-    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['price.edited', 'snapshot.price']::text[])
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['price.edited']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    from "orb"."events" e cross join late l
+    where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.price']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
+    where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'subscription', '$.plan.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
+    where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'subscription', '$.price_intervals[*].price.id') ?| l.ids and o.o ->> 'id' = any (l.ids) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    union all
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
+    where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'plan', '$.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['snapshot.plan']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = r.seq and d.resolved_at is null)
 ),
@@ -101,8 +149,12 @@ folded as (
   -- scan of the whole log), reading its object once.
   cross join lateral (
     select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb) end, array['plan_phase_order']::text[]) as obj
-    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'price') end as o offset 0) x
+      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
+      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order']::text[]) as obj
+    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'price') when 1 then (e.payload -> 'price') when 2 then (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 3 then (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 4 then (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) end as o offset 0) x
     where e.seq = w.seq
     offset 0
   ) y
@@ -125,18 +177,41 @@ select (select count(*) from live), (select count(*) from written), (select card
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)
 select e.seq from "orb"."events" e
-where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited', 'snapshot.price']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
+where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited', 'snapshot.price', 'subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription', 'snapshot.plan']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
 order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['price.edited', 'snapshot.price']::text[])
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['price.edited']::text[])
+  union all
+  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.price']::text[])
+  union all
+  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  union all
+  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id'))
+  union all
+  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]
 select distinct u.k from (
   select jsonb_object_keys(x.o) as k from (
     select (e.payload -> 'price') as o from "orb"."events" e
-    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['price.edited', 'snapshot.price']::text[]))
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['snapshot.price']::text[]))
+  ) x where jsonb_typeof(x.o) = 'object'
+  union all
+  select jsonb_object_keys(x.o) as k from (
+    select (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*]')) as o from "orb"."events" e
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]))
+  ) x where jsonb_typeof(x.o) = 'object'
+  union all
+  select jsonb_object_keys(x.o) as k from (
+    select (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price')) as o from "orb"."events" e
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]))
+  ) x where jsonb_typeof(x.o) = 'object'
+  union all
+  select jsonb_object_keys(x.o) as k from (
+    select (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*]')) as o from "orb"."events" e
+    where e.seq = (select max(e2.seq) from "orb"."events" e2 where e2.seq > $1 and e2.seq <= $2 and e2.type = any (array['snapshot.plan']::text[]))
   ) x where jsonb_typeof(x.o) = 'object'
 ) u;

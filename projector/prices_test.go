@@ -1,0 +1,155 @@
+package projector
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/orb-sync/orb-sync/eventlog"
+)
+
+// Prices embedded in plans and in subscriptions' price intervals (issue 9).
+
+// fixturePrice is a price of the subscription fixture's plan (and of its
+// price intervals).
+const fixturePrice = "GUsNqEYQX6tmJw"
+
+// subscriptionWithPrices is a full subscription on planID whose plan's and
+// intervals' copies of fixturePrice are named name, with an add-on price
+// interval (price_addon) named too.
+func subscriptionWithPrices(t *testing.T, id, planID, name string, when int) eventlog.Event {
+	s := subscriptionObj(t, "sub_1", "cus_1", planID)
+	for _, p := range s["plan"].(map[string]any)["prices"].([]any) {
+		if p := p.(map[string]any); p["id"] == fixturePrice {
+			p["name"] = name
+		}
+	}
+	var addon map[string]any
+	for _, pi := range s["price_intervals"].([]any) {
+		pi := pi.(map[string]any)
+		if p := pi["price"].(map[string]any); p["id"] == fixturePrice {
+			p["name"] = name
+			addon = deepCopy(t, pi)
+		}
+	}
+	addon["id"] = "pi_addon"
+	addon["price"].(map[string]any)["id"] = "price_addon"
+	addon["price"].(map[string]any)["name"] = "add-on " + name
+	s["price_intervals"] = append(s["price_intervals"].([]any), addon)
+	return event(t, id, "subscription.edited", at(when), map[string]any{"subscription": s})
+}
+
+// planWithPrice is a snapshot of planID whose only price is priceID.
+func planWithPrice(t *testing.T, id, planID, priceID string, when int) eventlog.Event {
+	p := planObj(t, planID)
+	price := priceObj(t, priceID)
+	p["prices"] = []any{price}
+	return event(t, id, "snapshot.plan", at(when), map[string]any{"plan": p})
+}
+
+func deepCopy(t *testing.T, m map[string]any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// shuffledEvents is events in an order seed decides.
+func shuffledEvents(events []eventlog.Event, seed uint64) []eventlog.Event {
+	out := slices.Clone(events)
+	rand.New(rand.NewPCG(seed, 0)).Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// TestEmbeddedPricesReachPrices replays a subscription whose plan and
+// price intervals carry prices, a plan snapshot with its own, a newer
+// price.edited and an older embedded copy delivered last: every price has
+// a row, the newest copy wins (the older embedded one never does), and the
+// prices that came inside a plan keep that plan as plan_id.
+func TestEmbeddedPricesReachPrices(t *testing.T) {
+	t.Parallel()
+	edited := priceObj(t, fixturePrice)
+	edited["name"], edited["external_price_id"] = "edited at 5", "ext_seats"
+	events := []eventlog.Event{
+		subscriptionWithPrices(t, "evt_sub", "plan_1", "embedded at 1", 1),
+		planWithPrice(t, "evt_plan", "plan_2", "price_p2", 2),
+		event(t, "evt_edit", "price.edited", at(5), map[string]any{"price": edited}),
+		// Older than the edit, delivered after it.
+		subscriptionWithPrices(t, "evt_old", "plan_1", "embedded at 3", 3),
+	}
+	for _, order := range []string{"in order", "reversed"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			evs := slices.Clone(events)
+			if order == "reversed" {
+				slices.Reverse(evs)
+			}
+			b := shapeRun(t, "prices", bothBatchings, evs...)
+			for id, want := range map[string]struct{ name, last, plan, external any }{
+				fixturePrice:     {"edited at 5", "evt_edit", "plan_1", "ext_seats"},
+				"price_addon":    {"add-on embedded at 3", "evt_old", nil, nil},
+				"price_p2":       {priceObj(t, "x")["name"], "evt_plan", "plan_2", nil},
+				"5ChH3qaMaymXyy": {nil, "evt_old", "plan_1", nil},
+			} {
+				row := b.row(t, "prices", id)
+				if want.name != nil && row["name"] != want.name || row[colLastEventID] != want.last ||
+					row["plan_id"] != want.plan || row["external_price_id"] != want.external {
+					t.Errorf("prices %s: name %v last %v plan_id %v external_price_id %v; want %v %v %v %v", id,
+						row["name"], row[colLastEventID], row["plan_id"], row["external_price_id"],
+						want.name, want.last, want.plan, want.external)
+				}
+				if row["model_config"] == nil || row["item_id"] == nil {
+					t.Errorf("prices %s: model_config %v item_id %v", id, row["model_config"], row["item_id"])
+				}
+			}
+			// The fixture plan's ten prices, the add-on and plan_2's.
+			if n := b.count(t, "prices"); n != 12 {
+				t.Errorf("%d prices, want 12", n)
+			}
+			b.checkRebuildMatches(t)
+			b.checkHistoryMatchesCurrent(t)
+		})
+	}
+}
+
+// TestEmbeddedPricesShuffled delivers prices' histories from every source
+// in order and shuffled: prices and prices_history come out the same, and
+// a rebuild matches.
+func TestEmbeddedPricesShuffled(t *testing.T) {
+	t.Parallel()
+	var events []eventlog.Event
+	for i := range 30 {
+		id := fmt.Sprintf("evt_%02d", i)
+		switch i % 4 {
+		case 0, 1:
+			events = append(events, subscriptionWithPrices(t, id, fmt.Sprintf("plan_%d", i%3), fmt.Sprintf("embedded %d", i), (i*7)%30))
+		case 2:
+			p := priceObj(t, fixturePrice)
+			p["name"] = fmt.Sprintf("edited %d", i)
+			events = append(events, event(t, id, "price.edited", at((i*7)%30), map[string]any{"price": p}))
+		default:
+			events = append(events, planWithPrice(t, id, "plan_9", fixturePrice, (i*7)%30))
+		}
+	}
+	want := setup(t)
+	want.appendInChunks(t, events, len(events), 1000)
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			got := setup(t)
+			got.appendInChunks(t, shuffledEvents(events, seed), int(seed), int(seed))
+			sameRows(t, "prices", got.rows(t, "prices", colLastEventSeq), want.rows(t, "prices", colLastEventSeq))
+			sameRows(t, "prices_history", got.visibleVersions(t, "prices_history"), want.visibleVersions(t, "prices_history"))
+			got.checkRebuildMatches(t)
+			got.checkHistoryMatchesCurrent(t)
+		})
+	}
+}
