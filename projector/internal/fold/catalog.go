@@ -194,7 +194,7 @@ var catalog = withHistory(append([]Projection{
 			// Every full subscription payload embeds the whole customer; a
 			// summary one may cut it down to {id, external_customer_id}.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'customer'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}},
+				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}, Refs: true},
 			// The backfill's marker for a customer gone from Orb's listing:
 			// recorded, never a delete; a newer full object clears it.
 			{Types: []string{"reconcile.missing"}, Object: `e.payload -> 'customer'`, Shape: Partial,
@@ -271,7 +271,7 @@ var catalog = withHistory(append([]Projection{
 			// Every full subscription embeds its full plan; a plan without
 			// prices (summary payloads) only renames.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true},
+				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true, Refs: true},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Shape: Full, Versioned: true},
 			// plan.* webhooks carry {id?, external_plan_id?, name?} only;
 			// one naming only its alias is resolved through plans.
@@ -289,7 +289,7 @@ var catalog = withHistory(append([]Projection{
 		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 1,
 		Sources: []Source{
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
-				IDSuffix: planVersion, Shape: Full,
+				IDSuffix: planVersion, Shape: Full, Refs: true,
 				Extra: `jsonb_build_object('plan_id', x.o -> 'id')`},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Embedded: true,
 				IDSuffix: planVersion, Shape: Full,
@@ -364,11 +364,11 @@ var moreObjects = []Projection{
 			// The API lists add-on prices only (never a plan's).
 			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
-				IDKey: "id", Embedded: true, Shape: Full,
+				IDKey: "id", Embedded: true, Shape: Full, Refs: true,
 				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id')`},
 			// Add-on prices: those of the plan come with their plan above.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.price_intervals[*].price",
-				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Extra: priceModelConfig},
+				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Refs: true, Extra: priceModelConfig},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Each: "$.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full,
 				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id')`},

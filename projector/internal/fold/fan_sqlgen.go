@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"strings"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
 )
@@ -14,7 +15,19 @@ import (
 // fanFrom adds to a FROM clause over e the items of source s, as o.o.
 func fanFrom(s Source) string {
 	return fmt.Sprintf(" cross join lateral (select %s as o offset 0) fp cross join lateral jsonb_path_query(fp.o, %s) o(o)",
-		s.Object, orbsql.QuoteLiteral(s.Each))
+		rankObject(s), orbsql.QuoteLiteral(s.Each))
+}
+
+// refsObject is where the objects events.refs keeps the skeleton of sit.
+const refsObject = "e.payload -> 'subscription'"
+
+// rankObject is the object of source s as ranking reads it: from
+// events.refs when the source may and the row has them (Source.Refs).
+func rankObject(s Source) string {
+	if !s.Refs {
+		return s.Object
+	}
+	return "coalesce(e.refs, e.payload)" + strings.TrimPrefix(s.Object, "e.payload")
 }
 
 // fanWhere leaves out the items another source folds (Source.Except).
@@ -51,7 +64,7 @@ func sourceFrom(s Source) string {
 	case s.Each != "":
 		return fanFrom(s)
 	case needsObject(s):
-		return fmt.Sprintf(" cross join lateral (select %s as o offset 0) o", s.Object)
+		return fmt.Sprintf(" cross join lateral (select %s as o offset 0) o", rankObject(s))
 	}
 	return ""
 }

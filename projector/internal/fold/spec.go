@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Shape says how an event's object folds into its row.
@@ -108,6 +109,12 @@ type Source struct {
 	// that is also a price interval's price) has one source, and its row
 	// does not depend on which copy a tie picks.
 	Except string
+	// Refs, for an Object inside a subscription, makes ranking read it
+	// from events.refs, the skeleton of the payload the log keeps for each
+	// subscription event (migration 015), instead of the whole payload;
+	// rows appended before refs existed are read from their payload. Only
+	// for sources whose ranking reads no key refs leaves out.
+	Refs bool
 }
 
 // Derived is a column computed when a row is written rather than taken
@@ -266,6 +273,9 @@ func (s Source) validate() error {
 	}
 	if err := s.validateEach(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.Refs && !strings.HasPrefix(s.Object, refsObject) {
+		errs = append(errs, fmt.Errorf("Refs needs an Object inside %s", refsObject))
 	}
 	if len(s.Omit) > 0 && len(s.Allow) > 0 {
 		errs = append(errs, errors.New("set Omit or Allow, not both"))

@@ -5,7 +5,7 @@
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
     select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
-    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
+    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src
@@ -42,7 +42,7 @@ stale as materialized (
       and exists (
         select 1 from (
     select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
-    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
+    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src
@@ -72,7 +72,7 @@ cand as (
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
     select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
-    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' -> 'plan' as o offset 0) o
+    from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'subscription' -> 'plan') ->> 'id') = any (array(select split_part(x, '@', 1) from unnest(l.ids) x)) and ((e.payload -> 'subscription' -> 'plan') ->> 'id') is not null and (((e.payload -> 'subscription' -> 'plan') ->> 'id')) || '@' || (case when (e.payload -> 'subscription' -> 'plan') ? 'prices' then (e.payload -> 'subscription' -> 'plan') ->> 'version' end) = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src
