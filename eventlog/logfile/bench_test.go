@@ -68,12 +68,12 @@ func BenchmarkExportImport(b *testing.B) {
 	if err := pool.QueryRow(ctx, "select count(*) from "+pgx.Identifier{schema, "events"}.Sanitize()).Scan(&events); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("export", func(b *testing.B) {
+	export := func(b *testing.B, cfg ExportConfig) {
 		var took time.Duration
 		var bytes int64
 		for b.Loop() {
 			start := time.Now()
-			p, err := Export(ctx, pool, io.Discard, ExportConfig{Schema: schema})
+			p, err := Export(ctx, pool, io.Discard, cfg)
 			if err != nil || p.Events != events {
 				b.Fatalf("exported %d of %d events: %v", p.Events, events, err)
 			}
@@ -82,7 +82,10 @@ func BenchmarkExportImport(b *testing.B) {
 		}
 		b.ReportMetric(float64(events)*float64(b.N)/took.Seconds(), "events/s")
 		b.ReportMetric(float64(bytes)*float64(b.N)/took.Seconds()/1e6, "MB/s")
-	})
+		b.ReportMetric(float64(bytes)/float64(events), "B/event")
+	}
+	b.Run("export", func(b *testing.B) { export(b, ExportConfig{Schema: schema}) })
+	b.Run("export-plain", func(b *testing.B) { export(b, ExportConfig{Schema: schema, PlainBodies: true}) })
 	if os.Getenv("ORB_BENCH_SCHEMA") != "" {
 		return // the file of a large log does not fit in memory
 	}
