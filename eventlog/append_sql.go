@@ -19,8 +19,7 @@ func NotifyChannel(schema string) string {
 type queries struct {
 	LockHead   string `sql:"lock_head"`
 	LockHeadTx string `sql:"lock_head_tx"`
-	Insert     string `sql:"insert"`
-	MoveHead   string `sql:"move_head"`
+	Append     string `sql:"append"`
 	Notify     string `sql:"notify"`
 	Head       string `sql:"head"`
 

@@ -71,10 +71,6 @@ func (a *Appender) insertSavepoint(ctx context.Context, tx pgx.Tx, events []Even
 		return nil, fmt.Errorf("setting savepoint: %w", err)
 	}
 	seqs, err := a.insertRows(ctx, tx, events)
-	if err == nil {
-		// Move the head now: the next insert numbers its rows after it.
-		_, err = tx.Exec(ctx, a.queries.MoveHead)
-	}
 	if err != nil {
 		if _, rbErr := tx.Exec(ctx, "rollback to savepoint eventlog_append"); rbErr != nil {
 			return nil, fmt.Errorf("rolling back to savepoint after %w: %w", err, rbErr)
@@ -87,14 +83,16 @@ func (a *Appender) insertSavepoint(ctx context.Context, tx pgx.Tx, events []Even
 	return seqs, nil
 }
 
-// insertRows runs the insert statement and returns the new positions by id.
-// The head lock must be held.
+// insertRows runs the append statement (which also moves the head) and
+// returns the new positions by id. Here the head is locked already, so the
+// bodies are parsed under the lock: this path (backfill, repair) is not
+// the webhooks' ack path.
 func (a *Appender) insertRows(ctx context.Context, tx pgx.Tx, events []Event) (map[string]int64, error) {
 	cols, _, err := newAppendColumns(events)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, a.queries.Insert, cols.args()...)
+	rows, err := tx.Query(ctx, a.queries.Append, cols.args()...)
 	if err != nil {
 		return nil, err
 	}

@@ -353,8 +353,9 @@ func (e *BatchError) Error() string { return e.Err.Error() }
 func (e *BatchError) Unwrap() error { return e.Err }
 
 // appendOnce runs the append transaction for events in one round trip:
-// lock the head, insert the new events numbered after it, move the head,
-// ring the doorbell, commit.
+// parse the bodies, lock the head, insert the new events numbered after
+// it, move the head (one statement, migration 014), ring the doorbell,
+// commit.
 func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, error) {
 	cols, firstIndex, err := newAppendColumns(events)
 	if err != nil {
@@ -376,9 +377,9 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	// made while the log was new (and looked empty) keeps scanning the
 	// whole table as it grows, until autovacuum first analyzes it.
 	batch.Queue("set local plan_cache_mode = force_custom_plan")
-	batch.Queue(a.queries.LockHead)
-	batch.Queue(a.queries.Insert, cols.args()...)
-	batch.Queue(a.queries.MoveHead)
+	// The append parses the bodies, then locks the head to commit: while
+	// another writer holds it, this one's parse is already done.
+	batch.Queue(a.queries.Append, cols.args()...)
 	batch.Queue(a.queries.Notify)
 	batch.Queue("commit")
 	br := conn.SendBatch(ctx, batch)
@@ -410,9 +411,6 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 			return nil, err
 		}
 	}
-	if _, err := br.Exec(); err != nil { // lock head
-		return nil, err
-	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, err
@@ -430,7 +428,7 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for range 3 { // move head, notify, commit
+	for range 2 { // notify, commit
 		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}

@@ -89,10 +89,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols, _, _ := newAppendColumns([]Event{testEvent("slow")})
-	if _, err := slow.Exec(ctx, q.LockHead); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := slow.Exec(ctx, q.Insert, cols.args()...); err != nil {
+	if _, err := slow.Exec(ctx, q.Append, cols.args()...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -115,9 +112,6 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 	if got := readAfter(t, b, 0); len(got) != 0 {
 		t.Fatalf("reader saw %v before anything committed", got)
 	}
-	if _, err := slow.Exec(ctx, q.MoveHead); err != nil {
-		t.Fatal(err)
-	}
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +128,7 @@ func TestReaderNeverMissesOutOfOrderCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols, _, _ = newAppendColumns([]Event{testEvent("rolled_back")})
-	if _, err := rb.Exec(ctx, q.LockHead); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rb.Exec(ctx, q.Insert, cols.args()...); err != nil {
+	if _, err := rb.Exec(ctx, q.Append, cols.args()...); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -274,11 +265,38 @@ func waitForHeadLockWaiter(t *testing.T, b *testBundle) {
 	waitUntil(t, 10*time.Second, "an append to wait for the log head", func() bool {
 		var n int
 		err := b.schema.Pool.QueryRow(context.Background(), `select count(*) from pg_stat_activity
-where wait_event_type = 'Lock' and query like '%' || $1 || '%log_head%'`, b.schema.Name).Scan(&n)
+where wait_event_type = 'Lock' and query similar to '%' || $1 || '%(log_head|append_events)%'`, b.schema.Name).Scan(&n)
 		if err != nil {
 			t.Errorf("reading lock waits: %v", err)
 			return true
 		}
 		return n > 0
 	})
+}
+
+// TestAppendParsesBeforeTheHeadLock: the bodies are parsed into jsonb
+// before the append waits for the log head, so that work overlaps another
+// writer's insert and commit instead of lengthening them. An event jsonb
+// refuses is answered while another transaction holds the head; were it
+// parsed under the lock, the append would wait for the head instead.
+func TestAppendParsesBeforeTheHeadLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	holder, err := b.schema.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, sqlFiles.For(b.schema.Name).LockHead); err != nil {
+		t.Fatal(err)
+	}
+	bad := testEvent("nul")
+	bad.Body = []byte(`{"id":"nul","type":"customer.edited","created_at":"2025-01-08T08:19:20Z","customer":{"id":"c","name":"\u0000"}}`)
+	appendCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = b.appender.AppendBatch(appendCtx, []Event{bad})
+	if !errors.Is(err, ErrUnstorable) {
+		t.Fatalf("append of an unstorable event while the head is held: %v, want ErrUnstorable at once", err)
+	}
 }

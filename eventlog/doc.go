@@ -9,7 +9,7 @@
 //	source (webhook.Receiver, orbsync jobs) ─► envelope (ParseEnvelope)
 //	                     │
 //	                     ▼
-//	                  Appender: queues the event; one writer goroutine commits
+//	                  Appender: queues the event; a writer goroutine commits
 //	                  queued events together (group commit) and answers each
 //	                  caller only after its row is durable.
 //
@@ -21,7 +21,10 @@
 // are gapless and become visible in commit order: a reader that has seen
 // position P has seen every position below it, and "everything after P" is a
 // plain range scan. Deduplication is on Orb's envelope id; a duplicate is
-// acknowledged without storing anything.
+// acknowledged without storing anything. One statement does the append, the
+// function <schema>.append_events (migration 014): it parses the bodies into
+// jsonb first, then locks the head, so with several writers
+// (AppenderConfig.Writers) one batch is parsed while another holds the head.
 //
 // Writers that must commit their own state with the events they append (the
 // backfill's cursor, a worker's checkpoint) use Appender.AppendTx, which runs

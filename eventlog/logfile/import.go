@@ -29,17 +29,21 @@ type ImportConfig struct {
 	ProgressEvery int64
 }
 
-// Import appends the file r (written by Export) to the empty log of
-// cfg.Schema, in one transaction: every event keeps its position, ids,
-// times, source and signing headers, and its body byte for byte (the
-// payload is parsed from it, as on append). The log head moves to the last
-// position. It refuses a log that is not empty (ErrNotEmpty), a file of
-// another format, and positions that do not increase; on any error nothing
-// is imported.
+// Import appends the file r (written by Export, either version) to the
+// empty log of cfg.Schema, in one transaction: every event keeps its
+// position, ids, times, source and signing headers, and its body byte for
+// byte (the payload is parsed from it, as on append). A stored frame
+// (version 2) is decompressed once, which checks its content size and
+// checksum, and kept as it came; a plain body is compressed as the
+// appender would. The log head moves to the last position. It refuses a
+// log that is not empty (ErrNotEmpty), a file of another format, positions
+// that do not increase and a frame that does not decode; on any error
+// nothing is imported.
 func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	br := bufio.NewReaderSize(r, 1<<20)
-	if err := readHeader(br); err != nil {
+	version, err := readHeader(br)
+	if err != nil {
 		return p, err
 	}
 	tx, err := db.Begin(ctx)
@@ -53,7 +57,7 @@ func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) 
 	if err := lockEmptyLog(ctx, tx, cfg.Schema); err != nil {
 		return p, err
 	}
-	src := &recordSource{r: br, progress: &p, cfg: cfg, line: 1}
+	src := &recordSource{r: br, progress: &p, cfg: cfg, line: 1, version: version}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{cfg.Schema, "events"}, importColumns, src)
 	if src.err != nil {
 		return p, src.err // The reader's error explains the failed COPY.
@@ -76,19 +80,20 @@ func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) 
 var importColumns = []string{"seq", "event_id", "type", "created_at", "received_at", "source", "resource_type",
 	"resource_id", "orb_timestamp", "orb_signature", "body_zstd", "payload"}
 
-func readHeader(br *bufio.Reader) error {
+// readHeader reads the first line and returns the file's version.
+func readHeader(br *bufio.Reader) (int, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil && len(line) == 0 {
-		return fmt.Errorf("reading the header line: %w", err)
+		return 0, fmt.Errorf("reading the header line: %w", err)
 	}
 	var h header
 	if err := json.Unmarshal(line, &h); err != nil || h.Format != Format {
-		return fmt.Errorf("line 1 is not an %s header: not a file written by 'orb-sync export'", Format)
+		return 0, fmt.Errorf("line 1 is not an %s header: not a file written by 'orb-sync export'", Format)
 	}
-	if h.Version != Version {
-		return fmt.Errorf("file format version %d; this binary reads version %d", h.Version, Version)
+	if h.Version != Version && h.Version != VersionPlain {
+		return 0, fmt.Errorf("file format version %d; this binary reads versions %d and %d", h.Version, VersionPlain, Version)
 	}
-	return nil
+	return h.Version, nil
 }
 
 // lockEmptyLog takes the log head for the transaction (appends wait) and
@@ -113,10 +118,13 @@ type recordSource struct {
 	r        *bufio.Reader
 	cfg      ImportConfig
 	progress *Progress
+	version  int
 	line     int
 	last     int64
 	rec      Record
-	err      error
+	// body is the record's body as received: Body, or BodyZstd decoded.
+	body []byte
+	err  error
 }
 
 func (s *recordSource) Next() bool {
@@ -181,27 +189,46 @@ func (s *recordSource) readLong(first []byte) ([]byte, error) {
 }
 
 func (s *recordSource) check() error {
+	r := &s.rec
 	switch {
-	case s.rec.Seq <= s.last:
-		return fmt.Errorf("position %d does not follow %d", s.rec.Seq, s.last)
-	case s.rec.EventID == "" || s.rec.Type == "":
+	case r.Seq <= s.last:
+		return fmt.Errorf("position %d does not follow %d", r.Seq, s.last)
+	case r.EventID == "" || r.Type == "":
 		return errors.New("no event_id or type")
-	case len(s.rec.Body) == 0:
+	case r.BodyZstd != nil && s.version == VersionPlain:
+		return fmt.Errorf("body_zstd in a version %d file", VersionPlain)
+	case r.BodyZstd != nil && r.Body != nil:
+		return errors.New("both body and body_zstd")
+	case r.BodyZstd != nil:
+		body, err := eventlog.DecodeBody(nil, r.BodyZstd)
+		if err != nil {
+			return fmt.Errorf("damaged body: %w", err)
+		}
+		s.body = body
+	case len(r.Body) == 0:
 		return errors.New("no body")
+	default:
+		s.body = r.Body
+	}
+	if len(s.body) == 0 {
+		return errors.New("empty body")
 	}
 	return nil
 }
 
 func (s *recordSource) Values() ([]any, error) {
 	r := &s.rec
-	// Stored as the appender stores it: the body compressed by us, the
-	// payload parsed from it.
-	compressed, err := eventlog.CompressBody(r.Body)
-	if err != nil {
-		return nil, fmt.Errorf("line %d: %w", s.line, err)
+	// Stored as the appender stores it: the body compressed by us (a
+	// frame from the file as it came), the payload parsed from it.
+	compressed := r.BodyZstd
+	if compressed == nil {
+		var err error
+		if compressed, err = eventlog.CompressBody(r.Body); err != nil {
+			return nil, fmt.Errorf("line %d: %w", s.line, err)
+		}
 	}
 	return []any{r.Seq, r.EventID, r.Type, r.CreatedAt, r.ReceivedAt, r.Source, r.ResourceType, r.ResourceID,
-		r.OrbTimestamp, r.OrbSignature, compressed, json.RawMessage(r.Body)}, nil
+		r.OrbTimestamp, r.OrbSignature, compressed, json.RawMessage(s.body)}, nil
 }
 
 func (s *recordSource) Err() error { return s.err }

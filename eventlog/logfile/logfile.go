@@ -1,10 +1,19 @@
 // Package logfile moves the event log between databases as a file: Export
 // writes it as newline-delimited JSON, one event a line, with everything the
 // log stores about the event (position, ids, Orb and receive times, source,
-// resource, signing headers) and the body byte for byte (base64, since a
-// body may hold newlines); Import appends such a file to an empty log,
-// keeping every position. The projected tables are not in the file: they
-// are a function of the log, and the importer rebuilds them.
+// resource, signing headers) and the body byte for byte; Import appends
+// such a file to an empty log, keeping every position. The projected tables
+// are not in the file: they are a function of the log, and the importer
+// rebuilds them.
+//
+// Two versions of the file exist, and Import reads both. Version 1 carries
+// each body as received, base64 ("body"). Version 2, the default, carries
+// each body as the log stores it ("body_zstd": the zstd frame this service
+// compressed it into on append, base64), so Export copies bytes instead of
+// decompressing and encoding ten times as many; rows stored before bodies
+// were compressed keep "body". Import decompresses each frame once to check
+// it (the frame carries its own content size and checksum) and to parse the
+// payload, and stores the frame as it came.
 package logfile
 
 import (
@@ -12,10 +21,14 @@ import (
 )
 
 // Format names the file format in its first line, so Import refuses files
-// it does not understand instead of guessing.
+// it does not understand instead of guessing. Version is what Export
+// writes by default; VersionPlain is the version with plain bodies, which
+// Export writes when asked to (ExportConfig.PlainBodies) and which every
+// earlier orb-sync wrote.
 const (
-	Format  = "orb-sync-log"
-	Version = 1
+	Format       = "orb-sync-log"
+	Version      = 2
+	VersionPlain = 1
 )
 
 // header is the file's first line.
@@ -28,8 +41,10 @@ type header struct {
 	Until      *time.Time `json:"until,omitempty"`
 }
 
-// Record is one event line. Body is the exact bytes received (base64 in
-// the file); the payload column is derived from it on import.
+// Record is one event line. Exactly one of Body and BodyZstd is set (base64
+// in the file): Body is the exact bytes received, BodyZstd a zstd frame of
+// them as stored in events.body_zstd (version 2 only). The payload column
+// is derived from the body on import.
 type Record struct {
 	Seq          int64     `json:"seq"`
 	EventID      string    `json:"event_id"`
@@ -41,7 +56,8 @@ type Record struct {
 	ResourceID   *string   `json:"resource_id"`
 	OrbTimestamp *string   `json:"orb_timestamp"`
 	OrbSignature *string   `json:"orb_signature"`
-	Body         []byte    `json:"body"`
+	Body         []byte    `json:"body,omitempty"`
+	BodyZstd     []byte    `json:"body_zstd,omitempty"`
 }
 
 // Progress is reported while a file is written or read.

@@ -126,8 +126,8 @@ func (b *testBundle) lockWaiters(t *testing.T) int {
 	t.Helper()
 	var n int
 	err := b.schema.Pool.QueryRow(context.Background(),
-		"select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%log_head%' and query like $1",
-		"%"+b.schema.Name+"%").Scan(&n)
+		"select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query similar to $1",
+		"%"+b.schema.Name+"%(log_head|append_events)%").Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}

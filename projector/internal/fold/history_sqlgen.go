@@ -21,7 +21,7 @@ import (
 //   - cand: the other entities' batch events, and every logged event
 //     (seq <= $2) of the late ones, found by index.
 //   - cur: the current version of each entity in the batch, one index
-//     lookup each.
+//     lookup each (the newest by primary key).
 //   - base: where a continuing entity's fold starts: its current version.
 //   - objs: each event's object, read once and shaped by its source.
 //   - states: the entity's row after each event, in order key order:
@@ -30,6 +30,8 @@ import (
 //   - marked: an event makes a version when its state differs from the one
 //     before it in a column the payload can set (a full object equal to the
 //     one just before it is skipped: it cannot).
+//   - versions: every event folded, with the state of those that make a
+//     version, and per entity the newest event folded.
 //   - removed, closed, written: late entities lose their versions; a
 //     continuing entity's current version ends where its first new one
 //     starts (or records the newest event folded); new versions are
@@ -43,11 +45,12 @@ func (g *sqlGen) historyApplySQL() string {
 	fmt.Fprintf(&b, `cur as materialized (
   select c.entity, h.folded_at, h.folded_seq, h.row
   from (select distinct b.entity from live b) c
-  -- One index lookup per entity, newest version first: a join could be
-  -- planned as a scan of the whole history.
+  -- One index lookup per entity: the newest version by the primary key
+  -- is the current one. A join could be planned as a scan of the whole
+  -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
     select v.folded_at, v.folded_seq, v as row from %[1]s v
-    where v.%[2]s = c.entity and v.valid_to = 'infinity'
+    where v.%[2]s = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
   ) h
@@ -88,7 +91,7 @@ base as materialized (
   ) y
 ),
 %[12]sfolds as (
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
          jsonb_populate_record(case when o.grp > 0 then null::%[5]s else b.row end,
            coalesce(%[6]s(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
   from (
@@ -98,15 +101,18 @@ base as materialized (
       -- A full object equal to the full object just before it cannot
       -- change the state (a plan embedded unchanged in every subscription
       -- event): it is left out before the costly part.
-      select o.*, %[10]s as repeated
-      from %[13]s o window w as (partition by o.entity order by o.created_at, o.seq)
+      select o.*, %[10]s as repeated,
+             last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+      from %[13]s o
+      window w as (partition by o.entity order by o.created_at, o.seq),
+             wl as (w rows between unbounded preceding and unbounded following)
     ) o
     where not o.repeated
   ) o
   left join base b on b.entity = o.entity
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.has_base, s.base, %[9]s as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, %[9]s as r from folds s
 ),
 marked as (
   select s.*, case when s.prev_seq is null then not s.has_base or %[7]s else %[8]s end as changed
@@ -115,15 +121,16 @@ marked as (
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
   ) s
 ),
-last_folded as (
-  select distinct on (c.entity) c.entity, c.seq, c.created_at from cand c
-  order by c.entity, c.created_at desc, c.seq desc
-),
+-- Every event folded, its state kept where it made a version. The windows
+-- number the versions alone; lf_seq, lf_at are the entity's newest event
+-- folded; base_from, base_seq the key of its current version, if any.
 versions as (
-  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.r,
-         lead(m.created_at) over (partition by m.entity order by m.created_at, m.seq) as next_from,
-         row_number() over (partition by m.entity order by m.created_at desc, m.seq desc) as from_newest
-  from marked m where m.changed
+  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at,
+         m.has_base, (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
+         case when m.changed then m.r end as r,
+         lead(m.created_at) over (partition by m.entity, m.changed order by m.created_at, m.seq) as next_from,
+         row_number() over (partition by m.entity, m.changed order by m.created_at desc, m.seq desc) as from_newest
+  from marked m
 ),
 `, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.agg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated(),
@@ -140,8 +147,8 @@ versions as (
 		{colLastEventID, "v.event_id"}, {colLastEventSeq, "v.seq"}, {colLastEventAt, "v.created_at"},
 		{colValidFrom, "v.created_at"}, {colValidTo, "coalesce(v.next_from, 'infinity')"},
 		{colEventType, "v.type"}, {colEventSource, "v.source"},
-		{colFoldedSeq, "case when v.from_newest = 1 then lf.seq end"},
-		{colFoldedAt, "case when v.from_newest = 1 then lf.created_at end"},
+		{colFoldedSeq, "case when v.from_newest = 1 then v.lf_seq end"},
+		{colFoldedAt, "case when v.from_newest = 1 then v.lf_at end"},
 	} {
 		names = append(names, pgx.Identifier{c.name}.Sanitize())
 		values = append(values, c.value)
@@ -152,20 +159,25 @@ versions as (
 ),
 closed as (
   update %[1]s h set valid_to = coalesce(v.valid_from, 'infinity'),
-    folded_seq = case when v.valid_from is null then lf.seq end,
-    folded_at = case when v.valid_from is null then lf.created_at end
-  from last_folded lf
-  join base b on b.entity = lf.entity
-  left join (select entity, min(created_at) as valid_from from versions group by entity) v on v.entity = lf.entity
+    folded_seq = case when v.valid_from is null then v.lf_seq end,
+    folded_at = case when v.valid_from is null then v.lf_at end
+  -- One row per continuing entity, aggregated rather than joined: joins
+  -- between these CTEs are planned blind (no statistics) and could be
+  -- nested loops over every pair of entities.
+  from (
+    select v.entity, min(v.created_at) filter (where v.changed) as valid_from, max(v.lf_seq) as lf_seq,
+           max(v.lf_at) as lf_at, max(v.base_from) as base_from, max(v.base_seq) as base_seq
+    from versions v where v.has_base group by v.entity
+  ) v
   -- The current version by its primary key, as base read it.
-  where h.%[2]s = b.entity and h.valid_from = (b.row).valid_from and h.last_event_seq = (b.row).last_event_seq
+  where h.%[2]s = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
   insert into %[1]s (%[3]s)
   select %[4]s
-  from versions v join last_folded lf on lf.entity = v.entity
-  where (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
+  from versions v
+  where v.changed and (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1
 )
 select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),

@@ -33,13 +33,15 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: orb-sync export [flags] > log.ndjson\n\n"+
 			"Writes the event log to stdout as newline-delimited JSON, one event a line in log order: position, ids,\n"+
-			"Orb and receive times, source, resource, signing headers and the body byte for byte (base64).\n"+
-			"'orb-sync import' loads it into another database or schema. Reads one consistent snapshot.\n\nFlags:\n")
+			"Orb and receive times, source, resource, signing headers and the body byte for byte (base64 of the\n"+
+			"zstd frame the log stores; --plain-bodies: of the body as received). 'orb-sync import' loads either\n"+
+			"into another database or schema. Reads one consistent snapshot.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	db := addDBSettings(fs, env)
 	sinceFlag := fs.String("since", "", "only events created (Orb time) at or after: RFC 3339, a date or an age (7d)")
 	untilFlag := fs.String("until", "", "only events created (Orb time) before this time")
+	plain := fs.Bool("plain-bodies", false, "write each body as received (format version 1: ~10x larger, slower), not as stored")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	defer pool.Close()
 	bar := newCountBar(env.stderr, "exported")
 	p, err := logfile.Export(ctx, pool, env.stdout, logfile.ExportConfig{Schema: *db.schema, Since: since, Until: until,
-		OnProgress: bar.update, ProgressEvery: logfileProgressEvery})
+		PlainBodies: *plain, OnProgress: bar.update, ProgressEvery: logfileProgressEvery})
 	bar.finish()
 	if err != nil {
 		return err
@@ -120,7 +122,7 @@ func runImport(ctx context.Context, env *environment, args []string) error {
 		if errors.Is(err, logfile.ErrNotEmpty) {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
-		return err
+		return fmt.Errorf("nothing imported: %w", err)
 	}
 	fmt.Fprintf(env.stdout, "imported %d events in %s; rebuilding every table\n", p.Events, time.Since(p.Started).Round(time.Millisecond))
 	tracker := projector.NewRebuildTracker(list)

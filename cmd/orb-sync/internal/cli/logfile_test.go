@@ -47,51 +47,135 @@ func appendSigned(t *testing.T, s *pgtest.Schema, n int) {
 	}
 }
 
-// TestExportImportRoundTrip exports a log, imports it into a new schema,
-// and finds the log identical byte for byte and every table and history
-// identical row for row; importing again is refused. Then a copy whose
-// file was tampered with fails verify-signatures.
+// appendPlain appends one event the way orb-sync stored bodies before
+// migration 007: raw in events.body, no frame.
+func appendPlain(t *testing.T, s *pgtest.Schema) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var seq int64
+	if err := tx.QueryRow(ctx, "update "+pgx.Identifier{s.Name, "log_head"}.Sanitize()+" set seq = seq + 1 returning seq").Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	body := "{\"id\": \"evt_plain\", \"type\": \"customer.edited\",  \"created_at\": \"2025-02-10T10:00:00+00:00\",\n" +
+		"\"customer\": {\"id\": \"cus_plain\", \"name\": \"stored before 007\", \"balance\": \"1.00\"}}"
+	if _, err := tx.Exec(ctx, "insert into "+pgx.Identifier{s.Name, "events"}.Sanitize()+` (seq, event_id, type, created_at,
+  resource_type, resource_id, body, payload) values ($1, 'evt_plain', 'customer.edited', '2025-02-10T10:00:00Z', 'customer',
+  'cus_plain', $2, $3)`, seq, []byte(body), body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExportImportRoundTrip exports a log in both formats (stored frames,
+// the default, and plain bodies, the format every earlier orb-sync wrote),
+// imports each into a new schema, and finds the log identical byte for
+// byte and every table and history identical row for row; importing again
+// is refused. A file with a damaged frame imports nothing. Then a copy
+// whose file was tampered with fails verify-signatures.
 func TestExportImportRoundTrip(t *testing.T) {
 	t.Parallel()
 	src := pgtest.NewSchema(t)
 	fillLogForTest(t, src, 300, 20)
 	appendSigned(t, src, 12)
+	appendPlain(t, src)
 	env := map[string]string{"DATABASE_URL": src.URL, "DATABASE_SCHEMA": src.Name, "LOG_FORMAT": "text",
 		"ORB_WEBHOOK_SECRET": testSigningSecret}
 	if code, stdout, stderr := runCLI(t, env, "reproject", "--all"); code != 0 {
 		t.Fatalf("reproject: %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, file, stderr := runCLI(t, env, "export")
-	if code != 0 || !strings.Contains(stderr, "exported 312 events") {
-		t.Fatalf("export: %d\n%s", code, stderr)
+	files := map[string]string{}
+	for _, c := range []struct {
+		name    string
+		args    []string
+		version string
+	}{
+		{"frames", nil, `"version":2`},
+		{"plain", []string{"--plain-bodies"}, `"version":1`},
+	} {
+		code, file, stderr := runCLI(t, env, append([]string{"export"}, c.args...)...)
+		if code != 0 || !strings.Contains(stderr, "exported 313 events") {
+			t.Fatalf("export %s: %d\n%s", c.name, code, stderr)
+		}
+		if header, _, _ := strings.Cut(file, "\n"); !strings.Contains(header, c.version) {
+			t.Fatalf("export %s: header %s, want %s", c.name, header, c.version)
+		}
+		path := filepath.Join(t.TempDir(), c.name+".ndjson")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files[c.name] = file
+
+		dst := pgtest.NewSchema(t)
+		denv := map[string]string{"DATABASE_URL": dst.URL, "DATABASE_SCHEMA": dst.Name, "LOG_FORMAT": "text"}
+		if code, stdout, stderr := runCLI(t, denv, "import", path); code != 0 || !strings.Contains(stdout, "imported 313 events") {
+			t.Fatalf("import %s: %d\n%s\n%s", c.name, code, stdout, stderr)
+		}
+		sameLog(t, src, dst)
+		for _, p := range projector.Projections() {
+			sameTable(t, src, dst, p.Table)
+		}
+		if code, _, stderr := runCLI(t, denv, "import", path); code != 2 || !strings.Contains(stderr, "not empty") {
+			t.Errorf("second import of %s: %d %s", c.name, code, stderr)
+		}
 	}
-	path := filepath.Join(t.TempDir(), "log.ndjson")
-	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+	if len(files["frames"])*4 > len(files["plain"]) {
+		t.Errorf("the file of frames is %d bytes, the plain one %d: frames should be a fraction", len(files["frames"]), len(files["plain"]))
+	}
+
+	// One damaged frame: the import says where, and imports nothing.
+	lines := strings.Split(files["frames"], "\n")
+	damaged := 0
+	for i, l := range lines {
+		if strings.Contains(l, `"event_id":"evt_signed_5"`) {
+			head, rest, _ := strings.Cut(l, `"body_zstd":"`)
+			enc, _, _ := strings.Cut(rest, `"`)
+			frame, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame[len(frame)/2] ^= 0x01
+			lines[i] = head + `"body_zstd":"` + base64.StdEncoding.EncodeToString(frame) + `"}`
+			damaged++
+		}
+	}
+	if damaged != 1 {
+		t.Fatalf("damaged %d lines", damaged)
+	}
+	broken := filepath.Join(t.TempDir(), "damaged.ndjson")
+	if err := os.WriteFile(broken, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-
 	dst := pgtest.NewSchema(t)
 	denv := map[string]string{"DATABASE_URL": dst.URL, "DATABASE_SCHEMA": dst.Name, "LOG_FORMAT": "text"}
-	if code, stdout, stderr := runCLI(t, denv, "import", path); code != 0 || !strings.Contains(stdout, "imported 312 events") {
-		t.Fatalf("import: %d\n%s\n%s", code, stdout, stderr)
+	code, stdout, stderr := runCLI(t, denv, "import", broken)
+	if code != 1 || !strings.Contains(stderr, `nothing imported: line `) || !strings.Contains(stderr, `(event "evt_signed_5"): damaged body`) ||
+		strings.Contains(stdout, "imported") {
+		t.Fatalf("import of a damaged frame: %d\n%s\n%s", code, stdout, stderr)
 	}
-	sameLog(t, src, dst)
-	for _, p := range projector.Projections() {
-		sameTable(t, src, dst, p.Table)
-	}
-	if code, _, stderr := runCLI(t, denv, "import", path); code != 2 || !strings.Contains(stderr, "not empty") {
-		t.Errorf("second import: %d %s", code, stderr)
+	var events, head int64
+	if err := dst.Pool.QueryRow(context.Background(), "select (select count(*) from "+pgx.Identifier{dst.Name, "events"}.Sanitize()+
+		"), (select seq from "+pgx.Identifier{dst.Name, "log_head"}.Sanitize()+")").Scan(&events, &head); err != nil || events != 0 || head != 0 {
+		t.Fatalf("after the damaged import: %d events, head %d (%v)", events, head, err)
 	}
 
-	// The signed events check out; loadgen's were stored without headers.
-	code, stdout, stderr := runCLI(t, env, "audit", "verify-signatures")
-	if code != auditFailedExit || !strings.Contains(stderr, "12 valid, 0 mismatch, 300 webhooks without signature") ||
-		strings.Count(stdout, "NO-SIGNATURE") != 300 {
+	// The signed events check out; loadgen's and the plain one were stored
+	// without headers.
+	code, stdout, stderr = runCLI(t, env, "audit", "verify-signatures")
+	if code != auditFailedExit || !strings.Contains(stderr, "12 valid, 0 mismatch, 301 webhooks without signature") ||
+		strings.Count(stdout, "NO-SIGNATURE") != 301 {
 		t.Fatalf("verify-signatures: %d\n%.500s\n%s", code, stdout, stderr)
 	}
 
-	// Tamper with one signed body in the file, load it as a copy: caught.
-	lines := strings.Split(file, "\n")
+	// Tamper with one signed body in the plain file, load it as a copy:
+	// caught.
+	lines = strings.Split(files["plain"], "\n")
 	tampered := 0
 	for i, l := range lines {
 		if strings.Contains(l, `"event_id":"evt_signed_3"`) {

@@ -34,6 +34,12 @@ const (
 	shutdownTimeout = 25 * time.Second
 )
 
+// appendWritersDefault is APPEND_WRITERS' default. Each append parses its
+// bodies before it waits for the log head (migration 014), so a second
+// writer's batch is parsed while the first commits; one writer leaves
+// that time idle.
+const appendWritersDefault = 2
+
 type serveSettings struct {
 	db           dbSettings
 	secrets      *string
@@ -66,7 +72,7 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.maxConns = intSetting(fs, env, setting{"db-max-conns", "DATABASE_MAX_CONNS"}, 10, "connections of the webhook (ack) path", &s.settingsErrs)
 	s.bgMaxConns = intSetting(fs, env, setting{"db-background-max-conns", "DATABASE_BACKGROUND_MAX_CONNS"}, 4,
 		"connections of background work: projector, rebuilds, Orb API jobs (locks use sessions of their own)", &s.settingsErrs)
-	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, 1, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
+	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, appendWritersDefault, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")

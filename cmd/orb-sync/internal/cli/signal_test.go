@@ -53,8 +53,8 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	go sendInFlight(base+"/webhooks", "whsec", "evt_in_flight") // Answered or cut off; either is fine.
 	waitFor(t, func() bool {
 		var n int
-		_ = s.Pool.QueryRow(ctx, "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like $1",
-			"%"+s.Name+"%log_head%").Scan(&n)
+		_ = s.Pool.QueryRow(ctx, "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query similar to $1",
+			"%"+s.Name+"%(log_head|append_events)%").Scan(&n)
 		return n > 0
 	})
 
