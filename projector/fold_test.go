@@ -54,6 +54,7 @@ func typeCases(t *testing.T) []typeCase {
 	for i, typ := range subscriptionTypes {
 		id, plan := fmt.Sprintf("sub_%d", i), fmt.Sprintf("plan_s%d", i)
 		rows := [][2]string{{"subscriptions", id}, {"plans", plan}, {"plan_versions", plan + "@12"}, {"customers", "cus_s"}}
+		rows = append(rows, planPriceRows(t)...)
 		props := map[string]any{}
 		if slices.Contains(subscriptionAlertTypes, typ) {
 			props = alertProperties()
@@ -84,8 +85,8 @@ func typeCases(t *testing.T) []typeCase {
 		id := fmt.Sprintf("cn_%d", i)
 		add(typ, map[string]any{"credit_note": creditNoteObj(id, "cus_c", "inv_c")}, [2]string{"credit_notes", id})
 	}
-	add("snapshot.plan", map[string]any{"plan": planObj(t, "plan_snap")}, [2]string{"plans", "plan_snap"},
-		[2]string{"plan_versions", "plan_snap@12"})
+	add("snapshot.plan", map[string]any{"plan": planObj(t, "plan_snap")}, append(planPriceRows(t), [2]string{"plans", "plan_snap"},
+		[2]string{"plan_versions", "plan_snap@12"})...)
 	add("plan.default_version_set", map[string]any{"plan": map[string]any{"id": "plan_min1", "name": "Renamed"}},
 		[2]string{"plans", "plan_min1"})
 	add("plan.version_created", map[string]any{"plan": map[string]any{"id": "plan_min2", "external_plan_id": "ext"},
@@ -223,7 +224,8 @@ func TestEveryEventTypeProjects(t *testing.T) {
 			}
 			row := b.row(t, r[0], key)
 			written[r[0]]++
-			if r[0] == "plans" || r[0] == "plan_versions" || r[0] == "customers" || r[1] == "sub_light" {
+			if r[0] == "plans" || r[0] == "plan_versions" || r[0] == "customers" || r[1] == "sub_light" ||
+				slices.Contains(planPriceRows(t), r) {
 				continue // Several events may write these rows; checked by the tests below.
 			}
 			if row[colLastEventID] != events[i].ID {
@@ -252,6 +254,16 @@ func TestEveryEventTypeProjects(t *testing.T) {
 	if cbt["customer_id"] != btCustomer || cbt["amount"] != 10.0 || cbt["invoice_id"] != "inv_x" {
 		t.Errorf("balance transaction row = %v", cbt)
 	}
+}
+
+// planPriceRows are the prices rows of the fixture plan's prices, which
+// every full subscription and plan snapshot carries.
+func planPriceRows(t *testing.T) [][2]string {
+	var rows [][2]string
+	for _, p := range loadJSON(t, "plan.json")["prices"].([]any) {
+		rows = append(rows, [2]string{"prices", p.(map[string]any)["id"].(string)})
+	}
+	return rows
 }
 
 func distinctRows(cases []typeCase, table string, events []eventlog.Event) int {
