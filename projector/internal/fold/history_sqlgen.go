@@ -214,7 +214,17 @@ func (g *sqlGen) differs(a, b string) string {
 		id := pgx.Identifier{c.Name}.Sanitize()
 		left[i], right[i] = fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
 	}
-	return fmt.Sprintf("row(%s) is distinct from row(%s)", strings.Join(left, ", "), strings.Join(right, ", "))
+	l, r := strings.Join(left, ", "), strings.Join(right, ", ")
+	return fmt.Sprintf("(not %s and row(%s) is distinct from row(%s))", sameImage("row("+l+")", "row("+r+")"), l, r)
+}
+
+// sameImage tells two rows alike byte for byte: equal, whatever their
+// types, and far cheaper than jsonb's equality, which walks both values
+// (0.3 ms for a plan object; a subscription version compares 50 KB of
+// jsonb). Rows not alike byte for byte may still be equal (1.0 and 1.00),
+// so it only spares the comparison, never replaces it.
+func sameImage(a, b string) string {
+	return fmt.Sprintf("pg_catalog.record_image_eq(%s, %s)", a, b)
 }
 
 // fullFromObject tells, from the object o already read, whether a summary
@@ -260,5 +270,6 @@ func (g *sqlGen) repeated() string {
 	if slices.ContainsFunc(g.p.Derived, func(d Derived) bool { return !d.RowOnly }) {
 		return "false"
 	}
-	return "coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false)"
+	return "coalesce(o.full and lag(o.full) over w and (" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") +
+		" or o.obj = lag(o.obj) over w), false)"
 }

@@ -81,7 +81,7 @@ folds as (
     -- A full object equal to the full object just before it cannot
     -- change the state (a plan embedded unchanged in every subscription
     -- event): it is left out before the costly part.
-    select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated,
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
            last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
     from objs o
     window w as (partition by o.entity order by o.created_at, o.seq),
@@ -96,7 +96,7 @@ states as (
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status") is distinct from row((s.base)."description", (s.base)."item", (s.base)."metadata", (s.base)."name", (s.base)."parameter_definitions", (s.base)."sql", (s.base)."status") else row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status") is distinct from row((s.prev)."description", (s.prev)."item", (s.prev)."metadata", (s.prev)."name", (s.prev)."parameter_definitions", (s.prev)."sql", (s.prev)."status") end as changed
+         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status"), row((s.base)."description", (s.base)."item", (s.base)."metadata", (s.base)."name", (s.base)."parameter_definitions", (s.base)."sql", (s.base)."status")) and row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status") is distinct from row((s.base)."description", (s.base)."item", (s.base)."metadata", (s.base)."name", (s.base)."parameter_definitions", (s.base)."sql", (s.base)."status")) else (not pg_catalog.record_image_eq(row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status"), row((s.prev)."description", (s.prev)."item", (s.prev)."metadata", (s.prev)."name", (s.prev)."parameter_definitions", (s.prev)."sql", (s.prev)."status")) and row((s.r)."description", (s.r)."item", (s.r)."metadata", (s.r)."name", (s.r)."parameter_definitions", (s.r)."sql", (s.r)."status") is distinct from row((s.prev)."description", (s.prev)."item", (s.prev)."metadata", (s.prev)."name", (s.prev)."parameter_definitions", (s.prev)."sql", (s.prev)."status")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)

@@ -90,7 +90,7 @@ folds as (
     -- A full object equal to the full object just before it cannot
     -- change the state (a plan embedded unchanged in every subscription
     -- event): it is left out before the costly part.
-    select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated,
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
            last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
     from objs o
     window w as (partition by o.entity order by o.created_at, o.seq),
@@ -105,7 +105,7 @@ states as (
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type") is distinct from row((s.base)."created_at", (s.base)."customer_id", (s.base)."default", (s.base)."deleted_at", (s.base)."external_payment_method_id", (s.base)."payment_method_type", (s.base)."provider_type") else row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type") is distinct from row((s.prev)."created_at", (s.prev)."customer_id", (s.prev)."default", (s.prev)."deleted_at", (s.prev)."external_payment_method_id", (s.prev)."payment_method_type", (s.prev)."provider_type") end as changed
+         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type"), row((s.base)."created_at", (s.base)."customer_id", (s.base)."default", (s.base)."deleted_at", (s.base)."external_payment_method_id", (s.base)."payment_method_type", (s.base)."provider_type")) and row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type") is distinct from row((s.base)."created_at", (s.base)."customer_id", (s.base)."default", (s.base)."deleted_at", (s.base)."external_payment_method_id", (s.base)."payment_method_type", (s.base)."provider_type")) else (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type"), row((s.prev)."created_at", (s.prev)."customer_id", (s.prev)."default", (s.prev)."deleted_at", (s.prev)."external_payment_method_id", (s.prev)."payment_method_type", (s.prev)."provider_type")) and row((s.r)."created_at", (s.r)."customer_id", (s.r)."default", (s.r)."deleted_at", (s.r)."external_payment_method_id", (s.r)."payment_method_type", (s.r)."provider_type") is distinct from row((s.prev)."created_at", (s.prev)."customer_id", (s.prev)."default", (s.prev)."deleted_at", (s.prev)."external_payment_method_id", (s.prev)."payment_method_type", (s.prev)."provider_type")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
