@@ -24,14 +24,21 @@ import (
 //     lookup each (the newest by primary key).
 //   - base: where a continuing entity's fold starts: its current version.
 //   - objs: each event's object, read once and shaped by its source.
-//   - states: the entity's row after each event, in order key order:
-//     jsonb_populate_record over the newest full object and the partial
-//     objects after it (or base, when no full object came in the batch).
+//   - folds, states: the entity's row after each event, in order key
+//     order: jsonb_populate_record over the newest full object and the
+//     partial objects after it (or base, when no full object came in the
+//     batch). A full object equal to the one just before it is skipped
+//     first: it cannot change the state.
 //   - marked: an event makes a version when its state differs from the one
-//     before it in a column the payload can set (a full object equal to the
-//     one just before it is skipped: it cannot).
-//   - versions: every event folded, with the state of those that make a
-//     version, and per entity the newest event folded.
+//     before it in a column the payload can set.
+//   - versions: the versions, each with where the next starts, and for an
+//     entity without one its newest event folded.
+//
+// Cost: the objects are sorted once, by entity then order key, while they
+// are all a row carries; every window after that (folds to versions) uses
+// that order, so no state (a whole row) is sorted again. States are
+// compared byte for byte first (sameImage). Joins between CTEs are avoided:
+// the planner cannot know their sizes and may nest loops over them.
 //   - removed, closed, written: late entities lose their versions; a
 //     continuing entity's current version ends where its first new one
 //     starts (or records the newest event folded); new versions are
