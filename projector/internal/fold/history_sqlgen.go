@@ -84,9 +84,11 @@ base as materialized (
 ),
 `, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
 		g.historyPinLate(), g.pinCol("b"), g.pinCol("r"))
-	fmt.Fprintf(&b, `objs as (
+	fmt.Fprintf(&b, `read as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s
-  from cand w
+  -- Sorted before the objects are read, in the order of every window
+  -- after: objects (a plan in every subscription event) are never sorted.
+  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, %[3]s as obj
@@ -97,6 +99,20 @@ base as materialized (
     offset 0
   ) y
 ),
+objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, %[10]s as repeated,
+           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq),
+           wl as (w rows between unbounded preceding and unbounded following)
+  ) o
+  where not o.repeated
+),
 %[12]sfolds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
@@ -105,16 +121,7 @@ base as materialized (
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::%[5]s else b.row end,
            coalesce(%[6]s(o.obj, o.full) over w, '{}'::jsonb)) as r0
-  from (
-    -- A full object equal to the full object just before it cannot
-    -- change the state (a plan embedded unchanged in every subscription
-    -- event): it is left out before the costly part.
-    select o.*, %[10]s as repeated,
-           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
-    from %[13]s o
-    window w as (partition by o.entity order by o.created_at, o.seq),
-           wl as (w rows between unbounded preceding and unbounded following)
-  ) o
+  from %[13]s o
   left join base b on b.entity = o.entity
   where not o.repeated
   window w as (partition by o.entity order by o.created_at, o.seq)
@@ -150,7 +157,7 @@ versions as materialized (
   window w as (partition by v.entity order by v.created_at, v.seq)
 ),
 `, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.foldAgg,
-		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeated(),
+		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeatedRead(),
 		g.objsPinCols(), g.historyPin(), g.historyObjs())
 	var names, values []string
 	names = append(names, key)
@@ -279,4 +286,18 @@ func (g *sqlGen) repeated() string {
 	}
 	return "coalesce(o.full and lag(o.full) over w and (" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") +
 		" or o.obj = lag(o.obj) over w), false)"
+}
+
+// repeatedRead is repeated for the objects as read. For a pinned
+// projection, both objects must also be of the same version and neither
+// from a source that sets the default: then the version shown, and so the
+// pinned object, is the same after both (see historyPin), and the second
+// changes nothing.
+func (g *sqlGen) repeatedRead() string {
+	if g.p.Pin == nil {
+		return g.repeated()
+	}
+	ds := g.defaultSources()
+	return fmt.Sprintf("(%s and coalesce(o.src <> all (%s) and lag(o.src) over w <> all (%s) and o.ver is not distinct from lag(o.ver) over w, false))",
+		g.repeated(), ds, ds)
 }

@@ -55,9 +55,11 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
-objs as (
+read as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
-  from cand w
+  -- Sorted before the objects are read, in the order of every window
+  -- after: objects (a plan in every subscription event) are never sorted.
+  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
@@ -69,6 +71,20 @@ objs as (
     offset 0
   ) y
 ),
+objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
+           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq),
+           wl as (w rows between unbounded preceding and unbounded following)
+  ) o
+  where not o.repeated
+),
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
@@ -77,16 +93,7 @@ folds as (
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."coupons_history" else b.row end,
            coalesce("orb"."jsonb_fold_agg"(o.obj, o.full) over w, '{}'::jsonb)) as r0
-  from (
-    -- A full object equal to the full object just before it cannot
-    -- change the state (a plan embedded unchanged in every subscription
-    -- event): it is left out before the costly part.
-    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
-           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
-    from objs o
-    window w as (partition by o.entity order by o.created_at, o.seq),
-           wl as (w rows between unbounded preceding and unbounded following)
-  ) o
+  from objs o
   left join base b on b.entity = o.entity
   where not o.repeated
   window w as (partition by o.entity order by o.created_at, o.seq)
