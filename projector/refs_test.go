@@ -9,7 +9,7 @@ import (
 )
 
 // setRefsTrigger turns the trigger that fills events.refs on or off, to
-// append events as the log held them before migration 016. The schema
+// append events as the log held them before migration 017. The schema
 // goes back to the pool with it on.
 func (b *testBundle) setRefsTrigger(t *testing.T, on bool) {
 	t.Helper()
@@ -47,7 +47,7 @@ func (b *testBundle) countRefs(t *testing.T) int {
 
 // copyWithoutRefs copies the events at positions up to upTo of from's log
 // into b's, without refs (the trigger off), as a log appended before
-// migration 016 holds them, and moves b's head after them.
+// migration 017 holds them, and moves b's head after them.
 func (b *testBundle) copyWithoutRefs(t *testing.T, from *testBundle, upTo int) {
 	t.Helper()
 	ctx := context.Background()

@@ -111,7 +111,7 @@ type Source struct {
 	Except string
 	// Refs, for an Object inside a subscription, makes ranking read it
 	// from events.refs, the skeleton of the payload the log keeps for each
-	// subscription event (migration 016), instead of the whole payload;
+	// subscription event (migration 017), instead of the whole payload;
 	// rows appended before refs existed are read from their payload. Only
 	// for sources whose ranking reads no key refs leaves out.
 	Refs bool
