@@ -179,7 +179,9 @@ func (g *sqlGen) historyObjs() string {
 	if g.p.Pin == nil {
 		return "objs"
 	}
-	return "pinned_objs"
+	// Objects pinned alike may be repeated even when read apart.
+	return "(\n    select o.*, " + g.repeated() + " as repeated\n" +
+		"    from pinned_objs o window w as (partition by o.entity order by o.created_at, o.seq)\n  )"
 }
 
 // historyPin writes, for a pinned history, the CTEs that keep of objs the
@@ -222,7 +224,8 @@ pin_targets as (
 ),
 pinned_objs as (
   -- Another version's object changes only the highest version seen.
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, (s.full and s.kept) or rb.obj is not null as full,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at,
+         (s.full and s.kept) or rb.obj is not null as full,
          case when s.kept then coalesce(rb.obj, s.obj) else '{}'::jsonb end
            || jsonb_build_object(%[5]s, s.dflt, %[6]s, s.maxv) as obj
   from (

@@ -50,6 +50,7 @@ type sqlGen struct {
 	deadKey string // dead_letters.projection of the events this fold leaves out
 	target  string // <schema>.<table>
 	agg     string // <schema>.jsonb_merge_agg
+	foldAgg string // <schema>.jsonb_fold_agg
 	columns []Column
 }
 
@@ -64,6 +65,7 @@ func newSQLGen(p Projection, schema, targetSchema, table, deadKey string, column
 		dead:    pgx.Identifier{schema, "dead_letters"}.Sanitize(),
 		target:  pgx.Identifier{targetSchema, table}.Sanitize(),
 		agg:     pgx.Identifier{schema, "jsonb_merge_agg"}.Sanitize(),
+		foldAgg: pgx.Identifier{schema, "jsonb_fold_agg"}.Sanitize(),
 		columns: columns,
 	}
 }

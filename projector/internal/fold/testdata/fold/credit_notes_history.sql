@@ -55,9 +55,11 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
-objs as (
+read as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
-  from cand w
+  -- Sorted before the objects are read, in the order of every window
+  -- after: objects (a plan in every subscription event) are never sorted.
+  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
@@ -69,71 +71,80 @@ objs as (
     offset 0
   ) y
 ),
-folds as (
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
-         jsonb_populate_record(case when o.grp > 0 then null::"orb"."credit_notes_history" else b.row end,
-           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
-  from (
-    -- grp counts the full objects so far: a full object starts the fold anew.
-    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
-    from (
-      -- A full object equal to the full object just before it cannot
-      -- change the state (a plan embedded unchanged in every subscription
-      -- event): it is left out before the costly part.
-      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated,
-             last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
-      from objs o
-      window w as (partition by o.entity order by o.created_at, o.seq),
-             wl as (w rows between unbounded preceding and unbounded following)
-    ) o
-    where not o.repeated
+objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
+           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq),
+           wl as (w rows between unbounded preceding and unbounded following)
   ) o
+  where not o.repeated
+),
+folds as (
+  -- Every window from here on is w, one order: the rows are sorted once,
+  -- while they carry only their objects, and never again.
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+         -- A full object starts the fold anew (the base is left out from
+         -- the first one on).
+         jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."credit_notes_history" else b.row end,
+           coalesce("orb"."jsonb_fold_agg"(o.obj, o.full) over w, '{}'::jsonb)) as r0
+  from objs o
   left join base b on b.entity = o.entity
+  where not o.repeated
+  window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
 ),
 marked as (
-  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.base)."created_at", (s.base)."credit_note_number", (s.base)."credit_note_pdf", (s.base)."customer", (s.base)."discounts", (s.base)."invoice_id", (s.base)."line_items", (s.base)."maximum_amount_adjustment", (s.base)."memo", (s.base)."minimum_amount_refunded", (s.base)."reason", (s.base)."subtotal", (s.base)."total", (s.base)."type", (s.base)."voided_at") else row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.prev)."created_at", (s.prev)."credit_note_number", (s.prev)."credit_note_pdf", (s.prev)."customer", (s.prev)."discounts", (s.prev)."invoice_id", (s.prev)."line_items", (s.prev)."maximum_amount_adjustment", (s.prev)."memo", (s.prev)."minimum_amount_refunded", (s.prev)."reason", (s.prev)."subtotal", (s.prev)."total", (s.prev)."type", (s.prev)."voided_at") end as changed
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at"), row((s.base)."created_at", (s.base)."credit_note_number", (s.base)."credit_note_pdf", (s.base)."customer", (s.base)."discounts", (s.base)."invoice_id", (s.base)."line_items", (s.base)."maximum_amount_adjustment", (s.base)."memo", (s.base)."minimum_amount_refunded", (s.base)."reason", (s.base)."subtotal", (s.base)."total", (s.base)."type", (s.base)."voided_at")) and row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.base)."created_at", (s.base)."credit_note_number", (s.base)."credit_note_pdf", (s.base)."customer", (s.base)."discounts", (s.base)."invoice_id", (s.base)."line_items", (s.base)."maximum_amount_adjustment", (s.base)."memo", (s.base)."minimum_amount_refunded", (s.base)."reason", (s.base)."subtotal", (s.base)."total", (s.base)."type", (s.base)."voided_at")) else (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at"), row((s.prev)."created_at", (s.prev)."credit_note_number", (s.prev)."credit_note_pdf", (s.prev)."customer", (s.prev)."discounts", (s.prev)."invoice_id", (s.prev)."line_items", (s.prev)."maximum_amount_adjustment", (s.prev)."memo", (s.prev)."minimum_amount_refunded", (s.prev)."reason", (s.prev)."subtotal", (s.prev)."total", (s.prev)."type", (s.prev)."voided_at")) and row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.prev)."created_at", (s.prev)."credit_note_number", (s.prev)."credit_note_pdf", (s.prev)."customer", (s.prev)."discounts", (s.prev)."invoice_id", (s.prev)."line_items", (s.prev)."maximum_amount_adjustment", (s.prev)."memo", (s.prev)."minimum_amount_refunded", (s.prev)."reason", (s.prev)."subtotal", (s.prev)."total", (s.prev)."type", (s.prev)."voided_at")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
   ) s
 ),
--- Every event folded, its state kept where it made a version. The windows
--- number the versions alone; lf_seq, lf_at are the entity's newest event
--- folded; base_from, base_seq the key of its current version, if any.
-versions as (
-  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at,
-         m.has_base, (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-         case when m.changed then m.r end as r,
-         lead(m.created_at) over (partition by m.entity, m.changed order by m.created_at, m.seq) as next_from,
-         row_number() over (partition by m.entity, m.changed order by m.created_at desc, m.seq desc) as from_newest
-  from marked m
+-- The versions, and for an entity that has none its newest event folded
+-- (to record it on its current version): lf_seq, lf_at are the entity's
+-- newest event folded, first_new where its first version starts,
+-- base_from, base_seq the key of its current version, if any.
+versions as materialized (
+  select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
+         v.base_from, v.base_seq, v.first_new, v.r,
+         lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
+  from (
+    select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
+           case when m.changed then m.r end as r,
+           min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
+           lead(m.seq) over w is null as last
+    from marked m window w as (partition by m.entity order by m.created_at, m.seq)
+  ) v
+  where v.changed or (v.first_new is null and v.last)
+  window w as (partition by v.entity order by v.created_at, v.seq)
 ),
 removed as (
   delete from "orb"."credit_notes_history" h using late l where h."id" = any (l.ids)
   returning 1
 ),
 closed as (
-  update "orb"."credit_notes_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
-    folded_seq = case when v.valid_from is null then v.lf_seq end,
-    folded_at = case when v.valid_from is null then v.lf_at end
-  -- One row per continuing entity, aggregated rather than joined: joins
-  -- between these CTEs are planned blind (no statistics) and could be
-  -- nested loops over every pair of entities.
-  from (
-    select v.entity, min(v.created_at) filter (where v.changed) as valid_from, max(v.lf_seq) as lf_seq,
-           max(v.lf_at) as lf_at, max(v.base_from) as base_from, max(v.base_seq) as base_seq
-    from versions v where v.has_base group by v.entity
-  ) v
-  -- The current version by its primary key, as base read it.
-  where h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  update "orb"."credit_notes_history" h set valid_to = coalesce(v.first_new, 'infinity'),
+    folded_seq = case when v.first_new is null then v.lf_seq end,
+    folded_at = case when v.first_new is null then v.lf_at end
+  from versions v
+  -- The current version by its primary key, as base read it; one row per
+  -- continuing entity.
+  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
   insert into "orb"."credit_notes_history" ("id", "created_at", "credit_note_number", "credit_note_pdf", "customer", "discounts", "invoice_id", "line_items", "maximum_amount_adjustment", "memo", "minimum_amount_refunded", "reason", "subtotal", "total", "type", "voided_at", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
-  select v.entity, (v.r)."created_at", (v.r)."credit_note_number", (v.r)."credit_note_pdf", (v.r)."customer", (v.r)."discounts", (v.r)."invoice_id", (v.r)."line_items", (v.r)."maximum_amount_adjustment", (v.r)."memo", (v.r)."minimum_amount_refunded", (v.r)."reason", (v.r)."subtotal", (v.r)."total", (v.r)."type", (v.r)."voided_at", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then v.lf_seq end, case when v.from_newest = 1 then v.lf_at end
+  select v.entity, (v.r)."created_at", (v.r)."credit_note_number", (v.r)."credit_note_pdf", (v.r)."customer", (v.r)."discounts", (v.r)."invoice_id", (v.r)."line_items", (v.r)."maximum_amount_adjustment", (v.r)."memo", (v.r)."minimum_amount_refunded", (v.r)."reason", (v.r)."subtotal", (v.r)."total", (v.r)."type", (v.r)."voided_at", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.newest then v.lf_seq end, case when v.newest then v.lf_at end
   from versions v
   where v.changed and (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1

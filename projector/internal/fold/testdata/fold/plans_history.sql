@@ -87,9 +87,11 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
-objs as (
+read as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj, w.ver, w.src
-  from cand w
+  -- Sorted before the objects are read, in the order of every window
+  -- after: objects (a plan in every subscription event) are never sorted.
+  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
@@ -103,6 +105,20 @@ objs as (
     where e.seq = w.seq
     offset 0
   ) y
+),
+objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, (coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) and coalesce(o.src <> all (array[2]::int[]) and lag(o.src) over w <> all (array[2]::int[]) and o.ver is not distinct from lag(o.ver) over w, false)) as repeated,
+           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq),
+           wl as (w rows between unbounded preceding and unbounded following)
+  ) o
+  where not o.repeated
 ),
 pin_firsts as (
   select distinct on (o.entity, o.ver) o.entity, o.ver, o.created_at, o.seq
@@ -129,7 +145,8 @@ pin_targets as (
 ),
 pinned_objs as (
   -- Another version's object changes only the highest version seen.
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, (s.full and s.kept) or rb.obj is not null as full,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at,
+         (s.full and s.kept) or rb.obj is not null as full,
          case when s.kept then coalesce(rb.obj, s.obj) else '{}'::jsonb end
            || jsonb_build_object('default_version', s.dflt, 'latest_version', s.maxv) as obj
   from (
@@ -148,70 +165,68 @@ pinned_objs as (
   ) rb on true
 ),
 folds as (
+  -- Every window from here on is w, one order: the rows are sorted once,
+  -- while they carry only their objects, and never again.
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
-         jsonb_populate_record(case when o.grp > 0 then null::"orb"."plans_history" else b.row end,
-           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
+         -- A full object starts the fold anew (the base is left out from
+         -- the first one on).
+         jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."plans_history" else b.row end,
+           coalesce("orb"."jsonb_fold_agg"(o.obj, o.full) over w, '{}'::jsonb)) as r0
   from (
-    -- grp counts the full objects so far: a full object starts the fold anew.
-    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
-    from (
-      -- A full object equal to the full object just before it cannot
-      -- change the state (a plan embedded unchanged in every subscription
-      -- event): it is left out before the costly part.
-      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated,
-             last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
-      from pinned_objs o
-      window w as (partition by o.entity order by o.created_at, o.seq),
-             wl as (w rows between unbounded preceding and unbounded following)
-    ) o
-    where not o.repeated
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
+    from pinned_objs o window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
   left join base b on b.entity = o.entity
+  where not o.repeated
+  window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
 ),
 marked as (
-  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version") else row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version") end as changed
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version"), row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version")) and row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version")) else (not pg_catalog.record_image_eq(row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version"), row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version")) and row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
   ) s
 ),
--- Every event folded, its state kept where it made a version. The windows
--- number the versions alone; lf_seq, lf_at are the entity's newest event
--- folded; base_from, base_seq the key of its current version, if any.
-versions as (
-  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at,
-         m.has_base, (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-         case when m.changed then m.r end as r,
-         lead(m.created_at) over (partition by m.entity, m.changed order by m.created_at, m.seq) as next_from,
-         row_number() over (partition by m.entity, m.changed order by m.created_at desc, m.seq desc) as from_newest
-  from marked m
+-- The versions, and for an entity that has none its newest event folded
+-- (to record it on its current version): lf_seq, lf_at are the entity's
+-- newest event folded, first_new where its first version starts,
+-- base_from, base_seq the key of its current version, if any.
+versions as materialized (
+  select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
+         v.base_from, v.base_seq, v.first_new, v.r,
+         lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
+  from (
+    select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
+           case when m.changed then m.r end as r,
+           min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
+           lead(m.seq) over w is null as last
+    from marked m window w as (partition by m.entity order by m.created_at, m.seq)
+  ) v
+  where v.changed or (v.first_new is null and v.last)
+  window w as (partition by v.entity order by v.created_at, v.seq)
 ),
 removed as (
   delete from "orb"."plans_history" h using late l where h."id" = any (l.ids)
   returning 1
 ),
 closed as (
-  update "orb"."plans_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
-    folded_seq = case when v.valid_from is null then v.lf_seq end,
-    folded_at = case when v.valid_from is null then v.lf_at end
-  -- One row per continuing entity, aggregated rather than joined: joins
-  -- between these CTEs are planned blind (no statistics) and could be
-  -- nested loops over every pair of entities.
-  from (
-    select v.entity, min(v.created_at) filter (where v.changed) as valid_from, max(v.lf_seq) as lf_seq,
-           max(v.lf_at) as lf_at, max(v.base_from) as base_from, max(v.base_seq) as base_seq
-    from versions v where v.has_base group by v.entity
-  ) v
-  -- The current version by its primary key, as base read it.
-  where h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  update "orb"."plans_history" h set valid_to = coalesce(v.first_new, 'infinity'),
+    folded_seq = case when v.first_new is null then v.lf_seq end,
+    folded_at = case when v.first_new is null then v.lf_at end
+  from versions v
+  -- The current version by its primary key, as base read it; one row per
+  -- continuing entity.
+  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
   insert into "orb"."plans_history" ("id", "adjustments", "base_plan", "base_plan_id", "created_at", "currency", "default_invoice_memo", "description", "discount", "external_plan_id", "invoicing_currency", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "name", "net_terms", "plan_phases", "prices", "product", "status", "trial_config", "version", "default_version", "latest_version", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
-  select v.entity, (v.r)."adjustments", (v.r)."base_plan", (v.r)."base_plan_id", (v.r)."created_at", (v.r)."currency", (v.r)."default_invoice_memo", (v.r)."description", (v.r)."discount", (v.r)."external_plan_id", (v.r)."invoicing_currency", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."name", (v.r)."net_terms", (v.r)."plan_phases", (v.r)."prices", (v.r)."product", (v.r)."status", (v.r)."trial_config", (v.r)."version", (v.r)."default_version", (v.r)."latest_version", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then v.lf_seq end, case when v.from_newest = 1 then v.lf_at end
+  select v.entity, (v.r)."adjustments", (v.r)."base_plan", (v.r)."base_plan_id", (v.r)."created_at", (v.r)."currency", (v.r)."default_invoice_memo", (v.r)."description", (v.r)."discount", (v.r)."external_plan_id", (v.r)."invoicing_currency", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."name", (v.r)."net_terms", (v.r)."plan_phases", (v.r)."prices", (v.r)."product", (v.r)."status", (v.r)."trial_config", (v.r)."version", (v.r)."default_version", (v.r)."latest_version", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.newest then v.lf_seq end, case when v.newest then v.lf_at end
   from versions v
   where v.changed and (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1

@@ -55,9 +55,11 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
-objs as (
+read as (
   select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
-  from cand w
+  -- Sorted before the objects are read, in the order of every window
+  -- after: objects (a plan in every subscription event) are never sorted.
+  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
   -- One index lookup per event, reading its object once.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
@@ -69,71 +71,80 @@ objs as (
     offset 0
   ) y
 ),
-folds as (
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
-         jsonb_populate_record(case when o.grp > 0 then null::"orb"."prices_history" else b.row end,
-           coalesce("orb"."jsonb_merge_agg"(o.obj) over (partition by o.entity, o.grp order by o.created_at, o.seq), '{}'::jsonb)) as r0
-  from (
-    -- grp counts the full objects so far: a full object starts the fold anew.
-    select o.*, count(*) filter (where o.full) over (partition by o.entity order by o.created_at, o.seq) as grp
-    from (
-      -- A full object equal to the full object just before it cannot
-      -- change the state (a plan embedded unchanged in every subscription
-      -- event): it is left out before the costly part.
-      select o.*, coalesce(o.full and lag(o.full) over w and o.obj = lag(o.obj) over w, false) as repeated,
-             last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
-      from objs o
-      window w as (partition by o.entity order by o.created_at, o.seq),
-             wl as (w rows between unbounded preceding and unbounded following)
-    ) o
-    where not o.repeated
+objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
+           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq),
+           wl as (w rows between unbounded preceding and unbounded following)
   ) o
+  where not o.repeated
+),
+folds as (
+  -- Every window from here on is w, one order: the rows are sorted once,
+  -- while they carry only their objects, and never again.
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+         -- A full object starts the fold anew (the base is left out from
+         -- the first one on).
+         jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."prices_history" else b.row end,
+           coalesce("orb"."jsonb_fold_agg"(o.obj, o.full) over w, '{}'::jsonb)) as r0
+  from objs o
   left join base b on b.entity = o.entity
+  where not o.repeated
+  window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
 ),
 marked as (
-  select s.*, case when s.prev_seq is null then not s.has_base or row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id") is distinct from row((s.base)."billable_metric", (s.base)."billing_cycle_configuration", (s.base)."billing_mode", (s.base)."cadence", (s.base)."conversion_rate", (s.base)."conversion_rate_config", (s.base)."created_at", (s.base)."credit_allocation", (s.base)."currency", (s.base)."dimensional_price_configuration", (s.base)."discount", (s.base)."external_price_id", (s.base)."fixed_price_quantity", (s.base)."invoice_grouping_key", (s.base)."invoicing_cycle_configuration", (s.base)."item", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."model_config", (s.base)."model_type", (s.base)."name", (s.base)."plan_id", (s.base)."plan_phase_order", (s.base)."price_type", (s.base)."replaces_price_id") else row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id") is distinct from row((s.prev)."billable_metric", (s.prev)."billing_cycle_configuration", (s.prev)."billing_mode", (s.prev)."cadence", (s.prev)."conversion_rate", (s.prev)."conversion_rate_config", (s.prev)."created_at", (s.prev)."credit_allocation", (s.prev)."currency", (s.prev)."dimensional_price_configuration", (s.prev)."discount", (s.prev)."external_price_id", (s.prev)."fixed_price_quantity", (s.prev)."invoice_grouping_key", (s.prev)."invoicing_cycle_configuration", (s.prev)."item", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."model_config", (s.prev)."model_type", (s.prev)."name", (s.prev)."plan_id", (s.prev)."plan_phase_order", (s.prev)."price_type", (s.prev)."replaces_price_id") end as changed
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id"), row((s.base)."billable_metric", (s.base)."billing_cycle_configuration", (s.base)."billing_mode", (s.base)."cadence", (s.base)."conversion_rate", (s.base)."conversion_rate_config", (s.base)."created_at", (s.base)."credit_allocation", (s.base)."currency", (s.base)."dimensional_price_configuration", (s.base)."discount", (s.base)."external_price_id", (s.base)."fixed_price_quantity", (s.base)."invoice_grouping_key", (s.base)."invoicing_cycle_configuration", (s.base)."item", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."model_config", (s.base)."model_type", (s.base)."name", (s.base)."plan_id", (s.base)."plan_phase_order", (s.base)."price_type", (s.base)."replaces_price_id")) and row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id") is distinct from row((s.base)."billable_metric", (s.base)."billing_cycle_configuration", (s.base)."billing_mode", (s.base)."cadence", (s.base)."conversion_rate", (s.base)."conversion_rate_config", (s.base)."created_at", (s.base)."credit_allocation", (s.base)."currency", (s.base)."dimensional_price_configuration", (s.base)."discount", (s.base)."external_price_id", (s.base)."fixed_price_quantity", (s.base)."invoice_grouping_key", (s.base)."invoicing_cycle_configuration", (s.base)."item", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."model_config", (s.base)."model_type", (s.base)."name", (s.base)."plan_id", (s.base)."plan_phase_order", (s.base)."price_type", (s.base)."replaces_price_id")) else (not pg_catalog.record_image_eq(row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id"), row((s.prev)."billable_metric", (s.prev)."billing_cycle_configuration", (s.prev)."billing_mode", (s.prev)."cadence", (s.prev)."conversion_rate", (s.prev)."conversion_rate_config", (s.prev)."created_at", (s.prev)."credit_allocation", (s.prev)."currency", (s.prev)."dimensional_price_configuration", (s.prev)."discount", (s.prev)."external_price_id", (s.prev)."fixed_price_quantity", (s.prev)."invoice_grouping_key", (s.prev)."invoicing_cycle_configuration", (s.prev)."item", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."model_config", (s.prev)."model_type", (s.prev)."name", (s.prev)."plan_id", (s.prev)."plan_phase_order", (s.prev)."price_type", (s.prev)."replaces_price_id")) and row((s.r)."billable_metric", (s.r)."billing_cycle_configuration", (s.r)."billing_mode", (s.r)."cadence", (s.r)."conversion_rate", (s.r)."conversion_rate_config", (s.r)."created_at", (s.r)."credit_allocation", (s.r)."currency", (s.r)."dimensional_price_configuration", (s.r)."discount", (s.r)."external_price_id", (s.r)."fixed_price_quantity", (s.r)."invoice_grouping_key", (s.r)."invoicing_cycle_configuration", (s.r)."item", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."model_config", (s.r)."model_type", (s.r)."name", (s.r)."plan_id", (s.r)."plan_phase_order", (s.r)."price_type", (s.r)."replaces_price_id") is distinct from row((s.prev)."billable_metric", (s.prev)."billing_cycle_configuration", (s.prev)."billing_mode", (s.prev)."cadence", (s.prev)."conversion_rate", (s.prev)."conversion_rate_config", (s.prev)."created_at", (s.prev)."credit_allocation", (s.prev)."currency", (s.prev)."dimensional_price_configuration", (s.prev)."discount", (s.prev)."external_price_id", (s.prev)."fixed_price_quantity", (s.prev)."invoice_grouping_key", (s.prev)."invoicing_cycle_configuration", (s.prev)."item", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."model_config", (s.prev)."model_type", (s.prev)."name", (s.prev)."plan_id", (s.prev)."plan_phase_order", (s.prev)."price_type", (s.prev)."replaces_price_id")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
   ) s
 ),
--- Every event folded, its state kept where it made a version. The windows
--- number the versions alone; lf_seq, lf_at are the entity's newest event
--- folded; base_from, base_seq the key of its current version, if any.
-versions as (
-  select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at,
-         m.has_base, (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-         case when m.changed then m.r end as r,
-         lead(m.created_at) over (partition by m.entity, m.changed order by m.created_at, m.seq) as next_from,
-         row_number() over (partition by m.entity, m.changed order by m.created_at desc, m.seq desc) as from_newest
-  from marked m
+-- The versions, and for an entity that has none its newest event folded
+-- (to record it on its current version): lf_seq, lf_at are the entity's
+-- newest event folded, first_new where its first version starts,
+-- base_from, base_seq the key of its current version, if any.
+versions as materialized (
+  select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
+         v.base_from, v.base_seq, v.first_new, v.r,
+         lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
+  from (
+    select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
+           case when m.changed then m.r end as r,
+           min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
+           lead(m.seq) over w is null as last
+    from marked m window w as (partition by m.entity order by m.created_at, m.seq)
+  ) v
+  where v.changed or (v.first_new is null and v.last)
+  window w as (partition by v.entity order by v.created_at, v.seq)
 ),
 removed as (
   delete from "orb"."prices_history" h using late l where h."id" = any (l.ids)
   returning 1
 ),
 closed as (
-  update "orb"."prices_history" h set valid_to = coalesce(v.valid_from, 'infinity'),
-    folded_seq = case when v.valid_from is null then v.lf_seq end,
-    folded_at = case when v.valid_from is null then v.lf_at end
-  -- One row per continuing entity, aggregated rather than joined: joins
-  -- between these CTEs are planned blind (no statistics) and could be
-  -- nested loops over every pair of entities.
-  from (
-    select v.entity, min(v.created_at) filter (where v.changed) as valid_from, max(v.lf_seq) as lf_seq,
-           max(v.lf_at) as lf_at, max(v.base_from) as base_from, max(v.base_seq) as base_seq
-    from versions v where v.has_base group by v.entity
-  ) v
-  -- The current version by its primary key, as base read it.
-  where h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  update "orb"."prices_history" h set valid_to = coalesce(v.first_new, 'infinity'),
+    folded_seq = case when v.first_new is null then v.lf_seq end,
+    folded_at = case when v.first_new is null then v.lf_at end
+  from versions v
+  -- The current version by its primary key, as base read it; one row per
+  -- continuing entity.
+  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
   insert into "orb"."prices_history" ("id", "billable_metric", "billing_cycle_configuration", "billing_mode", "cadence", "conversion_rate", "conversion_rate_config", "created_at", "credit_allocation", "currency", "dimensional_price_configuration", "discount", "external_price_id", "fixed_price_quantity", "invoice_grouping_key", "invoicing_cycle_configuration", "item", "maximum", "maximum_amount", "metadata", "minimum", "minimum_amount", "model_config", "model_type", "name", "plan_id", "plan_phase_order", "price_type", "replaces_price_id", "last_event_id", "last_event_seq", "last_event_at", "valid_from", "valid_to", "event_type", "event_source", "folded_seq", "folded_at")
-  select v.entity, (v.r)."billable_metric", (v.r)."billing_cycle_configuration", (v.r)."billing_mode", (v.r)."cadence", (v.r)."conversion_rate", (v.r)."conversion_rate_config", (v.r)."created_at", (v.r)."credit_allocation", (v.r)."currency", (v.r)."dimensional_price_configuration", (v.r)."discount", (v.r)."external_price_id", (v.r)."fixed_price_quantity", (v.r)."invoice_grouping_key", (v.r)."invoicing_cycle_configuration", (v.r)."item", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."model_config", (v.r)."model_type", (v.r)."name", (v.r)."plan_id", (v.r)."plan_phase_order", (v.r)."price_type", (v.r)."replaces_price_id", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.from_newest = 1 then v.lf_seq end, case when v.from_newest = 1 then v.lf_at end
+  select v.entity, (v.r)."billable_metric", (v.r)."billing_cycle_configuration", (v.r)."billing_mode", (v.r)."cadence", (v.r)."conversion_rate", (v.r)."conversion_rate_config", (v.r)."created_at", (v.r)."credit_allocation", (v.r)."currency", (v.r)."dimensional_price_configuration", (v.r)."discount", (v.r)."external_price_id", (v.r)."fixed_price_quantity", (v.r)."invoice_grouping_key", (v.r)."invoicing_cycle_configuration", (v.r)."item", (v.r)."maximum", (v.r)."maximum_amount", (v.r)."metadata", (v.r)."minimum", (v.r)."minimum_amount", (v.r)."model_config", (v.r)."model_type", (v.r)."name", (v.r)."plan_id", (v.r)."plan_phase_order", (v.r)."price_type", (v.r)."replaces_price_id", v.event_id, v.seq, v.created_at, v.created_at, coalesce(v.next_from, 'infinity'), v.type, v.source, case when v.newest then v.lf_seq end, case when v.newest then v.lf_at end
   from versions v
   where v.changed and (select count(*) from removed) >= 0 -- Deletes first: a recomputed version may keep its key.
   returning 1
