@@ -39,6 +39,24 @@ type appendColumns struct {
 	json                                                                    [][]byte // the body, sent as is for payload
 }
 
+// jsonArgs lays the bodies end to end in one buffer, with each one's
+// 1-based offset and length, as append.sql takes them.
+func (c appendColumns) jsonArgs() (blob []byte, offsets, lengths []int32) {
+	size := 0
+	for _, b := range c.json {
+		size += len(b)
+	}
+	blob = make([]byte, 0, size)
+	offsets = make([]int32, len(c.json))
+	lengths = make([]int32, len(c.json))
+	for i, b := range c.json {
+		offsets[i] = int32(len(blob) + 1)
+		lengths[i] = int32(len(b))
+		blob = append(blob, b...)
+	}
+	return blob, offsets, lengths
+}
+
 // firstIndexes maps each event to the index of the first event with its
 // id, so later copies can be answered as duplicates.
 func firstIndexes(events []Event) []int {
@@ -91,7 +109,9 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 }
 
 func (c appendColumns) args() []any {
-	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.compressed, c.timestamps, c.signatures, c.json}
+	blob, offsets, lengths := c.jsonArgs()
+	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.compressed, c.timestamps, c.signatures,
+		blob, offsets, lengths}
 }
 
 // Event sources, as stored in events.source.

@@ -172,7 +172,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Not supported by every ResponseWriter (some test recorders); the
 	// server's read timeout still applies then.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.cfg.BodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes), r.ContentLength)
 	size = len(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -237,6 +237,33 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
 		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
 	}
+}
+
+// readBody reads a request body of contentLength bytes (-1: unknown). A
+// known length is read into one buffer of exactly that size: io.ReadAll
+// grows its buffer step by step, allocating about 1.6 times a 54 KB body
+// as garbage on every request.
+func readBody(body io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, contentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	// net/http stops a body at its Content-Length; a reader that does not
+	// (a test's) must not get a truncated body past the signature check.
+	var extra [1]byte
+	if n, err := body.Read(extra[:]); n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		if err == nil {
+			err = errors.New("body longer than its Content-Length")
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // jsonContentType accepts application/json (with parameters) and, for

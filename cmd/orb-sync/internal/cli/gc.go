@@ -17,14 +17,19 @@ import (
 // and with the default GOGC=100 the collector ran about 12% of the process's
 // CPU under load. With GOGC=400, at 32 senders with the projector in the
 // process: 2,253–2,366 → 2,677–3,112 req/s and p99 27 → 20–24 ms, at 37–46
-// MB RSS (orb-sync loadgen, README "Performance").
+// MB RSS (orb-sync loadgen, README "Performance"). Since then the ack path
+// allocates less per request (a body is read into a buffer of its size, and
+// the append sends a batch's bodies as one value instead of an array pgx
+// grows element by element), and the heap the collector lets grow, live ×
+// (1 + GOGC/100), took RSS past 60 MB at 32 senders with a ~5 MB live heap
+// (issue 10): GOGC=200 (README "Performance").
 //
 // The soft memory limit makes the collector work harder before the heap
 // outgrows its container: a share of the cgroup's memory limit (the rest is
 // for stacks, the runtime and what the kernel counts against the cgroup),
 // and none when the process has no limit.
 const (
-	serveGCPercent = 400
+	serveGCPercent = 200
 	// memoryLimitShare of the cgroup limit becomes GOMEMLIMIT.
 	memoryLimitShare = 0.8
 )
