@@ -36,9 +36,11 @@ const (
 
 // appendWritersDefault is APPEND_WRITERS' default. Each append parses its
 // bodies before it waits for the log head (migration 014), so a second
-// writer's batch is parsed while the first commits; one writer leaves
-// that time idle.
-const appendWritersDefault = 2
+// writer's batch could be parsed while the first commits; but two writers
+// halve the batches, and on a busy 2-core machine PostgreSQL then spent
+// 19-50% more CPU per event for no steadier ack rate (issue 10, README
+// "Performance"). One writer keeps the batches whole.
+const appendWritersDefault = 1
 
 type serveSettings struct {
 	db           dbSettings
