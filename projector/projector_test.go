@@ -489,3 +489,47 @@ func TestLockSessionDropDoesNotWaitForAnElection(t *testing.T) {
 		waitFor(t, "leadership again", p.IsLeader)
 	}
 }
+
+// TestNewLeadForgetsBackoff: a round that fails because the sessions were
+// cut (the lock's among them) must not hold the next lead back. The
+// runner's backoff used to carry over from lead to lead and double with
+// each cut, so a projector whose sessions were terminated every few
+// seconds waited up to 30 s between rounds and fell ever further behind.
+func TestNewLeadForgetsBackoff(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p, err := New(b.schema.Pool, b.config(Config{PollInterval: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cuts = 4
+	var rounds atomic.Int32
+	var delays []time.Duration // Read by the runner goroutine only, until caught up.
+	p.hooks.beforeCommit = func(ctx context.Context, tx pgx.Tx, _ []string) error {
+		if rounds.Add(1) > cuts {
+			return nil
+		}
+		delays = append(delays, p.runnerBackoff.delay)
+		if _, err := b.schema.Pool.Exec(context.Background(),
+			"select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", b.appName+"-leader"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "select pg_terminate_backend(pg_backend_pid())")
+		return err
+	}
+	b.append(t, customerEvents(t, 0, 10)...)
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	b.waitCaughtUp(t)
+	if got := rounds.Load(); got <= cuts {
+		t.Fatalf("%d rounds, want more than the %d cut", got, cuts)
+	}
+	for i, d := range delays {
+		if d != 0 {
+			t.Errorf("round %d ran under a new lead with the last lead's backoff %s (all: %v)", i+1, d, delays)
+			break
+		}
+	}
+}

@@ -29,6 +29,7 @@ func (p *Projector) run(ctx context.Context) {
 	timer := time.NewTimer(sleep.Jitter(p.cfg.PollInterval))
 	defer timer.Stop()
 	pace := newPacer(p.cfg)
+	var term context.Context // the lead the last round ran under
 	for {
 		select {
 		case <-p.stopping:
@@ -41,6 +42,14 @@ func (p *Projector) run(ctx context.Context) {
 		}
 		timer.Reset(sleep.Jitter(p.cfg.PollInterval))
 		lctx := p.elector.leading()
+		if lctx != nil && lctx != term {
+			// A new lead starts without the last one's backoff: what failed
+			// then was most likely the lost session itself. Kept, it doubled
+			// with every session an operator or failover cut, up to 30 s,
+			// and a lead cut every few seconds never ran a round again.
+			term = lctx
+			p.runnerBackoff.succeeded()
+		}
 		if lctx == nil || !p.waitForRound(lctx, pace.due()) {
 			continue
 		}
