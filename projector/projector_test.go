@@ -533,3 +533,37 @@ func TestNewLeadForgetsBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundThatDidNotCommitShrinks: a round cut before its commit is
+// retried at half its size, so a backlog whose round takes longer than
+// the sessions last still moves. Retried whole, it never committed while
+// sessions were terminated every 2 s (chaos terminate), and grew.
+func TestRoundThatDidNotCommitShrinks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p, err := New(b.schema.Pool, b.config(Config{PollInterval: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cuts = 3
+	var rounds atomic.Int32
+	var limits []int // Read by the runner goroutine only, until caught up.
+	p.hooks.beforeCommit = func(ctx context.Context, tx pgx.Tx, _ []string) error {
+		if rounds.Add(1) > cuts {
+			return nil
+		}
+		limits = append(limits, p.batchLimit("customers"))
+		_, err := tx.Exec(ctx, "select pg_terminate_backend(pg_backend_pid())")
+		return err
+	}
+	b.append(t, customerEvents(t, 0, 64)...)
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	b.waitCaughtUp(t)
+	if want := []int{p.cfg.BatchSize, 32, 16}; !slices.Equal(limits, want) {
+		t.Errorf("customers' batch limit in the cut rounds = %v, want %v", limits, want)
+	}
+	b.checkRebuildMatches(t)
+}

@@ -118,8 +118,9 @@ func (b backoff) ready(now time.Time) bool { return !now.Before(b.at) }
 // rounds (it fails as a whole only when a round's transaction does): each round moves every projection that is behind by up to its
 // batch size, in one transaction. A projection whose batch fails is left
 // alone until its own backoff is over (the others go on); one whose batch
-// hit the statement timeout is retried at once with half the batch, down to
-// one event, and keeps the smaller size until it has caught up.
+// hit the statement timeout, or whose round failed as a whole, is retried
+// with half the batch, down to one event, and keeps the smaller size until
+// it has caught up.
 func (p *Projector) catchUp(ctx context.Context) error {
 	head, err := readHead(ctx, p.pool, p.cfg.Schema)
 	if err != nil {
@@ -144,7 +145,15 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		}
 		if err := p.applyRound(ctx, round); err != nil {
 			for _, st := range round {
-				p.cfg.Metrics.batchFailed(st.target.Projection().Name)
+				name := st.target.Projection().Name
+				p.cfg.Metrics.batchFailed(name)
+				// The round did not commit (its session cut, the lead lost):
+				// retried whole, a round that takes longer than a lead lasts
+				// would never commit, and the backlog it covers only grows.
+				// Half of it may commit; the size comes back once caught up.
+				if n := st.to - st.from; n > 1 {
+					p.shrunk[name] = int(n / 2)
+				}
 			}
 			return err
 		}
