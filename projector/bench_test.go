@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -94,7 +95,7 @@ func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch i
 	for b.Loop() {
 		b.StopTimer() // Empty the tables; not measured.
 		resetProjections(b, pool, schema)
-		p, err := New(pool, Config{Schema: schema, BatchSize: batch})
+		p, err := New(pool, Config{Schema: schema, BatchSize: batch, Logger: benchLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -362,4 +363,14 @@ func (m *mixTemplates) event(i int) eventlog.Event {
 		Envelope: eventlog.Envelope{ID: evt, Type: m.types[k], CreatedAt: at, ResourceType: m.kinds[k], ResourceID: id},
 		Body:     []byte(body),
 	}
+}
+
+// benchLogger logs the projector's batches (projection, events, took) to
+// stderr at debug level when ORB_BENCH_LOG is set, so a drain can be split
+// by table; otherwise it discards them.
+func benchLogger() *slog.Logger {
+	if os.Getenv("ORB_BENCH_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

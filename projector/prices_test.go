@@ -153,3 +153,90 @@ func TestEmbeddedPricesShuffled(t *testing.T) {
 		})
 	}
 }
+
+// subscriptionWithPlanPrices is a full subscription event whose plan
+// carries the prices ids (each named after the event; bad, when set, gets
+// a created_at no column takes), and whose price intervals are the
+// fixture's (add-on prices unless the plan has them too).
+func subscriptionWithPlanPrices(t *testing.T, id string, when int, bad string, ids ...string) eventlog.Event {
+	s := subscriptionObj(t, "sub_"+id, "cus_1", "plan_1")
+	prices := []any{}
+	for _, pid := range ids {
+		p := priceObj(t, pid)
+		p["name"] = id
+		if pid == bad {
+			p["created_at"] = "not a date"
+		}
+		prices = append(prices, p)
+	}
+	s["plan"].(map[string]any)["prices"] = prices
+	return event(t, id, "subscription.edited", at(when), map[string]any{"subscription": s})
+}
+
+// TestFannedPricesInOneBatch folds, in one batch and one event per batch,
+// in order and shuffled, subscriptions whose plans carry different sets of
+// prices at times out of log order, one of them the same price as a price
+// interval (so that price comes from the plan in some events and from the
+// intervals in others), and one of them the newest copy of a price with a
+// bad value (set aside): a batch ranks only the newest and oldest event of
+// each set of prices, and must still find each price's newest foldable copy;
+// and an event older than some of its prices' rows (price_b's) but newer
+// than others' (price_c's) still updates the latter, one event per batch.
+func TestFannedPricesInOneBatch(t *testing.T) {
+	t.Parallel()
+	pool := []string{"price_a", "price_b", "price_c", "price_d", fixturePrice}
+	sets := make([][]string, 40)
+	newestA, newestAWhen := -1, -1
+	for i := range sets {
+		// Five sets of prices, eight events each.
+		set := []int{0b00011, 0b00110, 0b01101, 0b11010, 0b10101}[i%5]
+		for j, pid := range pool {
+			if (set>>j)&1 == 1 {
+				sets[i] = append(sets[i], pid)
+			}
+		}
+		if when := (i * 13) % 40; slices.Contains(sets[i], "price_a") && when > newestAWhen {
+			newestA, newestAWhen = i, when
+		}
+	}
+	var events []eventlog.Event
+	for i, ids := range sets {
+		bad := ""
+		if i == newestA {
+			bad = "price_a" // Its newest copy cannot be folded.
+		}
+		events = append(events, subscriptionWithPlanPrices(t, fmt.Sprintf("evt_%02d", i), (i*13)%40, bad, ids...))
+	}
+	want := setup(t)
+	want.appendInChunks(t, events, 1, 1)
+	want.checkRebuildMatches(t)
+	wantRows := want.rows(t, "prices", colLastEventSeq)
+	if len(wantRows) != 5+9 { // The pool and the fixture's other interval prices.
+		t.Fatalf("%d prices, want 14", len(wantRows))
+	}
+	if last := wantRows["price_a"][colLastEventID]; last == nil || last == events[newestA].ID {
+		t.Errorf("price_a last event %v: the set-aside event %s or none", last, events[newestA].ID)
+	}
+	// evt_06 (at 38 s) carries price_b, whose row is then evt_03's (39 s),
+	// and price_c, whose newest copy it is.
+	if last := wantRows["price_c"][colLastEventID]; last != "evt_06" {
+		t.Errorf("price_c last event %v, want evt_06", last)
+	}
+	for _, c := range []struct {
+		name         string
+		seed         uint64
+		chunk, batch int
+	}{{"one batch", 0, len(events), 1000}, {"shuffled, one batch", 1, len(events), 1000}, {"shuffled, batches of 7", 2, 11, 7}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			evs := events
+			if c.seed != 0 {
+				evs = shuffledEvents(events, c.seed)
+			}
+			got := setup(t)
+			got.appendInChunks(t, evs, c.chunk, c.batch)
+			sameRows(t, "prices", got.rows(t, "prices", colLastEventSeq), wantRows)
+			got.checkRebuildMatches(t)
+		})
+	}
+}

@@ -355,7 +355,7 @@ var moreObjects = []Projection{
 		// Every full price Orb sends: alone, and inside the full plans
 		// subscriptions and snapshots carry and a subscription's price
 		// intervals. A price that came inside a plan has its plan_id.
-		Name: "prices", Table: "prices", Key: "id", Version: 2,
+		Name: "prices", Table: "prices", Key: "id", Version: 3,
 		Sources: []Source{
 			// price.edited carries the whole price but not its plan: it is
 			// merged over the newest full copy, so plan_id stays.

@@ -112,7 +112,7 @@ func (g *sqlGen) statements() statements {
 //     object or the entity was recomputed. One write per entity.
 func (g *sqlGen) applySQL() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\n", g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil))
+	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\n", g.batchRank())
 	if g.p.Pin != nil {
 		g.writePin(&b)
 		fmt.Fprintf(&b, "live as materialized (\n  select b.* from ranked b left join pin p on p.entity = b.entity\n  where b.entity is not null and %s\n    and %s\n),\n",
@@ -126,7 +126,9 @@ func (g *sqlGen) applySQL() string {
 	// the newest full object, so anything older is outside it). Without
 	// this, every late delivery would recompute its entity from its whole
 	// history, and a plan embedded in every subscription has a history as
-	// long as the log.
+	// long as the log. It holds (event, entity) pairs, not events: one
+	// event may carry several entities (a plan's prices), late for some and
+	// new for others, and the new ones must still be folded.
 	fmt.Fprintf(&b, `cur as materialized (
   select c.entity, t.last_event_at, t.last_event_seq%[7]s
   from (select distinct b.entity from live b) c
@@ -135,21 +137,20 @@ func (g *sqlGen) applySQL() string {
   cross join lateral (select t.last_event_at, t.last_event_seq%[7]s from %[1]s t where t.%[2]s = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)%[6]s
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)%[6]s
+    and exists (
+      select 1 from (
 %[3]s
-        ) p
-        where p.entity = b.entity and coalesce(p.full, %[4]s)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, %[4]s)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])%[5]s
   ) as ids
@@ -253,9 +254,9 @@ windowed as (
   on conflict (%[4]s) do update set %[5]s
   returning 1
 )
-select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+select (%[6]s), (select count(*) from written), (select cardinality(ids) from late),
        (select count(*) from unapplied)`,
-		g.target, strings.Join(names, ", "), strings.Join(values, ", "), key, strings.Join(sets, ", "))
+		g.target, strings.Join(names, ", "), strings.Join(values, ", "), key, strings.Join(sets, ", "), g.liveCount())
 	return b.String()
 }
 
@@ -358,7 +359,8 @@ func (g *sqlGen) writeCand(b *strings.Builder) {
 	if g.p.Pin == nil {
 		fmt.Fprintf(b, `cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
@@ -372,7 +374,8 @@ func (g *sqlGen) writeCand(b *strings.Builder) {
 	g.writeRelog(b)
 	fmt.Fprintf(b, `cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from relog r join relog_pin p on p.entity = r.entity

@@ -28,30 +28,30 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."accounting_sync" t where t."object_id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded', 'credit_note.accounting_sync_failed', 'credit_note.accounting_sync_succeeded', 'customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'transaction.accounting_sync_failed', 'transaction.accounting_sync_succeeded']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, false)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, false)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
   ) as ids
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (

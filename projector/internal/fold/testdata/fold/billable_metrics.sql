@@ -28,30 +28,30 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."billable_metrics" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['billable_metric.edited', 'snapshot.billable_metric']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, false)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, false)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
   ) as ids
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (

@@ -36,11 +36,10 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."invoices" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
@@ -52,22 +51,23 @@ stale as materialized (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'invoice') ? 'line_items', false) from "orb"."events" e where e.seq = p.seq) else false end)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'invoice') ? 'line_items', false) from "orb"."events" e where e.seq = p.seq) else false end)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
   ) as ids
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (

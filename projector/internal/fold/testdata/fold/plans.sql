@@ -58,12 +58,11 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq, t."version" from "orb"."plans" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
       and (b.ver is null or b.ver = t."version")
-      and exists (
-        select 1 from (
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
@@ -81,15 +80,15 @@ stale as materialized (
 	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['plan.version_created']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, false)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, false)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
     union
@@ -135,7 +134,8 @@ relog_pin as materialized (
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from relog r join relog_pin p on p.entity = r.entity

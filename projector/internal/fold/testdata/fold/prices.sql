@@ -1,28 +1,61 @@
--- Projection prices (version 2) into orb.prices: generated from the catalog
+-- Projection prices (version 3) into orb.prices: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src, 1::bigint as n
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, 1::bigint as n
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.price']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
-    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 2 as src,
+           case when k.rn_new = 1 then k.cnt else 0 end as n
+    from (
+      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
+             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
+             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
+             count(*) over (partition by x.k) as cnt
+      from "orb"."events" e
+      cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp
+      cross join lateral (select jsonb_path_query_array(fp.o, '$.plan.prices[*].id') as ids, null::jsonb as ex offset 0) y
+      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
+      where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
+    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
+    where (k.rn_new = 1 or k.rn_old = 1)
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
-    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
-    where e.seq > $1 and e.seq <= $2 and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 3 as src,
+           case when k.rn_new = 1 then k.cnt else 0 end as n
+    from (
+      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
+             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
+             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
+             count(*) over (partition by x.k) as cnt
+      from "orb"."events" e
+      cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp
+      cross join lateral (select jsonb_path_query_array(fp.o, '$.price_intervals[*].price.id') as ids, jsonb_path_query_array(fp.o, '$.plan.prices[*].id') as ex offset 0) y
+      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
+      where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
+    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
+    where (k.rn_new = 1 or k.rn_old = 1) and not (k.ex @> jsonb_build_array(i.v))
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
-    from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
+    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 4 as src,
+           case when k.rn_new = 1 then k.cnt else 0 end as n
+    from (
+      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
+             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
+             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
+             count(*) over (partition by x.k) as cnt
+      from "orb"."events" e
+      cross join lateral (select e.payload -> 'plan' as o offset 0) fp
+      cross join lateral (select jsonb_path_query_array(fp.o, '$.prices[*].id') as ids, null::jsonb as ex offset 0) y
+      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
+      where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
+    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
+    where (k.rn_new = 1 or k.rn_old = 1)
 ),
 live as materialized (
   select b.* from ranked b
@@ -44,11 +77,10 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."prices" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['price.edited']::text[])
@@ -68,22 +100,23 @@ stale as materialized (
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
     where e.seq = t.last_event_seq and e.type = any (array['snapshot.plan']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, false)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, false)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
   ) as ids
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
@@ -172,7 +205,7 @@ written as (
   on conflict ("id") do update set "billable_metric" = excluded."billable_metric", "billing_cycle_configuration" = excluded."billing_cycle_configuration", "billing_mode" = excluded."billing_mode", "cadence" = excluded."cadence", "conversion_rate" = excluded."conversion_rate", "conversion_rate_config" = excluded."conversion_rate_config", "created_at" = excluded."created_at", "credit_allocation" = excluded."credit_allocation", "currency" = excluded."currency", "dimensional_price_configuration" = excluded."dimensional_price_configuration", "discount" = excluded."discount", "external_price_id" = excluded."external_price_id", "fixed_price_quantity" = excluded."fixed_price_quantity", "invoice_grouping_key" = excluded."invoice_grouping_key", "invoicing_cycle_configuration" = excluded."invoicing_cycle_configuration", "item" = excluded."item", "maximum" = excluded."maximum", "maximum_amount" = excluded."maximum_amount", "metadata" = excluded."metadata", "minimum" = excluded."minimum", "minimum_amount" = excluded."minimum_amount", "model_config" = excluded."model_config", "model_type" = excluded."model_type", "name" = excluded."name", "plan_id" = excluded."plan_id", "plan_phase_order" = excluded."plan_phase_order", "price_type" = excluded."price_type", "replaces_price_id" = excluded."replaces_price_id", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
   returning 1
 )
-select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+select (select coalesce(sum(b.n), 0)::bigint from live b), (select count(*) from written), (select cardinality(ids) from late),
        (select count(*) from unapplied);
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)

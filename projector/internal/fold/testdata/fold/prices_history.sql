@@ -1,4 +1,4 @@
--- Projection prices_history (version 2) into orb.prices_history: generated from the catalog
+-- Projection prices_history (version 3) into orb.prices_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 

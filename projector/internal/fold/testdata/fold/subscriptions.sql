@@ -32,11 +32,10 @@ cur as materialized (
   cross join lateral (select t.last_event_at, t.last_event_seq from "orb"."subscriptions" t where t."id" = c.entity offset 0) t
 ),
 stale as materialized (
-  select array(
-    select b.seq from live b join cur t on t.entity = b.entity
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
-      and exists (
-        select 1 from (
+  select b.seq, b.entity from live b join cur t on t.entity = b.entity
+  where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+    and exists (
+      select 1 from (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
@@ -44,22 +43,23 @@ stale as materialized (
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
-        ) p
-        where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = p.seq) else false end)
-      )
-  ) as seqs
+      ) p
+      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = p.seq) else false end)
+    )
 ),
 late as materialized (
   select array(
-    select b.entity from live b join cur t on t.entity = b.entity, stale s
-    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq) and b.seq <> all (s.seqs)
+    select b.entity from live b join cur t on t.entity = b.entity
+    where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
+      and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
     union
     select unnest($3::text[])
   ) as ids
 ),
 cand as (
   select b.seq, b.created_at, b.event_id, b.entity, b.full, b.src, false as relog
-  from live b, late l, stale s where b.entity <> all (l.ids) and b.seq <> all (s.seqs)
+  from live b, late l
+  where b.entity <> all (l.ids) and not exists (select from stale s where s.seq = b.seq and s.entity = b.entity)
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
