@@ -25,9 +25,11 @@ type Event struct {
 	OrbTimestamp string
 	OrbSignature string
 
-	// compressed is Body as stored, when Append compressed it already (in
-	// the caller's goroutine, so the single writer doesn't).
+	// compressed is Body as stored, and refs its events.refs (EventRefs),
+	// when Append built them already (in the caller's goroutine, so the
+	// single writer doesn't).
 	compressed []byte
+	refs       eventRefs
 }
 
 // Result says what happened to one appended event.
@@ -199,6 +201,7 @@ func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	ev.compressed = compressed
+	ev.refs = newEventRefs(ev.Body)
 	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
 	if err := a.enqueueRequest(ctx, req); err != nil {
 		return Result{}, err
