@@ -357,8 +357,8 @@ func (e *BatchError) Unwrap() error { return e.Err }
 
 // appendOnce runs the append transaction for events in one round trip:
 // parse the bodies, lock the head, insert the new events numbered after
-// it, move the head (one statement, migration 014), ring the doorbell,
-// commit.
+// it, move the head and ring the doorbell (one statement, migrations 014
+// and 019), commit.
 func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, error) {
 	cols, firstIndex, err := newAppendColumns(events)
 	if err != nil {
@@ -382,8 +382,8 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	batch.Queue("set local plan_cache_mode = force_custom_plan")
 	// The append parses the bodies, then locks the head to commit: while
 	// another writer holds it, this one's parse is already done.
+	// It also rings the doorbell, delivered at commit.
 	batch.Queue(a.queries.Append, cols.args()...)
-	batch.Queue(a.queries.Notify)
 	batch.Queue("commit")
 	br := conn.SendBatch(ctx, batch)
 	seqs, err := readAppendResults(br)
@@ -431,10 +431,8 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for range 2 { // notify, commit
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
+	if _, err := br.Exec(); err != nil { // commit
+		return nil, err
 	}
 	return seqs, nil
 }
