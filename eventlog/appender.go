@@ -376,10 +376,6 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	// role or database default of repeatable read would make every
 	// contended append fail with 40001; so ask for it, never inherit it.
 	batch.Queue("begin isolation level read committed")
-	// Plan the duplicate check for the log as it is now: a generic plan
-	// made while the log was new (and looked empty) keeps scanning the
-	// whole table as it grows, until autovacuum first analyzes it.
-	batch.Queue("set local plan_cache_mode = force_custom_plan")
 	// The append parses the bodies, then locks the head to commit: while
 	// another writer holds it, this one's parse is already done.
 	// It also rings the doorbell, delivered at commit.
@@ -409,10 +405,8 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 }
 
 func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
-	for range 2 { // begin, set local
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
+	if _, err := br.Exec(); err != nil { // begin
+		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
