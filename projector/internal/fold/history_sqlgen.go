@@ -359,29 +359,33 @@ func (g *sqlGen) fanRead() string {
 	return fmt.Sprintf(`
   union all
   -- Items fanned out of an event (the prices of a subscription's plan):
-  -- the event is read once for all its items, not once per item.
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, w.full, y.obj
-  from cand_lf w
-  join (
-    select w.seq, w.src, x.o ->> 'id' as entity, e.event_id, e.type, e.source, %[1]s as obj
+  -- the event is read once for all its items (x, the first of each id in
+  -- path order, as fanObject finds it), not once per item; each of the
+  -- event's candidates (u) takes its item by id.
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, %[1]s as obj
+  from (
+    select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
-      select c.seq, c.src, array_agg(to_jsonb(c.entity)) as ids from cand c where c.src = any (%[2]s) group by c.seq, c.src
-    ) w
+      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+      from cand_lf c where c.src = any (%[2]s) group by c.seq, c.src
+    ) c
     -- The payload decompressed once (|| returns it detoasted), for the
     -- items and the sources' Extra, which read it again per item.
     cross join lateral (
-      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
-      from %[3]s v where v.seq = w.seq offset 0
-    ) e
-    cross join lateral (
-      select distinct on (i.o -> 'id') i.o
-      from jsonb_path_query(case w.src%[4]s end, case w.src%[5]s end) with ordinality i(o, n)
-      where i.o -> 'id' = any (w.ids)
-      order by i.o -> 'id', i.n
-    ) x
-  ) y on y.seq = w.seq and y.src = w.src and y.entity = w.entity
-  where w.src = any (%[2]s)`,
-		g.integral(g.shapeCaseFor("true")), intArray(idx), g.events, objs.String(), paths.String())
+      select v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from %[3]s v where v.seq = c.seq offset 0
+    ) v
+    offset 0 -- Read whole, once: never once per candidate.
+  ) e
+  cross join lateral (select e.src) w
+  cross join lateral (
+    select distinct on (i.o -> 'id') i.o
+    from jsonb_path_query(case w.src%[4]s end, case w.src%[5]s end) with ordinality i(o, n)
+    order by i.o -> 'id', i.n
+  ) x
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)`,
+		g.integral(g.shapeCaseFor("u.is_full")), intArray(idx), g.events, objs.String(), paths.String())
 }
 
 // intArray is a SQL integer array literal.

@@ -122,33 +122,37 @@ read as (
   ) y
   union all
   -- Items fanned out of an event (the prices of a subscription's plan):
-  -- the event is read once for all its items, not once per item.
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, w.full, y.obj
-  from cand_lf w
-  join (
-    select w.seq, w.src, x.o ->> 'id' as entity, e.event_id, e.type, e.source, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+  -- the event is read once for all its items (x, the first of each id in
+  -- path order, as fanObject finds it), not once per item; each of the
+  -- event's candidates (u) takes its item by id.
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+  from (
+    select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
-      select c.seq, c.src, array_agg(to_jsonb(c.entity)) as ids from cand c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
-    ) w
+      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+      from cand_lf c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
+    ) c
     -- The payload decompressed once (|| returns it detoasted), for the
     -- items and the sources' Extra, which read it again per item.
     cross join lateral (
-      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
-      from "orb"."events" v where v.seq = w.seq offset 0
-    ) e
-    cross join lateral (
-      select distinct on (i.o -> 'id') i.o
-      from jsonb_path_query(case w.src when 2 then (e.payload -> 'subscription') when 3 then (e.payload -> 'subscription') when 4 then (e.payload -> 'plan') end, case w.src when 2 then '$.plan.prices[*]'::jsonpath when 3 then '$.price_intervals[*].price'::jsonpath when 4 then '$.prices[*]'::jsonpath end) with ordinality i(o, n)
-      where i.o -> 'id' = any (w.ids)
-      order by i.o -> 'id', i.n
-    ) x
-  ) y on y.seq = w.seq and y.src = w.src and y.entity = w.entity
-  where w.src = any (array[2, 3, 4])
+      select v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = c.seq offset 0
+    ) v
+    offset 0 -- Read whole, once: never once per candidate.
+  ) e
+  cross join lateral (select e.src) w
+  cross join lateral (
+    select distinct on (i.o -> 'id') i.o
+    from jsonb_path_query(case w.src when 2 then (e.payload -> 'subscription') when 3 then (e.payload -> 'subscription') when 4 then (e.payload -> 'plan') end, case w.src when 2 then '$.plan.prices[*]'::jsonpath when 3 then '$.price_intervals[*].price'::jsonpath when 4 then '$.prices[*]'::jsonpath end) with ordinality i(o, n)
+    order by i.o -> 'id', i.n
+  ) x
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change
