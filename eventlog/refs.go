@@ -12,17 +12,19 @@ import (
 // it from the bytes it already holds, so PostgreSQL, which still parses
 // each body into payload, does not walk a ~54 KB subscription once more.
 //
-// ok is false when the body is not JSON this extractor can vouch for
-// (malformed, or an object with a repeated key whose last value decides
-// what a skeleton keeps); the append then leaves refs for the log's
-// trigger to build, so refs is the same whichever side built it.
+// ok is false when the body is not JSON this extractor can vouch for:
+// malformed, or a value copied whole into the skeleton (a customer that
+// is not an object, an id that is) holding an object with a repeated key.
+// Keys looked up may repeat (the last one wins, as in jsonb). The append
+// then sends no refs and the log's trigger builds them, so refs are the
+// same whichever side built them.
 //
-// The rules are event_refs' own, JSON path's lax mode included: a list
-// (plan.prices, price_intervals, an interval's price) that is an array of
-// arrays is unwrapped one level, one that is a single object counts as a
-// list of it, and items that are not objects, or objects without the key
-// read, name nothing. Every null member is left out, at every depth
-// (jsonb_strip_nulls).
+// The rules are event_refs' own, JSON path's lax mode included: in
+// plan.prices, [*] and then the filter each unwrap an array one level;
+// an interval's price is unwrapped by the filter only; a list that is a
+// single object counts as a list of it; items that are not objects, or
+// objects without the key read, name nothing. Every null member is left
+// out, at every depth (jsonb_strip_nulls).
 func EventRefs(body []byte) (refs []byte, ok bool) {
 	start := skipSpace(body, 0)
 	if start == len(body) {
