@@ -37,6 +37,22 @@ type appendColumns struct {
 	createdAt                                                               []time.Time
 	compressed                                                              [][]byte // events.body_zstd
 	json                                                                    [][]byte // the body, sent as is for payload
+	refs                                                                    [][]byte // events.refs as JSON; nil for the log to build
+}
+
+// eventRefs is an event's refs as the append sends them.
+type eventRefs struct {
+	json  []byte // EventRefs' skeleton; nil: none, or left to the log
+	built bool   // EventRefs ran
+}
+
+func newEventRefs(body []byte) eventRefs {
+	refs, ok := EventRefs(body)
+	if !ok {
+		// Left to the log's trigger, which builds it from payload.
+		refs = nil
+	}
+	return eventRefs{json: refs, built: true}
 }
 
 // jsonArgs lays the bodies end to end in one buffer, with each one's
@@ -75,7 +91,8 @@ func firstIndexes(events []Event) []int {
 
 // newAppendColumns lays out events column-wise, keeping only the first of
 // events sharing an id, with each body compressed (unless Append already
-// did, in the caller's goroutine) and as text for the jsonb copy.
+// did, in the caller's goroutine), as text for the jsonb copy, and with
+// its refs.
 func newAppendColumns(events []Event) (appendColumns, []int, error) {
 	var c appendColumns
 	firstIndex := firstIndexes(events)
@@ -89,6 +106,10 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 			if compressed, err = CompressBody(ev.Body); err != nil {
 				return c, nil, err
 			}
+		}
+		refs := ev.refs
+		if !refs.built {
+			refs = newEventRefs(ev.Body)
 		}
 		source := ev.Source
 		if source == "" {
@@ -104,6 +125,7 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 		c.timestamps = append(c.timestamps, ev.OrbTimestamp)
 		c.signatures = append(c.signatures, ev.OrbSignature)
 		c.json = append(c.json, ev.Body)
+		c.refs = append(c.refs, refs.json)
 	}
 	return c, firstIndex, nil
 }
@@ -111,7 +133,7 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 func (c appendColumns) args() []any {
 	blob, offsets, lengths := c.jsonArgs()
 	return []any{c.ids, c.types, c.createdAt, c.sources, c.resourceTypes, c.resourceIDs, c.compressed, c.timestamps, c.signatures,
-		blob, offsets, lengths}
+		blob, offsets, lengths, c.refs}
 }
 
 // Event sources, as stored in events.source.

@@ -25,9 +25,11 @@ type Event struct {
 	OrbTimestamp string
 	OrbSignature string
 
-	// compressed is Body as stored, when Append compressed it already (in
-	// the caller's goroutine, so the single writer doesn't).
+	// compressed is Body as stored, and refs its events.refs (EventRefs),
+	// when Append built them already (in the caller's goroutine, so the
+	// single writer doesn't).
 	compressed []byte
+	refs       eventRefs
 }
 
 // Result says what happened to one appended event.
@@ -199,6 +201,7 @@ func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	ev.compressed = compressed
+	ev.refs = newEventRefs(ev.Body)
 	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
 	if err := a.enqueueRequest(ctx, req); err != nil {
 		return Result{}, err
@@ -354,8 +357,8 @@ func (e *BatchError) Unwrap() error { return e.Err }
 
 // appendOnce runs the append transaction for events in one round trip:
 // parse the bodies, lock the head, insert the new events numbered after
-// it, move the head (one statement, migration 014), ring the doorbell,
-// commit.
+// it, move the head and ring the doorbell (one statement, migrations 014
+// and 019), commit.
 func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, error) {
 	cols, firstIndex, err := newAppendColumns(events)
 	if err != nil {
@@ -373,14 +376,10 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 	// role or database default of repeatable read would make every
 	// contended append fail with 40001; so ask for it, never inherit it.
 	batch.Queue("begin isolation level read committed")
-	// Plan the duplicate check for the log as it is now: a generic plan
-	// made while the log was new (and looked empty) keeps scanning the
-	// whole table as it grows, until autovacuum first analyzes it.
-	batch.Queue("set local plan_cache_mode = force_custom_plan")
 	// The append parses the bodies, then locks the head to commit: while
 	// another writer holds it, this one's parse is already done.
+	// It also rings the doorbell, delivered at commit.
 	batch.Queue(a.queries.Append, cols.args()...)
-	batch.Queue(a.queries.Notify)
 	batch.Queue("commit")
 	br := conn.SendBatch(ctx, batch)
 	seqs, err := readAppendResults(br)
@@ -406,10 +405,8 @@ func (a *Appender) appendOnce(ctx context.Context, events []Event) ([]Result, er
 }
 
 func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
-	for range 2 { // begin, set local
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
+	if _, err := br.Exec(); err != nil { // begin
+		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -428,10 +425,8 @@ func readAppendResults(br pgx.BatchResults) (map[string]int64, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for range 2 { // notify, commit
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
+	if _, err := br.Exec(); err != nil { // commit
+		return nil, err
 	}
 	return seqs, nil
 }

@@ -84,20 +84,34 @@ base as materialized (
 ),
 `, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
 		g.historyPinLate(), g.pinCol("b"), g.pinCol("r"))
-	fmt.Fprintf(&b, `read as (
-  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s
+	fmt.Fprintf(&b, `cand_lf as (
+  -- Each entity's newest event (lf_seq, lf_at: what its current version
+  -- records as folded), while the rows carry no object: a window to the
+  -- partition's end over the objects would keep them all at once (a plan
+  -- in every subscription event), spilling to disk and reading it back
+  -- once per row.
+  select c.*, last_value(c.seq) over wl as lf_seq, last_value(c.created_at) over wl as lf_at
+  from cand c
+  window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
+),
+read as (
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
-  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
-  -- One index lookup per event, reading its object once.
+  from (select c.* from cand_lf c%[14]s order by c.entity, c.created_at, c.seq) w
+  -- One index lookup per event, decompressing its payload once (||
+  -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, %[3]s as obj
-    from %[1]s e
+    from (
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from %[1]s v where v.seq = w.seq offset 0
+    ) e
     cross join lateral (select %[2]s as o offset 0) x
     cross join lateral (select coalesce(w.full, %[4]s) as full) f
     where e.seq = w.seq
     offset 0
-  ) y
+  ) y%[15]s
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change
@@ -105,11 +119,9 @@ objs as (
   -- is left out before anything else, and only counts as folded (lf_seq,
   -- lf_at: the entity's newest event).
   select o.* from (
-    select o.*, %[10]s as repeated,
-           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    select o.*, %[10]s as repeated
     from read o
-    window w as (partition by o.entity order by o.created_at, o.seq),
-           wl as (w rows between unbounded preceding and unbounded following)
+    window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
   where not o.repeated
 ),
@@ -158,7 +170,7 @@ versions as materialized (
 ),
 `, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeatedRead(),
-		g.objsPinCols(), g.historyPin(), g.historyObjs())
+		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead())
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -300,4 +312,87 @@ func (g *sqlGen) repeatedRead() string {
 	ds := g.defaultSources()
 	return fmt.Sprintf("(%s and coalesce(o.src <> all (%s) and lag(o.src) over w <> all (%s) and o.ver is not distinct from lag(o.ver) over w, false))",
 		g.repeated(), ds, ds)
+}
+
+// fanned lists the sources whose items the history fold reads together,
+// one read of the event for all its items (fanRead): those that fan out
+// (Source.Each) into full objects, in a projection without a pinned
+// version. Each item would otherwise read and decompress the whole event
+// again (a subscription's ~54 KB payload once per price of its plan).
+func (g *sqlGen) fanned() []int {
+	if g.p.Pin != nil {
+		return nil
+	}
+	var out []int
+	for i, s := range g.p.Sources {
+		if s.Each != "" && s.Shape == Full {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// fanReadWhere leaves the fanned sources' candidates out of the read by
+// event (fanRead reads them).
+func (g *sqlGen) fanReadWhere() string {
+	if len(g.fanned()) == 0 {
+		return ""
+	}
+	return " where c.src <> all (" + intArray(g.fanned()) + ")"
+}
+
+// fanRead reads the fanned sources' items: each event once, keeping of its
+// items those the candidates name, the first of each id in path order (as
+// fanObject would find it). The rows are not in window order, so the
+// windows after sort them: items are small (a price), unlike whole objects.
+func (g *sqlGen) fanRead() string {
+	idx := g.fanned()
+	if len(idx) == 0 {
+		return ""
+	}
+	var objs, paths strings.Builder
+	for _, i := range idx {
+		s := g.p.Sources[i]
+		fmt.Fprintf(&objs, " when %d then (%s)", i, s.Object)
+		fmt.Fprintf(&paths, " when %d then %s::jsonpath", i, orbsql.QuoteLiteral(s.Each))
+	}
+	return fmt.Sprintf(`
+  union all
+  -- Items fanned out of an event (the prices of a subscription's plan):
+  -- the event is read once for all its items (x, the first of each id in
+  -- path order, as fanObject finds it), not once per item; each of the
+  -- event's candidates (u) takes its item by id.
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, %[1]s as obj
+  from (
+    select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
+    from (
+      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+      from cand_lf c where c.src = any (%[2]s) group by c.seq, c.src
+    ) c
+    -- The payload decompressed once (|| returns it detoasted), for the
+    -- items and the sources' Extra, which read it again per item.
+    cross join lateral (
+      select v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from %[3]s v where v.seq = c.seq offset 0
+    ) v
+    offset 0 -- Read whole, once: never once per candidate.
+  ) e
+  cross join lateral (select e.src) w
+  cross join lateral (
+    select distinct on (i.o -> 'id') i.o
+    from jsonb_path_query(case w.src%[4]s end, case w.src%[5]s end) with ordinality i(o, n)
+    order by i.o -> 'id', i.n
+  ) x
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)`,
+		g.integral(g.shapeCaseFor("u.is_full")), intArray(idx), g.events, objs.String(), paths.String())
+}
+
+// intArray is a SQL integer array literal.
+func intArray(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return "array[" + strings.Join(s, ", ") + "]"
 }

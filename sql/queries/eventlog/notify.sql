@@ -1,3 +1,5 @@
--- Rings NotifyChannel. A DO block rather than SELECT pg_notify: no result
--- set to read.
-do $$ begin perform pg_notify('{{.schema_name}}_events', ''); end $$
+-- Rings NotifyChannel, for appends inside a caller's transaction (the
+-- append statement rings it too, migration 019; one notification is
+-- delivered per channel and payload per transaction). A plain SELECT, not
+-- a DO block, which PostgreSQL compiles anew each time.
+select pg_notify('{{.schema_name}}_events', '')

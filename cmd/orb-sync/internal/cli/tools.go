@@ -48,7 +48,8 @@ func runLoadgen(ctx context.Context, env *environment, args []string) error {
 	reference := fs.Bool("reference", false, "run issue 10's workload: create -entities (default 10000) of each kind, then update random ones for -duration with each sender count of -phases (default 1,8,32)")
 	phases := fs.String("phases", "1,8,32", "with -reference: sender counts of the measured phases")
 	summarize := fs.String("summarize", "", "print a table of the phase lines in this file (written by eventlog/webhook/webhooktest/reference.sh) and exit")
-	servePID := fs.Int("serve-pid", 0, "with -reference: measure this orb-sync process's memory and its PostgreSQL backends' CPU (Linux; needs DATABASE_URL and DATABASE_SCHEMA)")
+	servePID := fs.Int("serve-pid", 0, "with -reference: measure this process's memory and its PostgreSQL backends' CPU (Linux; needs DATABASE_URL, and DATABASE_SCHEMA for the lag)")
+	lag := fs.Bool("lag", true, "with -serve-pid: also sample the projection lag of DATABASE_SCHEMA's log (false when the process under load is not orb-sync, e.g. another implementation measured the same way)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func runLoadgen(ctx context.Context, env *environment, args []string) error {
 			*entities = 10000
 		}
 		return runReference(ctx, env, db, referenceRun{url: *url, secret: *secret, entities: *entities,
-			phases: *phases, duration: *duration, servePID: *servePID})
+			phases: *phases, duration: *duration, servePID: *servePID, lag: *lag})
 	}
 	weights, err := parseMix(*mix)
 	if err != nil {
@@ -145,6 +146,7 @@ type referenceRun struct {
 	url, secret, phases string
 	entities, servePID  int
 	duration            time.Duration
+	lag                 bool // sample the projection lag of the configured schema
 }
 
 // runReference runs webhooktest.RunWorkload, printing one line per phase.
@@ -171,7 +173,10 @@ func runReference(ctx context.Context, env *environment, db dbSettings, r refere
 			return err
 		}
 		defer pool.Close()
-		w.Probe = webhooktest.Probe{ServePID: r.servePID, DB: pool, Schema: *db.schema}
+		w.Probe = webhooktest.Probe{ServePID: r.servePID, DB: pool}
+		if r.lag {
+			w.Probe.Schema = *db.schema
+		}
 	}
 	_, err := webhooktest.RunWorkload(ctx, w, func(p webhooktest.PhaseReport) { fmt.Fprintln(env.stdout, p) })
 	return err

@@ -55,16 +55,30 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
+cand_lf as (
+  -- Each entity's newest event (lf_seq, lf_at: what its current version
+  -- records as folded), while the rows carry no object: a window to the
+  -- partition's end over the objects would keep them all at once (a plan
+  -- in every subscription event), spilling to disk and reading it back
+  -- once per row.
+  select c.*, last_value(c.seq) over wl as lf_seq, last_value(c.created_at) over wl as lf_at
+  from cand c
+  window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
+),
 read as (
-  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
-  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
-  -- One index lookup per event, reading its object once.
+  from (select c.* from cand_lf c order by c.entity, c.created_at, c.seq) w
+  -- One index lookup per event, decompressing its payload once (||
+  -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then x.o end, array['folded_seq']::text[]) as obj
-    from "orb"."events" e
+    from (
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = w.seq offset 0
+    ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'billable_metric') end as o offset 0) x
     cross join lateral (select coalesce(w.full, false) as full) f
     where e.seq = w.seq
@@ -77,11 +91,9 @@ objs as (
   -- is left out before anything else, and only counts as folded (lf_seq,
   -- lf_at: the entity's newest event).
   select o.* from (
-    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
-           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
     from read o
-    window w as (partition by o.entity order by o.created_at, o.seq),
-           wl as (w rows between unbounded preceding and unbounded following)
+    window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
   where not o.repeated
 ),

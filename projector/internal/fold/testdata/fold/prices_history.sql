@@ -87,12 +87,23 @@ cand as (
 base as materialized (
   select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
 ),
+cand_lf as (
+  -- Each entity's newest event (lf_seq, lf_at: what its current version
+  -- records as folded), while the rows carry no object: a window to the
+  -- partition's end over the objects would keep them all at once (a plan
+  -- in every subscription event), spilling to disk and reading it back
+  -- once per row.
+  select c.*, last_value(c.seq) over wl as lf_seq, last_value(c.created_at) over wl as lf_at
+  from cand c
+  window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
+),
 read as (
-  select w.entity, w.seq, w.created_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
-  from (select c.* from cand c order by c.entity, c.created_at, c.seq) w
-  -- One index lookup per event, reading its object once.
+  from (select c.* from cand_lf c where c.src <> all (array[2, 3, 4]) order by c.entity, c.created_at, c.seq) w
+  -- One index lookup per event, decompressing its payload once (||
+  -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
@@ -100,12 +111,48 @@ read as (
       when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
-    from "orb"."events" e
+    from (
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = w.seq offset 0
+    ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'price') when 1 then (e.payload -> 'price') when 2 then (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 3 then (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 4 then (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) end as o offset 0) x
     cross join lateral (select coalesce(w.full, false) as full) f
     where e.seq = w.seq
     offset 0
   ) y
+  union all
+  -- Items fanned out of an event (the prices of a subscription's plan):
+  -- the event is read once for all its items (x, the first of each id in
+  -- path order, as fanObject finds it), not once per item; each of the
+  -- event's candidates (u) takes its item by id.
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
+      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+  from (
+    select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
+    from (
+      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+      from cand_lf c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
+    ) c
+    -- The payload decompressed once (|| returns it detoasted), for the
+    -- items and the sources' Extra, which read it again per item.
+    cross join lateral (
+      select v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = c.seq offset 0
+    ) v
+    offset 0 -- Read whole, once: never once per candidate.
+  ) e
+  cross join lateral (select e.src) w
+  cross join lateral (
+    select distinct on (i.o -> 'id') i.o
+    from jsonb_path_query(case w.src when 2 then (e.payload -> 'subscription') when 3 then (e.payload -> 'subscription') when 4 then (e.payload -> 'plan') end, case w.src when 2 then '$.plan.prices[*]'::jsonpath when 3 then '$.price_intervals[*].price'::jsonpath when 4 then '$.prices[*]'::jsonpath end) with ordinality i(o, n)
+    order by i.o -> 'id', i.n
+  ) x
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change
@@ -113,11 +160,9 @@ objs as (
   -- is left out before anything else, and only counts as folded (lf_seq,
   -- lf_at: the entity's newest event).
   select o.* from (
-    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated,
-           last_value(o.seq) over wl as lf_seq, last_value(o.created_at) over wl as lf_at
+    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
     from read o
-    window w as (partition by o.entity order by o.created_at, o.seq),
-           wl as (w rows between unbounded preceding and unbounded following)
+    window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
   where not o.repeated
 ),

@@ -1,0 +1,463 @@
+package eventlog
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// EventRefs returns events.refs for an event whose body is body: the
+// skeleton of the subscription the payload carries, as JSON text, exactly
+// as the log's event_refs(payload) builds it in SQL (migration 017), or
+// nil when the payload carries no subscription object. The service builds
+// it from the bytes it already holds, so PostgreSQL, which still parses
+// each body into payload, does not walk a ~54 KB subscription once more.
+//
+// ok is false when the body is not JSON this extractor can vouch for:
+// malformed, or a value copied whole into the skeleton (a customer that
+// is not an object, an id that is) holding an object with a repeated key.
+// Keys looked up may repeat (the last one wins, as in jsonb). The append
+// then sends no refs and the log's trigger builds them, so refs are the
+// same whichever side built them.
+//
+// The rules are event_refs' own, JSON path's lax mode included: in
+// plan.prices, [*] and then the filter each unwrap an array one level;
+// an interval's price is unwrapped by the filter only; a list that is a
+// single object counts as a list of it; items that are not objects, or
+// objects without the key read, name nothing. Every null member is left
+// out, at every depth (jsonb_strip_nulls).
+func EventRefs(body []byte) (refs []byte, ok bool) {
+	start := skipSpace(body, 0)
+	if start == len(body) {
+		return nil, false
+	}
+	if body[start] != '{' {
+		// Not an object: no subscription.
+		v, ok := scanValue(body, start)
+		return nil, ok && skipSpace(body, v.end) == len(body)
+	}
+	root, end, ok := members(body, start, "subscription")
+	if !ok || skipSpace(body, end) != len(body) {
+		return nil, false
+	}
+	sub := root.vals[0]
+	if !root.has[0] || body[sub.start] != '{' {
+		return nil, true
+	}
+	w := refsWriter{src: body, ok: true}
+	w.buf = append(make([]byte, 0, 512), `{"subscription":{`...)
+	f := w.lookup(sub, "customer", "plan", "price_intervals")
+	if f.has[0] {
+		w.customer(f.vals[0])
+	}
+	if f.has[1] {
+		w.plan(f.vals[1])
+	}
+	if f.has[2] {
+		w.priceIntervals(f.vals[2])
+	}
+	w.buf = append(w.buf, "}}"...)
+	if !w.ok {
+		return nil, false
+	}
+	return w.buf, true
+}
+
+// span is a JSON value's bytes, src[start:end], without surrounding space.
+type span struct{ start, end int }
+
+// refsWriter builds the skeleton's members into buf; ok turns false on
+// input it cannot vouch for.
+type refsWriter struct {
+	src   []byte
+	buf   []byte
+	comma bool // a member was written into the innermost open object
+	ok    bool
+}
+
+func (w *refsWriter) kind(v span) byte { return w.src[v.start] }
+
+// lookup is members, recording failure in w.ok.
+func (w *refsWriter) lookup(obj span, names ...string) found {
+	f, _, ok := members(w.src, obj.start, names...)
+	w.ok = w.ok && ok
+	return f
+}
+
+// field starts member name of the object being written.
+func (w *refsWriter) field(name string) {
+	w.item()
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, name...)
+	w.buf = append(w.buf, '"', ':')
+}
+
+// item separates what follows from the object's or array's last member.
+func (w *refsWriter) item() {
+	if w.comma {
+		w.buf = append(w.buf, ',')
+	}
+	w.comma = true
+}
+
+// open and close write an object or array whose members are then written
+// with field or item; open returns the state close hands back.
+func (w *refsWriter) open(c byte) (outer bool) {
+	outer = w.comma
+	w.buf = append(w.buf, c)
+	w.comma = false
+	return outer
+}
+
+func (w *refsWriter) close(c byte, outer bool) {
+	w.buf = append(w.buf, c)
+	w.comma = outer
+}
+
+// member writes name: v with v's null members left out, unless v is
+// absent or null.
+func (w *refsWriter) member(name string, v span, has bool) {
+	if !has || w.kind(v) == 'n' {
+		return
+	}
+	w.field(name)
+	var ok bool
+	w.buf, ok = appendStripped(w.buf, w.src, v)
+	w.ok = w.ok && ok
+}
+
+// customer: {id, email: true if the key is there} of an object; any other
+// value as it is.
+func (w *refsWriter) customer(c span) {
+	if w.kind(c) != '{' {
+		w.member("customer", c, true)
+		return
+	}
+	f := w.lookup(c, "id", "email")
+	w.field("customer")
+	outer := w.open('{')
+	w.member("id", f.vals[0], f.has[0])
+	if f.has[1] {
+		w.field("email")
+		w.buf = append(w.buf, "true"...)
+	}
+	w.close('}', outer)
+}
+
+// plan: {id, version, prices: [{id}]} of an object; any other value as
+// it is. The prices are those of the path
+// $.prices[*] ? (@.type() == "object").id.
+func (w *refsWriter) plan(p span) {
+	if w.kind(p) != '{' {
+		w.member("plan", p, true)
+		return
+	}
+	f := w.lookup(p, "id", "version", "prices")
+	w.field("plan")
+	outer := w.open('{')
+	w.member("id", f.vals[0], f.has[0])
+	w.member("version", f.vals[1], f.has[1])
+	if f.has[2] {
+		w.field("prices")
+		list := w.open('[')
+		w.eachObject(f.vals[2], func(price span) { w.idItem(price, "") })
+		w.close(']', list)
+	}
+	w.close('}', outer)
+}
+
+// priceIntervals: [{price: {id}}], for the path
+// $.price_intervals[*].price ? (@.type() == "object").id. Note that here
+// only the filter unwraps the price (one level), where plan.prices is
+// unwrapped by [*] and then by the filter.
+func (w *refsWriter) priceIntervals(intervals span) {
+	w.field("price_intervals")
+	list := w.open('[')
+	w.eachItem(intervals, func(interval span) {
+		w.intervalPrice(interval, func(price span) {
+			w.objects(price, func(price span) { w.idItem(price, "price") })
+		})
+	})
+	w.close(']', list)
+}
+
+// intervalPrice calls fn with the price of interval, as lax .price
+// yields it: of an object, or of each object in an array.
+func (w *refsWriter) intervalPrice(interval span, fn func(span)) {
+	switch w.kind(interval) {
+	case '{':
+		if f := w.lookup(interval, "price"); f.has[0] {
+			fn(f.vals[0])
+		}
+	case '[':
+		w.elements(interval, func(e span) {
+			if w.kind(e) == '{' {
+				if f := w.lookup(e, "price"); f.has[0] {
+					fn(f.vals[0])
+				}
+			}
+		})
+	}
+}
+
+// idItem writes the list item of an object that has an id: {"id": id},
+// or {wrap: {"id": id}}.
+func (w *refsWriter) idItem(obj span, wrap string) {
+	f := w.lookup(obj, "id")
+	if !f.has[0] {
+		return
+	}
+	w.item()
+	item := w.open('{')
+	if wrap != "" {
+		w.field(wrap)
+		inner := w.open('{')
+		w.member("id", f.vals[0], true)
+		w.close('}', inner)
+	} else {
+		w.member("id", f.vals[0], true)
+	}
+	w.close('}', item)
+}
+
+// elements is eachElement, recording failure in w.ok.
+func (w *refsWriter) elements(arr span, fn func(span)) {
+	w.ok = eachElement(w.src, arr.start, fn) && w.ok
+}
+
+// eachItem calls fn with each item of v as lax [*] yields them: the
+// elements of an array, or v itself.
+func (w *refsWriter) eachItem(v span, fn func(span)) {
+	if w.kind(v) != '[' {
+		fn(v)
+		return
+	}
+	w.elements(v, fn)
+}
+
+// eachObject calls fn with each object the lax path v[*] ? (@.type() ==
+// "object") selects: the items [*] yields, each filtered.
+func (w *refsWriter) eachObject(v span, fn func(span)) {
+	w.eachItem(v, func(item span) { w.objects(item, fn) })
+}
+
+// objects calls fn with each object the lax filter v ? (@.type() ==
+// "object") selects: v, or the elements of v if it is an array (one level
+// only: an array in it is not an object).
+func (w *refsWriter) objects(v span, fn func(span)) {
+	switch w.kind(v) {
+	case '{':
+		fn(v)
+	case '[':
+		w.elements(v, func(e span) {
+			if w.kind(e) == '{' {
+				fn(e)
+			}
+		})
+	}
+}
+
+// appendStripped appends v with every null object member left out, at
+// every depth (nulls in arrays stay), as jsonb_strip_nulls does.
+func appendStripped(dst, src []byte, v span) ([]byte, bool) {
+	switch src[v.start] {
+	case '{':
+		return appendStrippedObject(dst, src, v)
+	case '[':
+		dst = append(dst, '[')
+		first, ok := true, true
+		ok = eachElement(src, v.start, func(e span) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			var eok bool
+			dst, eok = appendStripped(dst, src, e)
+			ok = ok && eok
+		}) && ok
+		return append(dst, ']'), ok
+	default:
+		return append(dst, src[v.start:v.end]...), true
+	}
+}
+
+// appendStrippedObject is appendStripped for an object. jsonb keeps the
+// last of repeated keys, so a repeated key is refused (rare, and the
+// trigger handles it) rather than resolved here.
+func appendStrippedObject(dst, src []byte, v span) ([]byte, bool) {
+	var keys [][]byte
+	dst = append(dst, '{')
+	first := true
+	_, ok := eachMember(src, v.start, func(key, val span) bool {
+		name, kok := keyName(src, key)
+		if !kok {
+			return false
+		}
+		for _, k := range keys {
+			if bytes.Equal(k, name) {
+				return false
+			}
+		}
+		keys = append(keys, name)
+		if src[val.start] == 'n' {
+			return true
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, src[key.start:key.end]...)
+		dst = append(dst, ':')
+		var vok bool
+		dst, vok = appendStripped(dst, src, val)
+		return vok
+	})
+	return append(dst, '}'), ok
+}
+
+// maxNames is the most members members looks up at once.
+const maxNames = 3
+
+// found is what members found: the value of each name, if present.
+type found struct {
+	vals [maxNames]span
+	has  [maxNames]bool
+}
+
+// members looks up the members of obj, an object, called names (at most
+// maxNames), in one pass. jsonb keeps the last of repeated keys, so the
+// last one found wins. end is the index after the object.
+func members(src []byte, start int, names ...string) (f found, end int, ok bool) {
+	end, ok = eachMember(src, start, func(key, val span) bool {
+		k, kok := keyName(src, key)
+		if !kok {
+			return false
+		}
+		for n, name := range names {
+			if string(k) == name {
+				f.vals[n], f.has[n] = val, true
+			}
+		}
+		return true
+	})
+	return f, end, ok
+}
+
+// keyName is key (a string token, quotes included) decoded; without
+// escapes it is the bytes between the quotes.
+func keyName(src []byte, key span) ([]byte, bool) {
+	raw := src[key.start+1 : key.end-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw, true
+	}
+	var s string
+	if err := json.Unmarshal(src[key.start:key.end], &s); err != nil {
+		return nil, false
+	}
+	return []byte(s), true
+}
+
+// eachMember calls fn with each member of the object starting at
+// src[start] ('{'), in order, and returns the index after the object; ok
+// is false if fn returns false or the object is malformed.
+func eachMember(src []byte, start int, fn func(key, val span) bool) (end int, ok bool) {
+	i := skipSpace(src, start+1)
+	if i < len(src) && src[i] == '}' {
+		return i + 1, true
+	}
+	for i < len(src) {
+		key, ok := scanValue(src, i)
+		if !ok || src[key.start] != '"' {
+			return 0, false
+		}
+		i = skipSpace(src, key.end)
+		if i >= len(src) || src[i] != ':' {
+			return 0, false
+		}
+		val, ok := scanValue(src, i+1)
+		if !ok || !fn(key, val) {
+			return 0, false
+		}
+		i = skipSpace(src, val.end)
+		if i < len(src) && src[i] == ',' {
+			i++
+			continue
+		}
+		return i + 1, i < len(src) && src[i] == '}'
+	}
+	return 0, false
+}
+
+// eachElement calls fn with each element of the array starting at
+// src[start] ('['), in order; ok is false if the array is malformed.
+func eachElement(src []byte, start int, fn func(span)) (ok bool) {
+	i := skipSpace(src, start+1)
+	if i < len(src) && src[i] == ']' {
+		return true
+	}
+	for i < len(src) {
+		val, ok := scanValue(src, i)
+		if !ok {
+			return false
+		}
+		fn(val)
+		i = skipSpace(src, val.end)
+		if i < len(src) && src[i] == ',' {
+			i++
+			continue
+		}
+		return i < len(src) && src[i] == ']'
+	}
+	return false
+}
+
+// scanValue finds the JSON value starting at src[i:] after any space. It
+// checks only the structure it needs to find the value's end (brackets
+// and strings); PostgreSQL validates the body itself when it parses it
+// into payload, and refuses the event if it is not JSON.
+func scanValue(src []byte, i int) (span, bool) {
+	i = skipSpace(src, i)
+	if i >= len(src) {
+		return span{}, false
+	}
+	start := i
+	switch c := src[i]; {
+	case c == '"':
+		end, err := skipString(src, i)
+		return span{start, end}, err == nil
+	case c == '{' || c == '[':
+		// Brackets are counted, not matched: a body whose brackets do
+		// not match is refused by PostgreSQL whatever refs says.
+		depth := 0
+		for i < len(src) {
+			switch src[i] {
+			case '"':
+				end, err := skipString(src, i)
+				if err != nil {
+					return span{}, false
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return span{start, i + 1}, true
+				}
+			}
+			i++
+		}
+		return span{}, false
+	case c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f' || c == 'n':
+		for i < len(src) && isScalarByte(src[i]) {
+			i++
+		}
+		return span{start, i}, true
+	default:
+		return span{}, false
+	}
+}
+
+func isScalarByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.' || c == '-' || c == '+'
+}
