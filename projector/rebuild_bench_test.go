@@ -3,7 +3,6 @@ package projector
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func BenchmarkRebuild(b *testing.B) {
 		b.Fatal(err)
 	}
 	floor := distinctOnFloor(b, s.Pool, s.Name)
-	r, err := NewRebuilder(s.Pool, RebuildConfig{Schema: s.Name, Logger: slog.New(slog.DiscardHandler)})
+	r, err := NewRebuilder(s.Pool, RebuildConfig{Schema: s.Name, Logger: benchLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
