@@ -184,26 +184,26 @@ func subscriptionWithPlanPrices(t *testing.T, id string, when int, bad string, i
 // than others' (price_c's) still updates the latter, one event per batch.
 func TestFannedPricesInOneBatch(t *testing.T) {
 	t.Parallel()
-	pool := []string{"price_a", "price_b", "price_c", "price_d", fixturePrice}
+	pool := []string{"price_a", "price_b", "price_c", "price_d", fixturePrice, "price_e"}
 	sets := make([][]string, 40)
-	newestA, newestAWhen := -1, -1
+	newestE, newestEWhen := -1, -1
 	for i := range sets {
 		// Five sets of prices, eight events each.
-		set := []int{0b00011, 0b00110, 0b01101, 0b11010, 0b10101}[i%5]
+		set := []int{0b00011, 0b00110, 0b01101, 0b11010, 0b110101}[i%5]
 		for j, pid := range pool {
 			if (set>>j)&1 == 1 {
 				sets[i] = append(sets[i], pid)
 			}
 		}
-		if when := (i * 13) % 40; slices.Contains(sets[i], "price_a") && when > newestAWhen {
-			newestA, newestAWhen = i, when
+		if when := (i * 13) % 40; slices.Contains(sets[i], "price_e") && when > newestEWhen {
+			newestE, newestEWhen = i, when
 		}
 	}
 	var events []eventlog.Event
 	for i, ids := range sets {
 		bad := ""
-		if i == newestA {
-			bad = "price_a" // Its newest copy cannot be folded.
+		if i == newestE {
+			bad = "price_e" // Its newest copy cannot be folded.
 		}
 		events = append(events, subscriptionWithPlanPrices(t, fmt.Sprintf("evt_%02d", i), (i*13)%40, bad, ids...))
 	}
@@ -211,11 +211,13 @@ func TestFannedPricesInOneBatch(t *testing.T) {
 	want.appendInChunks(t, events, 1, 1)
 	want.checkRebuildMatches(t)
 	wantRows := want.rows(t, "prices", colLastEventSeq)
-	if len(wantRows) != 5+9 { // The pool and the fixture's other interval prices.
-		t.Fatalf("%d prices, want 14", len(wantRows))
+	if len(wantRows) != 6+9 { // The pool and the fixture's other interval prices.
+		t.Fatalf("%d prices, want 15", len(wantRows))
 	}
-	if last := wantRows["price_a"][colLastEventID]; last == nil || last == events[newestA].ID {
-		t.Errorf("price_a last event %v: the set-aside event %s or none", last, events[newestA].ID)
+	// price_e comes only with the fifth set, whose newest event (evt_09, at
+	// 37 s) is set aside: its row is that set's next newest (evt_24, 32 s).
+	if last := wantRows["price_e"][colLastEventID]; last != "evt_24" || events[newestE].ID != "evt_09" {
+		t.Errorf("price_e last event %v, want evt_24 (set aside: %s)", last, events[newestE].ID)
 	}
 	// evt_06 (at 38 s) carries price_b, whose row is then evt_03's (39 s),
 	// and price_c, whose newest copy it is.
