@@ -229,19 +229,36 @@ func (g *sqlGen) historyData() []Column {
 }
 
 // differs compares two rows of the history table on the columns a payload
-// can set.
+// can set: column by column, the cheap ones first, and a jsonb or array
+// column by its bytes before its value. A version usually differs from the
+// one before it in a few small columns (a status, metadata) and repeats
+// the large ones (a subscription's plan, price intervals and customer,
+// ~50 KB): comparing those by value walked every key of both (a third of
+// the comparison's time per round), where equal bytes settle it with a
+// memcmp. Columns alike byte for byte are equal; columns that differ in
+// bytes are compared by value, so the result is the rows' IS DISTINCT FROM.
 func (g *sqlGen) differs(a, b string) string {
 	cols := g.historyData()
 	if len(cols) == 0 {
 		return "false"
 	}
-	left, right := make([]string, len(cols)), make([]string, len(cols))
-	for i, c := range cols {
+	var cheap, costly []string
+	for _, c := range cols {
 		id := pgx.Identifier{c.Name}.Sanitize()
-		left[i], right[i] = fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
+		l, r := fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
+		if costlyEquality(c.Type) {
+			costly = append(costly, fmt.Sprintf("(not %s and %s is distinct from %s)", sameImage("row("+l+")", "row("+r+")"), l, r))
+			continue
+		}
+		cheap = append(cheap, fmt.Sprintf("%s is distinct from %s", l, r))
 	}
-	l, r := strings.Join(left, ", "), strings.Join(right, ", ")
-	return fmt.Sprintf("(not %s and row(%s) is distinct from row(%s))", sameImage("row("+l+")", "row("+r+")"), l, r)
+	return "(" + strings.Join(append(cheap, costly...), " or ") + ")"
+}
+
+// costlyEquality reports a column type whose equality walks the value
+// (jsonb, arrays) rather than comparing bytes or a scalar.
+func costlyEquality(typ string) bool {
+	return typ == "jsonb" || strings.HasSuffix(typ, "[]")
 }
 
 // sameImage tells two rows alike byte for byte: equal, whatever their
