@@ -363,15 +363,17 @@ var moreObjects = []Projection{
 				Extra: priceModelConfig},
 			// The API lists add-on prices only (never a plan's).
 			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
+			// The plan id by one path (#>): a chain of -> copies each
+			// level, the ~54 KB subscription once per price.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full, Refs: true,
-				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id')`},
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}')`},
 			// Add-on prices: those of the plan come with their plan above.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.price_intervals[*].price",
 				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Refs: true, Extra: priceModelConfig},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Each: "$.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full,
-				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id')`},
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{plan,id}')`},
 		},
 	},
 	{
