@@ -487,13 +487,5 @@ func TestRebuildKeepsAnEmptyTable(t *testing.T) {
 	if cp := checkpoint(); cp.Checkpoint != 21 || cp.StoredVersion != cp.Version {
 		t.Errorf("items checkpoint %+v, want 21 at version %d", cp, cp.Version)
 	}
-	results, err := Verify(ctx, b.schema.Pool, b.schema.Name, nil, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range results {
-		if !r.OK() {
-			t.Errorf("verify %s: %+v", r.Table, r)
-		}
-	}
+	b.checkVerifies(t)
 }
