@@ -108,9 +108,9 @@ read as (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
@@ -128,9 +128,9 @@ read as (
   select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id'), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
