@@ -82,9 +82,9 @@ read as (
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id')), '{}'::jsonb)
-      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
-				'pricing_unit', e.payload -> 'properties' -> 'pricing_unit')), '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+      when w.src = 0 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{accounting_sync_record,customer_id}')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{customer,id}',
+				'pricing_unit', e.payload #> '{properties,pricing_unit}')), '{}'::jsonb) end, array['folded_seq']::text[]) as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
