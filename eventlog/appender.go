@@ -32,6 +32,38 @@ type Event struct {
 	refs       eventRefs
 }
 
+// parallelPrepareBytes is the body size from which Prepare compresses and
+// builds refs on two goroutines at once: for a ~54 KB subscription they
+// take ~0.1 and ~0.3 ms of a webhook's latency one after the other. For
+// smaller bodies a goroutine costs more than it saves.
+const parallelPrepareBytes = 16 << 10
+
+// Prepare builds what the append stores besides the body itself: the
+// body compressed (events.body_zstd) and its refs (EventRefs), so that
+// the single writer does not. Append calls it; a caller may call it
+// earlier, on its own goroutine, to overlap it with other work on the
+// same body (the webhook receiver does, with the envelope's parse).
+// Calling it again does nothing. An error wraps ErrUnavailable.
+func (ev *Event) Prepare() error {
+	if ev.compressed != nil && ev.refs.built {
+		return nil
+	}
+	var refs eventRefs
+	var wg sync.WaitGroup
+	if len(ev.Body) >= parallelPrepareBytes {
+		wg.Go(func() { refs = newEventRefs(ev.Body) })
+	} else {
+		refs = newEventRefs(ev.Body)
+	}
+	compressed, err := CompressBody(ev.Body)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	ev.compressed, ev.refs = compressed, refs
+	return nil
+}
+
 // Result says what happened to one appended event.
 type Result struct {
 	// Seq is the log position given to the event; 0 for a duplicate.
@@ -196,12 +228,9 @@ func (a *Appender) Stop() {
 // If ctx ends first, Append returns ctx's error; the event may still be
 // committed, which is safe because Orb retries and duplicates are dropped.
 func (a *Appender) Append(ctx context.Context, ev Event) (Result, error) {
-	compressed, err := CompressBody(ev.Body)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if err := ev.Prepare(); err != nil {
+		return Result{}, err
 	}
-	ev.compressed = compressed
-	ev.refs = newEventRefs(ev.Body)
 	req := &appendRequest{event: ev, reply: make(chan appendReply, 1)}
 	if err := a.enqueueRequest(ctx, req); err != nil {
 		return Result{}, err

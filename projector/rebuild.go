@@ -141,6 +141,9 @@ type RebuildResult struct {
 	DeadLetters []DeadLetter
 	// SwapAttempts counts swap transactions tried (1 unless locks timed out).
 	SwapAttempts int
+	// KeptEmpty says the table had no rows and no event fed it: it was
+	// kept, and only its checkpoint moved (Swap is that transaction).
+	KeptEmpty bool
 	// Took is the whole rebuild; Fill the fold up to Head; Swap the swap
 	// transaction that committed.
 	Took, Fill, Swap time.Duration
@@ -202,6 +205,12 @@ func (r *Rebuilder) Rebuild(ctx context.Context, names ...string) ([]RebuildResu
 	for _, p := range list {
 		r.report(RebuildProgress{Projection: p.Name, Table: p.Table, Phase: PhaseWaiting})
 	}
+	sess := &rebuildSession{r: r}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		sess.close(cctx)
+	}()
 	var results []RebuildResult
 	var errs []error
 	for _, p := range list {
@@ -209,7 +218,7 @@ func (r *Rebuilder) Rebuild(ctx context.Context, names ...string) ([]RebuildResu
 			errs = append(errs, fmt.Errorf("rebuilding %s: %w", p.Table, context.Cause(ctx)))
 			continue
 		}
-		res, err := r.rebuildOne(ctx, p)
+		res, err := r.rebuildOne(ctx, sess, p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rebuilding %s: %w", p.Table, err))
 			continue
@@ -219,8 +228,8 @@ func (r *Rebuilder) Rebuild(ctx context.Context, names ...string) ([]RebuildResu
 	return results, errors.Join(errs...)
 }
 
-func (r *Rebuilder) rebuildOne(ctx context.Context, p Projection) (RebuildResult, error) {
-	b := &rebuild{r: r, p: p, names: shadowNamesFor(p.Table), started: time.Now()}
+func (r *Rebuilder) rebuildOne(ctx context.Context, sess *rebuildSession, p Projection) (RebuildResult, error) {
+	b := &rebuild{r: r, sess: sess, p: p, names: shadowNamesFor(p.Table), started: time.Now()}
 	b.res = RebuildResult{Projection: p.Name, Table: p.Table}
 	r.cfg.Metrics.started(p.Name)
 	err := b.run(ctx)
@@ -239,7 +248,7 @@ func (r *Rebuilder) rebuildOne(ctx context.Context, p Projection) (RebuildResult
 	r.cfg.Logger.InfoContext(ctx, "table rebuilt from the log and swapped in", slog.String("table", p.Table),
 		slog.Int64("head", b.res.Head), slog.Int64("checkpoint", b.res.Checkpoint), slog.Int64("events", b.res.Events),
 		slog.Int64("rows", b.res.Rows), slog.Int("dead_letters", len(b.res.DeadLetters)), slog.Int("swap_attempts", b.res.SwapAttempts),
-		slog.Duration("took", b.res.Took), slog.Duration("fill", b.res.Fill), slog.Duration("swap", b.res.Swap))
+		slog.Bool("kept_empty", b.res.KeptEmpty), slog.Duration("took", b.res.Took), slog.Duration("fill", b.res.Fill), slog.Duration("swap", b.res.Swap))
 	return b.res, nil
 }
 
@@ -263,9 +272,9 @@ func (r *Rebuilder) report(p RebuildProgress) {
 // after the cancel request before the rebuild's connection is closed.
 const cancelDeadlineDelay = 5 * time.Second
 
-// connect opens the rebuild's own session: it holds the table's rebuild
-// lock for as long as it lives, and its statements may run for minutes, so
-// it is not the pool's (whose statement_timeout may be short). Cancelling
+// connect opens the rebuild's own session: it holds each table's rebuild
+// lock while that table is rebuilt, and its statements may run for
+// minutes, so it is not the pool's (whose statement_timeout may be short). Cancelling
 // ctx sends PostgreSQL a cancel request: pgx's default only closes the
 // socket, and the server would run a long fill to its end, holding the
 // rebuild lock, before noticing.

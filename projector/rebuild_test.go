@@ -397,3 +397,95 @@ func TestRebuildCancelledMidStatement(t *testing.T) {
 		t.Fatalf("tables and indexes after the cancelled rebuild:\n%v\nwant\n%v", got, layout)
 	}
 }
+
+// TestRebuildKeepsAnEmptyTable: a table with no rows that no event in the
+// log feeds is kept as it is (no shadow, no swap): only its checkpoint
+// moves to the head, with this binary's version. A table with a row no
+// event gave, or whose first event arrives while it is being kept, is
+// rebuilt from the log instead, and every table then agrees with it.
+func TestRebuildKeepsAnEmptyTable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.append(t, customerEvents(t, 0, 20)...)
+	b.drain(t, 1000)
+	s := pgx.Identifier{b.schema.Name}.Sanitize()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := b.schema.Pool.Exec(ctx, fmt.Sprintf(sql, s), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oid := func() (o uint32) {
+		t.Helper()
+		if err := b.schema.Pool.QueryRow(ctx, "select to_regclass($1)::oid", b.schema.Name+".items").Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	checkpoint := func() ProjectionStatus {
+		t.Helper()
+		st, err := ReadStatus(ctx, b.schema.Pool, b.schema.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.Projections {
+			if p.Projection == "items" {
+				return p
+			}
+		}
+		t.Fatal("no items checkpoint")
+		return ProjectionStatus{}
+	}
+	rebuild := func(cfg RebuildConfig, names ...string) []RebuildResult {
+		t.Helper()
+		res, err := b.rebuilder(t, cfg).Rebuild(ctx, names...)
+		if err != nil || len(res) != len(names) {
+			t.Fatalf("rebuilt %+v: %v", res, err)
+		}
+		return res
+	}
+
+	// As an older release left it: behind the log, built by another version.
+	exec("update %s.projection_checkpoints set seq = 3, version = 0 where projection = 'items'")
+	layout, itemsOID := b.layout(t), oid()
+	res := rebuild(RebuildConfig{}, "customers", "items") // In catalog order.
+	if res[0].KeptEmpty || !res[1].KeptEmpty {
+		t.Errorf("kept empty: customers %v, items %v; want false, true", res[0].KeptEmpty, res[1].KeptEmpty)
+	}
+	if got := oid(); got != itemsOID {
+		t.Errorf("items is a new table (oid %d, was %d)", got, itemsOID)
+	}
+	if got := b.layout(t); !slices.Equal(got, layout) {
+		t.Errorf("tables and indexes after the rebuild:\n%v\nwant\n%v", got, layout)
+	}
+	if cp := checkpoint(); cp.Checkpoint != 20 || cp.StoredVersion != cp.Version || res[1].Checkpoint != 20 {
+		t.Errorf("items checkpoint %+v (result %d), want 20 at version %d", cp, res[1].Checkpoint, cp.Version)
+	}
+
+	// A row no event gave: rebuilt, so it goes.
+	exec(`insert into %s.items (id, name, last_event_id, last_event_seq, last_event_at) values ('item_x', 'hand edit', 'evt_x', 1, now())`)
+	if res := rebuild(RebuildConfig{}, "items"); res[0].KeptEmpty {
+		t.Error("items with a row was kept")
+	}
+	if n := b.count(t, "items"); n != 0 {
+		t.Errorf("items has %d rows after the rebuild, want 0", n)
+	}
+
+	// The first event for items arrives once the rebuild has looked at the
+	// log (as it tries to keep the table): it is rebuilt, with the row.
+	var appended atomic.Bool
+	res = rebuild(RebuildConfig{OnProgress: func(p RebuildProgress) {
+		if p.Phase == PhaseSwapping && !appended.Swap(true) {
+			b.append(t, event(t, "evt_item", "snapshot.item", at(30), map[string]any{"item": itemObj("item_1")}))
+		}
+	}}, "items")
+	if res[0].KeptEmpty || res[0].Rows != 1 || res[0].Checkpoint != 21 {
+		t.Errorf("items after its first event: %+v, want rebuilt with 1 row at 21", res[0])
+	}
+	b.row(t, "items", "item_1")
+	if cp := checkpoint(); cp.Checkpoint != 21 || cp.StoredVersion != cp.Version {
+		t.Errorf("items checkpoint %+v, want 21 at version %d", cp, cp.Version)
+	}
+	b.checkVerifies(t)
+}

@@ -29,6 +29,7 @@ const cleanupTimeout = 30 * time.Second
 // rebuild is one table's rebuild, run on its own session.
 type rebuild struct {
 	r       *Rebuilder
+	sess    *rebuildSession
 	p       Projection
 	names   shadowNames
 	started time.Time
@@ -49,13 +50,13 @@ func (b *rebuild) schema() string { return b.r.cfg.Schema }
 
 func (b *rebuild) ident(table string) string { return pgx.Identifier{b.schema(), table}.Sanitize() }
 
-func (b *rebuild) run(ctx context.Context) error {
-	conn, err := b.r.connect(ctx)
+func (b *rebuild) run(ctx context.Context) (err error) {
+	conn, err := b.sess.open(ctx)
 	if err != nil {
 		return err
 	}
 	b.conn = conn
-	defer b.close(ctx)
+	defer func() { b.close(ctx, err) }()
 	got, err := tryRebuildLock(ctx, conn, b.schema(), b.p.Table)
 	if err != nil {
 		return err
@@ -64,6 +65,15 @@ func (b *rebuild) run(ctx context.Context) error {
 		return ErrRebuildRunning
 	}
 	b.locked = true
+	if err := ensureCheckpoints(ctx, conn, b.schema(), []Projection{b.p}); err != nil {
+		return err
+	}
+	if err := checkDependents(ctx, conn, b.schema(), b.names.live); err != nil {
+		return err
+	}
+	if kept, err := b.keepEmpty(ctx); err != nil || kept {
+		return err
+	}
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
@@ -85,21 +95,15 @@ func (b *rebuild) run(ctx context.Context) error {
 	return b.countRows(ctx)
 }
 
-// prepare reads H, checks the live table can be swapped, and creates the
+// prepare reads H and the live table's columns and indexes, and creates the
 // shadow table with its key index (ON CONFLICT needs it).
 func (b *rebuild) prepare(ctx context.Context) error {
 	s := b.schema()
-	if err := ensureCheckpoints(ctx, b.conn, s, []Projection{b.p}); err != nil {
-		return err
-	}
 	cols, err := fold.ReadColumns(ctx, b.conn, s, b.names.live)
 	if err != nil {
 		return err
 	}
 	b.liveCols = cols
-	if err := checkDependents(ctx, b.conn, s, b.names.live); err != nil {
-		return err
-	}
 	if b.indexes, err = readIndexes(ctx, b.conn, s, b.names.live); err != nil {
 		return err
 	}
@@ -124,19 +128,25 @@ func (b *rebuild) prepare(ctx context.Context) error {
 // and compression, check constraints; then owner, grants, comment and
 // storage parameters, which LIKE does not copy.
 func (b *rebuild) createShadow(ctx context.Context, tx pgx.Tx) error {
-	for _, stmt := range []string{
-		"drop table if exists " + b.ident(b.names.old),
-		"drop table if exists " + b.ident(b.names.shadow),
-		fmt.Sprintf("create table %s (like %s including all excluding indexes)", b.ident(b.names.shadow), b.ident(b.names.live)),
-	} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return err
-		}
+	if err := b.dropLeftovers(ctx, tx); err != nil {
+		return err
 	}
-	if err := b.forgetShadowDeadLetters(ctx, tx); err != nil {
+	stmt := fmt.Sprintf("create table %s (like %s including all excluding indexes)", b.ident(b.names.shadow), b.ident(b.names.live))
+	if _, err := tx.Exec(ctx, stmt); err != nil {
 		return err
 	}
 	return copyTableProps(ctx, tx, b.schema(), b.ident(b.names.live), b.ident(b.names.shadow))
+}
+
+// dropLeftovers drops the shadow and old tables a killed run may have left,
+// and the shadow's dead letters.
+func (b *rebuild) dropLeftovers(ctx context.Context, tx pgx.Tx) error {
+	for _, name := range []string{b.names.old, b.names.shadow} {
+		if _, err := tx.Exec(ctx, "drop table if exists "+b.ident(name)); err != nil {
+			return err
+		}
+	}
+	return b.forgetShadowDeadLetters(ctx, tx)
 }
 
 // fill folds the log positions (from, to] into the shadow table, ChunkSize
@@ -220,15 +230,49 @@ func (b *rebuild) progress(phase Phase, err error) {
 		Done: b.done, Total: max(b.total, b.done), Started: b.started, Err: err})
 }
 
-// close drops the shadow table unless it was swapped in, then ends the
-// session, which releases the rebuild lock.
-func (b *rebuild) close(ctx context.Context) {
+// close drops the shadow table unless it was swapped in, then releases
+// the rebuild lock: after a rebuild that succeeded, by unlocking, so the
+// next table's rebuild reuses the session; after one that failed, by
+// ending the session (a cancelled statement may have left it unusable).
+func (b *rebuild) close(ctx context.Context, err error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if b.locked && !b.swapped {
 		b.dropShadow(cctx)
 	}
-	_ = b.conn.Close(cctx)
+	if err == nil && b.locked && unlockRebuild(cctx, b.conn, b.schema(), b.p.Table) == nil {
+		return
+	}
+	b.sess.close(cctx)
+}
+
+// rebuildSession is the session a Rebuild call's tables are rebuilt on,
+// one after the other: opening one costs more than rebuilding an empty
+// table.
+type rebuildSession struct {
+	r    *Rebuilder
+	conn *pgx.Conn
+}
+
+// open returns the session, connecting if it has none or it was closed.
+func (s *rebuildSession) open(ctx context.Context) (*pgx.Conn, error) {
+	if s.conn != nil && !s.conn.IsClosed() {
+		return s.conn, nil
+	}
+	conn, err := s.r.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.conn = conn
+	return conn, nil
+}
+
+// close ends the session, if open; the next open connects again.
+func (s *rebuildSession) close(ctx context.Context) {
+	if s.conn != nil {
+		_ = s.conn.Close(ctx)
+		s.conn = nil
+	}
 }
 
 // dropShadow drops the shadow table, holding the table's rebuild lock so

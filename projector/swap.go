@@ -47,18 +47,25 @@ func (b *rebuild) catchUp(ctx context.Context) error {
 // swap tries the swap transaction until it commits, retrying when a lock
 // wait times out (a reader or the live projector's batch held the table).
 func (b *rebuild) swap(ctx context.Context) error {
+	return b.retrySwap(ctx, "swapping in "+b.names.shadow, b.trySwap, b.catchUp)
+}
+
+// retrySwap runs try, the transaction that ends a rebuild, until it
+// commits, backing off and running meanwhile (if set) between attempts
+// when a lock wait timed out.
+func (b *rebuild) retrySwap(ctx context.Context, what string, try, meanwhile func(context.Context) error) error {
 	b.progress(PhaseSwapping, nil)
 	backoff := swapBackoffMin
 	for {
 		b.res.SwapAttempts++
 		start := time.Now()
-		err := b.trySwap(ctx)
+		err := try(ctx)
 		if err == nil {
 			b.res.Swap = time.Since(start)
 			return nil
 		}
 		if !isLockTimeout(err) || b.res.SwapAttempts >= b.r.cfg.SwapAttempts {
-			return fmt.Errorf("swapping in %s (attempt %d): %w", b.names.shadow, b.res.SwapAttempts, err)
+			return fmt.Errorf("%s (attempt %d): %w", what, b.res.SwapAttempts, err)
 		}
 		b.r.cfg.Metrics.swapRetried(b.p.Name)
 		b.r.cfg.Logger.WarnContext(ctx, "swap gave up waiting for a lock; retrying", slog.String("table", b.p.Table),
@@ -67,7 +74,10 @@ func (b *rebuild) swap(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 		backoff = min(2*backoff, swapBackoffMax)
-		if err := b.catchUp(ctx); err != nil {
+		if meanwhile == nil {
+			continue
+		}
+		if err := meanwhile(ctx); err != nil {
 			return err
 		}
 	}

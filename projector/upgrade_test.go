@@ -140,3 +140,49 @@ func migrate(t *testing.T, s *pgtest.Schema, version int32) {
 		t.Fatal(err)
 	}
 }
+
+// TestUpgradeRebuildsPricesFromVersion2 starts this release where prices'
+// version 2 (the same schema) projected the log. That version dropped an
+// event older than one of its prices' rows for all its prices, so a price
+// first seen in such an event had no row. The table is rebuilt by itself:
+// the row appears, and every table is what the log gives.
+func TestUpgradeRebuildsPricesFromVersion2(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.append(t, subscriptionWithPlanPrices(t, "evt_new", 10, "", "price_a"))
+	b.drain(t, 1000)
+	b.append(t, subscriptionWithPlanPrices(t, "evt_old", 5, "", "price_a", "price_b"))
+	b.drain(t, 1000)
+	// What version 2 built from this log.
+	for _, stmt := range []string{
+		"delete from %s.prices where id = 'price_b'",
+		"update %s.projection_checkpoints set version = 2 where projection = 'prices'",
+	} {
+		if _, err := b.schema.Pool.Exec(ctx, fmt.Sprintf(stmt, pgx.Identifier{b.schema.Name}.Sanitize())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	b.start(t, Config{RebuildMetrics: NewRebuildMetrics(reg)})
+	waitFor(t, "prices to be rebuilt", func() bool {
+		return metricValue(t, reg, "orb_rebuild_runs_total", "prices", "swapped") == 1
+	})
+	b.waitCaughtUp(t)
+	if got := b.row(t, "prices", "price_b")[colLastEventID]; got != "evt_old" {
+		t.Errorf("price_b from %v, want evt_old", got)
+	}
+	if got := b.row(t, "prices", "price_a")[colLastEventID]; got != "evt_new" {
+		t.Errorf("price_a from %v, want evt_new", got)
+	}
+	st, err := ReadStatus(ctx, b.schema.Pool, b.schema.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st.Projections {
+		if p.StoredVersion != p.Version {
+			t.Errorf("%s built by version %d, want %d", p.Projection, p.StoredVersion, p.Version)
+		}
+	}
+	b.checkVerifies(t)
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,5 +288,49 @@ func TestReceiverSlowBodyGets408(t *testing.T) {
 	}
 	if got := b.count(t, ""); got != 0 {
 		t.Fatalf("stored %d events", got)
+	}
+}
+
+// TestReceiverStoresLargeBodyExactly: a recorded ~54 KB subscription
+// webhook, large enough that its compression and refs are built on
+// goroutines of their own while the envelope is parsed (Event.Prepare),
+// is stored byte for byte, re-verifies, and has the refs the log itself
+// would build from its payload.
+func TestReceiverStoresLargeBodyExactly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	fixture, err := os.ReadFile("webhooktest/fixtures/subscription.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := bytes.Replace(fixture, []byte("<subscription.type>"), []byte("subscription.edited"), 1)
+	if len(sent) < 32<<10 {
+		t.Fatalf("fixture is %d bytes: too small to exercise the parallel preparation", len(sent))
+	}
+	if status, body := b.post(t, sent, testSecret, time.Now()); status != 200 {
+		t.Fatalf("got %d %s", status, body)
+	}
+	var raw, compressed []byte
+	var stamp, sig string
+	var refsMatch, hasRefs bool
+	err = b.schema.Pool.QueryRow(context.Background(),
+		"select "+eventlog.BodyColumns+", orb_timestamp, orb_signature, refs is not null, refs is not distinct from "+
+			b.schema.Name+".event_refs(payload) from "+b.schema.Name+".events where type = 'subscription.edited'").
+		Scan(&raw, &compressed, &stamp, &sig, &hasRefs, &refsMatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := eventlog.DecodeBody(raw, compressed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stored, sent) {
+		t.Errorf("stored body (%d bytes) differs from the %d bytes sent", len(stored), len(sent))
+	}
+	if !eventlog.SignatureMatches(stamp, sig, stored, []string{testSecret}) {
+		t.Error("stored event does not re-verify")
+	}
+	if !hasRefs || !refsMatch {
+		t.Errorf("refs stored: %v, equal to event_refs(payload): %v", hasRefs, refsMatch)
 	}
 }

@@ -151,8 +151,8 @@ const planByAlias = `(select p.id from {{schema}}.plans p
 
 // subscriptionJoinKeys are a subscription's join keys, from any shape
 // that names them.
-const subscriptionJoinKeys = `jsonb_strip_nulls(jsonb_build_object('customer_id', x.o -> 'customer' -> 'id',
-	'external_customer_id', x.o -> 'customer' -> 'external_customer_id', 'plan_id', x.o -> 'plan' -> 'id'))`
+const subscriptionJoinKeys = `jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
+	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}'))`
 
 // chainedBalance is a customer's balance when its newest event is a
 // balance transaction: Orb sends bursts of them with one created_at and
@@ -166,7 +166,7 @@ const chainedBalance = `case when exists (
 	select from {{events}} h where h.seq = f.last_seq and h.type = 'customer.balance_transaction_created')
 then coalesce((
 	select min((x.t ->> 'ending_balance')::numeric)
-	from {{events}} e cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as t offset 0) x
+	from {{events}} e cross join lateral (select e.payload #> '{properties,balance_transaction}' as t offset 0) x
 	where e.type = 'customer.balance_transaction_created' and e.created_at = f.last_at
 	  and e.resource_id = f.entity and e.seq <= $2
 	  and not exists (
@@ -190,7 +190,7 @@ var catalog = withHistory(append([]Projection{
 			// The customer's balance is the transaction's ending balance:
 			// the embedded customer of a same-second burst can be stale.
 			{Types: []string{balanceTransactionType}, Object: `e.payload -> 'customer'`, Shape: Full,
-				Extra: `jsonb_strip_nulls(jsonb_build_object('balance', e.payload -> 'properties' -> 'balance_transaction' -> 'ending_balance'))`},
+				Extra: `jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}'))`},
 			// Every full subscription payload embeds the whole customer; a
 			// summary one may cut it down to {id, external_customer_id}.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'customer'`, IDKey: "id", Embedded: true,
@@ -234,7 +234,7 @@ var catalog = withHistory(append([]Projection{
 			// date that elapsed is in properties.
 			{Types: []string{"invoice.invoice_date_elapsed"}, Object: `e.payload -> 'invoice'`, Shape: Partial,
 				Allow: []string{"status", "invoice_number", "customer", "subscription"},
-				Extra: `jsonb_strip_nulls(jsonb_build_object('invoice_date', e.payload -> 'properties' -> 'invoice_date'))`},
+				Extra: `jsonb_strip_nulls(jsonb_build_object('invoice_date', e.payload #> '{properties,invoice_date}'))`},
 			// A different, flat invoice shape; take the fields that mean the
 			// same as the full invoice's, and its flat customer_id,
 			// external_customer_id and subscription_id as the objects the
@@ -265,7 +265,7 @@ var catalog = withHistory(append([]Projection{
 		// the version each is on, so the newest embed would flap between
 		// them. Every version is in plan_versions.
 		Name: "plans", Table: "plans", Key: "id", Version: 3,
-		Pin: &Pin{Key: "version", DefaultValue: `e.payload -> 'properties' -> 'new_default_version_number'`,
+		Pin: &Pin{Key: "version", DefaultValue: `e.payload #> '{properties,new_default_version_number}'`,
 			DefaultColumn: "default_version", LatestColumn: "latest_version"},
 		Sources: []Source{
 			// Every full subscription embeds its full plan; a plan without
@@ -297,7 +297,7 @@ var catalog = withHistory(append([]Projection{
 			{Types: []string{"plan.version_created"}, Object: `e.payload -> 'plan'`, Embedded: true,
 				IDSuffix: `(e.payload -> 'properties' ->> 'plan_version_number')`, Shape: Partial,
 				Allow: []string{"external_plan_id"},
-				Extra: `jsonb_build_object('plan_id', e.resource_id, 'version', e.payload -> 'properties' -> 'plan_version_number')`},
+				Extra: `jsonb_build_object('plan_id', e.resource_id, 'version', e.payload #> '{properties,plan_version_number}')`},
 		},
 	},
 	{
@@ -315,8 +315,8 @@ var catalog = withHistory(append([]Projection{
 		Sources: []Source{
 			{Types: []string{"customer.balance_transaction_created"},
 				Object: `e.payload -> 'properties' -> 'balance_transaction'`, IDKey: "id", Shape: Full,
-				Extra: `jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
-				'external_customer_id', e.payload -> 'customer' -> 'external_customer_id')`},
+				Extra: `jsonb_build_object('customer_id', e.payload #> '{customer,id}',
+				'external_customer_id', e.payload #> '{customer,external_customer_id}')`},
 		},
 	},
 	{
@@ -324,8 +324,8 @@ var catalog = withHistory(append([]Projection{
 		Sources: []Source{
 			{Types: subscriptionAlertTypes, Object: `e.payload -> 'properties'`, IDColumn: IDEvent, Shape: Full,
 				Extra: `(select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
-				'subscription_id', s -> 'id', 'customer_id', s -> 'customer' -> 'id',
-				'external_customer_id', s -> 'customer' -> 'external_customer_id', 'plan_id', s -> 'plan' -> 'id')
+				'subscription_id', s -> 'id', 'customer_id', s #> '{customer,id}',
+				'external_customer_id', s #> '{customer,external_customer_id}', 'plan_id', s #> '{plan,id}')
 				from (select e.payload -> 'subscription' as s offset 0) sub)`},
 		},
 	},
@@ -363,15 +363,17 @@ var moreObjects = []Projection{
 				Extra: priceModelConfig},
 			// The API lists add-on prices only (never a plan's).
 			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
+			// The plan id by one path (#>): a chain of -> copies each
+			// level, the ~54 KB subscription once per price.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full, Refs: true,
-				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'subscription' -> 'plan' -> 'id')`},
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}')`},
 			// Add-on prices: those of the plan come with their plan above.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.price_intervals[*].price",
 				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Refs: true, Extra: priceModelConfig},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Each: "$.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full,
-				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload -> 'plan' -> 'id')`},
+				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{plan,id}')`},
 		},
 	},
 	{
@@ -387,11 +389,11 @@ var moreObjects = []Projection{
 		Sources: []Source{
 			{Types: []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"},
 				Object: `e.payload -> 'block'`, Shape: Full,
-				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id'))`},
+				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{accounting_sync_record,customer_id}'))`},
 			{Types: []string{"customer.credit_ledger_incremented"}, Object: `e.payload -> 'properties' -> 'block'`,
 				IDKey: "id", Embedded: true, Shape: Full,
-				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
-				'pricing_unit', e.payload -> 'properties' -> 'pricing_unit'))`},
+				Extra: `jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{customer,id}',
+				'pricing_unit', e.payload #> '{properties,pricing_unit}'))`},
 		},
 	},
 	{
@@ -419,7 +421,7 @@ const accountingSyncStatus = `jsonb_build_object(
 	'object_type', split_part(e.type, '.', 1),
 	'status', case when e.type like '%\_succeeded' then 'succeeded' else 'failed' end,
 	'provider', x.o -> 'connection_type',
-	'customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id',
+	'customer_id', e.payload #> '{accounting_sync_record,customer_id}',
 	'accounting_sync_record', e.payload -> 'accounting_sync_record',
 	'last_event_type', e.type)`
 

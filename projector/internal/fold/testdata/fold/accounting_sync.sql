@@ -105,7 +105,7 @@ folded as (
 	'object_type', split_part(e.type, '.', 1),
 	'status', case when e.type like '%\_succeeded' then 'succeeded' else 'failed' end,
 	'provider', x.o -> 'connection_type',
-	'customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id',
+	'customer_id', e.payload #> '{accounting_sync_record,customer_id}',
 	'accounting_sync_record', e.payload -> 'accounting_sync_record',
 	'last_event_type', e.type), '{}'::jsonb) end as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'properties') end as o offset 0) x

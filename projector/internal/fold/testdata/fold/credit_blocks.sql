@@ -113,9 +113,9 @@ folded as (
   -- scan of the whole log), reading its object once.
   cross join lateral (
     select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'accounting_sync_record' -> 'customer_id')), '{}'::jsonb)
-      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
-				'pricing_unit', e.payload -> 'properties' -> 'pricing_unit')), '{}'::jsonb) end as obj
+      when w.src = 0 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{accounting_sync_record,customer_id}')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', e.payload #> '{customer,id}',
+				'pricing_unit', e.payload #> '{properties,pricing_unit}')), '{}'::jsonb) end as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'block') when 1 then (e.payload -> 'properties' -> 'block') end as o offset 0) x
     where e.seq = w.seq
     offset 0

@@ -101,8 +101,8 @@ folded as (
   -- scan of the whole log), reading its object once.
   cross join lateral (
     select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o) || coalesce(jsonb_build_object('customer_id', e.payload -> 'customer' -> 'id',
-				'external_customer_id', e.payload -> 'customer' -> 'external_customer_id'), '{}'::jsonb) end as obj
+      when w.src = 0 then (x.o) || coalesce(jsonb_build_object('customer_id', e.payload #> '{customer,id}',
+				'external_customer_id', e.payload #> '{customer,external_customer_id}'), '{}'::jsonb) end as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'properties' -> 'balance_transaction') end as o offset 0) x
     where e.seq = w.seq
     offset 0

@@ -150,7 +150,7 @@ folded as (
   cross join lateral (
     select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then x.o
-      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload -> 'properties' -> 'balance_transaction' -> 'ending_balance')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}')), '{}'::jsonb)
       when w.src = 2 then case when w.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
       when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
       when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
@@ -169,7 +169,7 @@ written as (
 	select from "orb"."events" h where h.seq = f.last_seq and h.type = 'customer.balance_transaction_created')
 then coalesce((
 	select min((x.t ->> 'ending_balance')::numeric)
-	from "orb"."events" e cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as t offset 0) x
+	from "orb"."events" e cross join lateral (select e.payload #> '{properties,balance_transaction}' as t offset 0) x
 	where e.type = 'customer.balance_transaction_created' and e.created_at = f.last_at
 	  and e.resource_id = f.entity and e.seq <= $2
 	  and not exists (

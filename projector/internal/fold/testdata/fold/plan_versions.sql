@@ -127,7 +127,7 @@ folded as (
     select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o) || coalesce(jsonb_build_object('plan_id', x.o -> 'id'), '{}'::jsonb)
       when w.src = 1 then (x.o) || coalesce(jsonb_build_object('plan_id', x.o -> 'id'), '{}'::jsonb)
-      when w.src = 2 then ((case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)) || coalesce(jsonb_build_object('plan_id', e.resource_id, 'version', e.payload -> 'properties' -> 'plan_version_number'), '{}'::jsonb) end, array['version', 'net_terms']::text[]) as obj
+      when w.src = 2 then ((case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)) || coalesce(jsonb_build_object('plan_id', e.resource_id, 'version', e.payload #> '{properties,plan_version_number}'), '{}'::jsonb) end, array['version', 'net_terms']::text[]) as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') end as o offset 0) x
     where e.seq = w.seq
     offset 0

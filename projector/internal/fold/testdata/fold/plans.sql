@@ -13,7 +13,7 @@ with ranked as materialized (
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
     union all
@@ -72,7 +72,7 @@ stale as materialized (
     where e.seq = t.last_event_seq and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['plan.default_version_set']::text[])
     union all
@@ -106,7 +106,7 @@ relog as materialized (
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
 	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])

@@ -13,7 +13,7 @@ with ranked as materialized (
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
     union all
@@ -35,13 +35,13 @@ unapplied as (
   returning 1
 ),
 cur as materialized (
-  select c.entity, h.folded_at, h.folded_seq, h.row
+  select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: the newest version by the primary key
   -- is the current one. A join could be planned as a scan of the whole
   -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
-    select v.folded_at, v.folded_seq, v as row from "orb"."plans_history" v
+    select v.folded_at, v.folded_seq, v as row, v.ctid as tid from "orb"."plans_history" v
     where v."id" = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
@@ -71,7 +71,7 @@ cand as (
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload -> 'properties' -> 'new_default_version_number')) = 'number' then ((e.payload -> 'properties' -> 'new_default_version_number') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
 	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
@@ -85,7 +85,7 @@ cand as (
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans_history' and d.seq = r.seq and d.resolved_at is null)
 ),
 base as materialized (
-  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+  select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
 cand_lf as (
   -- Each entity's newest event (lf_seq, lf_at: what its current version
@@ -194,10 +194,11 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version"), row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version")) and row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.base)."adjustments", (s.base)."base_plan", (s.base)."base_plan_id", (s.base)."created_at", (s.base)."currency", (s.base)."default_invoice_memo", (s.base)."description", (s.base)."discount", (s.base)."external_plan_id", (s.base)."invoicing_currency", (s.base)."maximum", (s.base)."maximum_amount", (s.base)."metadata", (s.base)."minimum", (s.base)."minimum_amount", (s.base)."name", (s.base)."net_terms", (s.base)."plan_phases", (s.base)."prices", (s.base)."product", (s.base)."status", (s.base)."trial_config", (s.base)."version", (s.base)."default_version", (s.base)."latest_version")) else (not pg_catalog.record_image_eq(row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version"), row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version")) and row((s.r)."adjustments", (s.r)."base_plan", (s.r)."base_plan_id", (s.r)."created_at", (s.r)."currency", (s.r)."default_invoice_memo", (s.r)."description", (s.r)."discount", (s.r)."external_plan_id", (s.r)."invoicing_currency", (s.r)."maximum", (s.r)."maximum_amount", (s.r)."metadata", (s.r)."minimum", (s.r)."minimum_amount", (s.r)."name", (s.r)."net_terms", (s.r)."plan_phases", (s.r)."prices", (s.r)."product", (s.r)."status", (s.r)."trial_config", (s.r)."version", (s.r)."default_version", (s.r)."latest_version") is distinct from row((s.prev)."adjustments", (s.prev)."base_plan", (s.prev)."base_plan_id", (s.prev)."created_at", (s.prev)."currency", (s.prev)."default_invoice_memo", (s.prev)."description", (s.prev)."discount", (s.prev)."external_plan_id", (s.prev)."invoicing_currency", (s.prev)."maximum", (s.prev)."maximum_amount", (s.prev)."metadata", (s.prev)."minimum", (s.prev)."minimum_amount", (s.prev)."name", (s.prev)."net_terms", (s.prev)."plan_phases", (s.prev)."prices", (s.prev)."product", (s.prev)."status", (s.prev)."trial_config", (s.prev)."version", (s.prev)."default_version", (s.prev)."latest_version")) end as changed
+         case when s.prev_seq is null then not s.has_base or ((s.r)."base_plan_id" is distinct from (s.base)."base_plan_id" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."currency" is distinct from (s.base)."currency" or (s.r)."default_invoice_memo" is distinct from (s.base)."default_invoice_memo" or (s.r)."description" is distinct from (s.base)."description" or (s.r)."external_plan_id" is distinct from (s.base)."external_plan_id" or (s.r)."invoicing_currency" is distinct from (s.base)."invoicing_currency" or (s.r)."maximum_amount" is distinct from (s.base)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.base)."minimum_amount" or (s.r)."name" is distinct from (s.base)."name" or (s.r)."net_terms" is distinct from (s.base)."net_terms" or (s.r)."status" is distinct from (s.base)."status" or (s.r)."version" is distinct from (s.base)."version" or (s.r)."default_version" is distinct from (s.base)."default_version" or (s.r)."latest_version" is distinct from (s.base)."latest_version" or (not pg_catalog.record_image_eq(row((s.r)."adjustments"), row((s.base)."adjustments")) and (s.r)."adjustments" is distinct from (s.base)."adjustments") or (not pg_catalog.record_image_eq(row((s.r)."base_plan"), row((s.base)."base_plan")) and (s.r)."base_plan" is distinct from (s.base)."base_plan") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.base)."discount")) and (s.r)."discount" is distinct from (s.base)."discount") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.base)."maximum")) and (s.r)."maximum" is distinct from (s.base)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.base)."minimum")) and (s.r)."minimum" is distinct from (s.base)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."plan_phases"), row((s.base)."plan_phases")) and (s.r)."plan_phases" is distinct from (s.base)."plan_phases") or (not pg_catalog.record_image_eq(row((s.r)."prices"), row((s.base)."prices")) and (s.r)."prices" is distinct from (s.base)."prices") or (not pg_catalog.record_image_eq(row((s.r)."product"), row((s.base)."product")) and (s.r)."product" is distinct from (s.base)."product") or (not pg_catalog.record_image_eq(row((s.r)."trial_config"), row((s.base)."trial_config")) and (s.r)."trial_config" is distinct from (s.base)."trial_config")) else ((s.r)."base_plan_id" is distinct from (s.prev)."base_plan_id" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."currency" is distinct from (s.prev)."currency" or (s.r)."default_invoice_memo" is distinct from (s.prev)."default_invoice_memo" or (s.r)."description" is distinct from (s.prev)."description" or (s.r)."external_plan_id" is distinct from (s.prev)."external_plan_id" or (s.r)."invoicing_currency" is distinct from (s.prev)."invoicing_currency" or (s.r)."maximum_amount" is distinct from (s.prev)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.prev)."minimum_amount" or (s.r)."name" is distinct from (s.prev)."name" or (s.r)."net_terms" is distinct from (s.prev)."net_terms" or (s.r)."status" is distinct from (s.prev)."status" or (s.r)."version" is distinct from (s.prev)."version" or (s.r)."default_version" is distinct from (s.prev)."default_version" or (s.r)."latest_version" is distinct from (s.prev)."latest_version" or (not pg_catalog.record_image_eq(row((s.r)."adjustments"), row((s.prev)."adjustments")) and (s.r)."adjustments" is distinct from (s.prev)."adjustments") or (not pg_catalog.record_image_eq(row((s.r)."base_plan"), row((s.prev)."base_plan")) and (s.r)."base_plan" is distinct from (s.prev)."base_plan") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.prev)."discount")) and (s.r)."discount" is distinct from (s.prev)."discount") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.prev)."maximum")) and (s.r)."maximum" is distinct from (s.prev)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.prev)."minimum")) and (s.r)."minimum" is distinct from (s.prev)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."plan_phases"), row((s.prev)."plan_phases")) and (s.r)."plan_phases" is distinct from (s.prev)."plan_phases") or (not pg_catalog.record_image_eq(row((s.r)."prices"), row((s.prev)."prices")) and (s.r)."prices" is distinct from (s.prev)."prices") or (not pg_catalog.record_image_eq(row((s.r)."product"), row((s.prev)."product")) and (s.r)."product" is distinct from (s.prev)."product") or (not pg_catalog.record_image_eq(row((s.r)."trial_config"), row((s.prev)."trial_config")) and (s.r)."trial_config" is distinct from (s.prev)."trial_config")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
@@ -230,10 +231,18 @@ closed as (
   update "orb"."plans_history" h set valid_to = coalesce(v.first_new, 'infinity'),
     folded_seq = case when v.first_new is null then v.lf_seq end,
     folded_at = case when v.first_new is null then v.lf_at end
-  from versions v
-  -- The current version by its primary key, as base read it; one row per
-  -- continuing entity.
-  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  from (
+    -- Only the columns used (offset 0: not the versions' whole states,
+    -- which a hash of this side would carry, spilling them to disk).
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    from versions v where v.has_base and v.newest offset 0
+  ) v
+  -- The current versions where cur read them (their tids, in this
+  -- statement's snapshot), each matched by its primary key; one row per
+  -- continuing entity. By the key alone the join could be planned as a
+  -- scan of the whole history every round.
+  where h.ctid = any (array(select b.tid from base b))
+    and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (

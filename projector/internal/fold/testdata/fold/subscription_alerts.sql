@@ -102,8 +102,8 @@ folded as (
   cross join lateral (
     select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
       when w.src = 0 then (x.o) || coalesce((select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
-				'subscription_id', s -> 'id', 'customer_id', s -> 'customer' -> 'id',
-				'external_customer_id', s -> 'customer' -> 'external_customer_id', 'plan_id', s -> 'plan' -> 'id')
+				'subscription_id', s -> 'id', 'customer_id', s #> '{customer,id}',
+				'external_customer_id', s #> '{customer,external_customer_id}', 'plan_id', s #> '{plan,id}')
 				from (select e.payload -> 'subscription' as s offset 0) sub), '{}'::jsonb) end, array['cardinality', 'cardinality_limit']::text[]) as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'properties') end as o offset 0) x
     where e.seq = w.seq

@@ -113,10 +113,10 @@ folded as (
   -- scan of the whole log), reading its object once.
   cross join lateral (
     select "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then case when w.full then x.o else (x.o - array['customer', 'plan']::text[]) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o -> 'customer' -> 'id',
-	'external_customer_id', x.o -> 'customer' -> 'external_customer_id', 'plan_id', x.o -> 'plan' -> 'id')), '{}'::jsonb) end
-      when w.src = 1 then ((case when x.o ? 'start_date' then jsonb_build_object('start_date', x.o -> 'start_date') else '{}'::jsonb end || case when x.o ? 'end_date' then jsonb_build_object('end_date', x.o -> 'end_date') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o -> 'customer' -> 'id',
-	'external_customer_id', x.o -> 'customer' -> 'external_customer_id', 'plan_id', x.o -> 'plan' -> 'id')), '{}'::jsonb) end, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms']::text[]) as obj
+      when w.src = 0 then case when w.full then x.o else (x.o - array['customer', 'plan']::text[]) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
+	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end
+      when w.src = 1 then ((case when x.o ? 'start_date' then jsonb_build_object('start_date', x.o -> 'start_date') else '{}'::jsonb end || case when x.o ? 'end_date' then jsonb_build_object('end_date', x.o -> 'end_date') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
+	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms']::text[]) as obj
     from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'subscription') when 1 then (e.payload -> 'subscription') end as o offset 0) x
     where e.seq = w.seq
     offset 0
