@@ -363,6 +363,8 @@ var moreObjects = []Projection{
 				Extra: priceModelConfig},
 			// The API lists add-on prices only (never a plan's).
 			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
+			// The plan id by one path (#>): a chain of -> copies each
+			// level, the ~54 KB subscription once per price.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full, Refs: true,
 				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}')`},

@@ -50,13 +50,13 @@ func (g *sqlGen) historyApplySQL() string {
 		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
 	g.writeUnapplied(&b)
 	fmt.Fprintf(&b, `cur as materialized (
-  select c.entity, h.folded_at, h.folded_seq, h.row
+  select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: the newest version by the primary key
   -- is the current one. A join could be planned as a scan of the whole
   -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
-    select v.folded_at, v.folded_seq, v as row from %[1]s v
+    select v.folded_at, v.folded_seq, v as row, v.ctid as tid from %[1]s v
     where v.%[2]s = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
@@ -80,7 +80,7 @@ cand as (
   where r.entity is not null and %[4]s
 ),
 base as materialized (
-  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+  select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
 `, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
 		g.historyPinLate(), g.pinCol("b"), g.pinCol("r"))
@@ -140,6 +140,7 @@ objs as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, %[9]s as r from folds s
+  offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
@@ -197,10 +198,18 @@ closed as (
   update %[1]s h set valid_to = coalesce(v.first_new, 'infinity'),
     folded_seq = case when v.first_new is null then v.lf_seq end,
     folded_at = case when v.first_new is null then v.lf_at end
-  from versions v
-  -- The current version by its primary key, as base read it; one row per
-  -- continuing entity.
-  where v.has_base and v.newest and h.%[2]s = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  from (
+    -- Only the columns used (offset 0: not the versions' whole states,
+    -- which a hash of this side would carry, spilling them to disk).
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    from versions v where v.has_base and v.newest offset 0
+  ) v
+  -- The current versions where cur read them (their tids, in this
+  -- statement's snapshot), each matched by its primary key; one row per
+  -- continuing entity. By the key alone the join could be planned as a
+  -- scan of the whole history every round.
+  where h.ctid = any (array(select b.tid from base b))
+    and h.%[2]s = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
@@ -229,19 +238,36 @@ func (g *sqlGen) historyData() []Column {
 }
 
 // differs compares two rows of the history table on the columns a payload
-// can set.
+// can set: column by column, the cheap ones first, and a jsonb or array
+// column by its bytes before its value. A version usually differs from the
+// one before it in a few small columns (a status, metadata) and repeats
+// the large ones (a subscription's plan, price intervals and customer,
+// ~50 KB): comparing those by value walked every key of both (a third of
+// the comparison's time per round), where equal bytes settle it with a
+// memcmp. Columns alike byte for byte are equal; columns that differ in
+// bytes are compared by value, so the result is the rows' IS DISTINCT FROM.
 func (g *sqlGen) differs(a, b string) string {
 	cols := g.historyData()
 	if len(cols) == 0 {
 		return "false"
 	}
-	left, right := make([]string, len(cols)), make([]string, len(cols))
-	for i, c := range cols {
+	var cheap, costly []string
+	for _, c := range cols {
 		id := pgx.Identifier{c.Name}.Sanitize()
-		left[i], right[i] = fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
+		l, r := fmt.Sprintf("(%s).%s", a, id), fmt.Sprintf("(%s).%s", b, id)
+		if costlyEquality(c.Type) {
+			costly = append(costly, fmt.Sprintf("(not %s and %s is distinct from %s)", sameImage("row("+l+")", "row("+r+")"), l, r))
+			continue
+		}
+		cheap = append(cheap, fmt.Sprintf("%s is distinct from %s", l, r))
 	}
-	l, r := strings.Join(left, ", "), strings.Join(right, ", ")
-	return fmt.Sprintf("(not %s and row(%s) is distinct from row(%s))", sameImage("row("+l+")", "row("+r+")"), l, r)
+	return "(" + strings.Join(append(cheap, costly...), " or ") + ")"
+}
+
+// costlyEquality reports a column type whose equality walks the value
+// (jsonb, arrays) rather than comparing bytes or a scalar.
+func costlyEquality(typ string) bool {
+	return typ == "jsonb" || strings.HasSuffix(typ, "[]")
 }
 
 // sameImage tells two rows alike byte for byte: equal, whatever their

@@ -25,13 +25,13 @@ unapplied as (
   returning 1
 ),
 cur as materialized (
-  select c.entity, h.folded_at, h.folded_seq, h.row
+  select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: the newest version by the primary key
   -- is the current one. A join could be planned as a scan of the whole
   -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
-    select v.folded_at, v.folded_seq, v as row from "orb"."credit_blocks_history" v
+    select v.folded_at, v.folded_seq, v as row, v.ctid as tid from "orb"."credit_blocks_history" v
     where v."id" = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
@@ -61,7 +61,7 @@ cand as (
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'credit_blocks_history' and d.seq = r.seq and d.resolved_at is null)
 ),
 base as materialized (
-  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+  select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
 cand_lf as (
   -- Each entity's newest event (lf_seq, lf_at: what its current version
@@ -122,10 +122,11 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."balance", (s.r)."credit_allocation", (s.r)."credit_block_source", (s.r)."credit_commitment", (s.r)."customer_id", (s.r)."effective_date", (s.r)."expiry_date", (s.r)."filters", (s.r)."maximum_initial_balance", (s.r)."metadata", (s.r)."per_unit_cost_basis", (s.r)."pricing_unit", (s.r)."status"), row((s.base)."balance", (s.base)."credit_allocation", (s.base)."credit_block_source", (s.base)."credit_commitment", (s.base)."customer_id", (s.base)."effective_date", (s.base)."expiry_date", (s.base)."filters", (s.base)."maximum_initial_balance", (s.base)."metadata", (s.base)."per_unit_cost_basis", (s.base)."pricing_unit", (s.base)."status")) and row((s.r)."balance", (s.r)."credit_allocation", (s.r)."credit_block_source", (s.r)."credit_commitment", (s.r)."customer_id", (s.r)."effective_date", (s.r)."expiry_date", (s.r)."filters", (s.r)."maximum_initial_balance", (s.r)."metadata", (s.r)."per_unit_cost_basis", (s.r)."pricing_unit", (s.r)."status") is distinct from row((s.base)."balance", (s.base)."credit_allocation", (s.base)."credit_block_source", (s.base)."credit_commitment", (s.base)."customer_id", (s.base)."effective_date", (s.base)."expiry_date", (s.base)."filters", (s.base)."maximum_initial_balance", (s.base)."metadata", (s.base)."per_unit_cost_basis", (s.base)."pricing_unit", (s.base)."status")) else (not pg_catalog.record_image_eq(row((s.r)."balance", (s.r)."credit_allocation", (s.r)."credit_block_source", (s.r)."credit_commitment", (s.r)."customer_id", (s.r)."effective_date", (s.r)."expiry_date", (s.r)."filters", (s.r)."maximum_initial_balance", (s.r)."metadata", (s.r)."per_unit_cost_basis", (s.r)."pricing_unit", (s.r)."status"), row((s.prev)."balance", (s.prev)."credit_allocation", (s.prev)."credit_block_source", (s.prev)."credit_commitment", (s.prev)."customer_id", (s.prev)."effective_date", (s.prev)."expiry_date", (s.prev)."filters", (s.prev)."maximum_initial_balance", (s.prev)."metadata", (s.prev)."per_unit_cost_basis", (s.prev)."pricing_unit", (s.prev)."status")) and row((s.r)."balance", (s.r)."credit_allocation", (s.r)."credit_block_source", (s.r)."credit_commitment", (s.r)."customer_id", (s.r)."effective_date", (s.r)."expiry_date", (s.r)."filters", (s.r)."maximum_initial_balance", (s.r)."metadata", (s.r)."per_unit_cost_basis", (s.r)."pricing_unit", (s.r)."status") is distinct from row((s.prev)."balance", (s.prev)."credit_allocation", (s.prev)."credit_block_source", (s.prev)."credit_commitment", (s.prev)."customer_id", (s.prev)."effective_date", (s.prev)."expiry_date", (s.prev)."filters", (s.prev)."maximum_initial_balance", (s.prev)."metadata", (s.prev)."per_unit_cost_basis", (s.prev)."pricing_unit", (s.prev)."status")) end as changed
+         case when s.prev_seq is null then not s.has_base or ((s.r)."balance" is distinct from (s.base)."balance" or (s.r)."credit_block_source" is distinct from (s.base)."credit_block_source" or (s.r)."customer_id" is distinct from (s.base)."customer_id" or (s.r)."effective_date" is distinct from (s.base)."effective_date" or (s.r)."expiry_date" is distinct from (s.base)."expiry_date" or (s.r)."maximum_initial_balance" is distinct from (s.base)."maximum_initial_balance" or (s.r)."per_unit_cost_basis" is distinct from (s.base)."per_unit_cost_basis" or (s.r)."status" is distinct from (s.base)."status" or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.base)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.base)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."credit_commitment"), row((s.base)."credit_commitment")) and (s.r)."credit_commitment" is distinct from (s.base)."credit_commitment") or (not pg_catalog.record_image_eq(row((s.r)."filters"), row((s.base)."filters")) and (s.r)."filters" is distinct from (s.base)."filters") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."pricing_unit"), row((s.base)."pricing_unit")) and (s.r)."pricing_unit" is distinct from (s.base)."pricing_unit")) else ((s.r)."balance" is distinct from (s.prev)."balance" or (s.r)."credit_block_source" is distinct from (s.prev)."credit_block_source" or (s.r)."customer_id" is distinct from (s.prev)."customer_id" or (s.r)."effective_date" is distinct from (s.prev)."effective_date" or (s.r)."expiry_date" is distinct from (s.prev)."expiry_date" or (s.r)."maximum_initial_balance" is distinct from (s.prev)."maximum_initial_balance" or (s.r)."per_unit_cost_basis" is distinct from (s.prev)."per_unit_cost_basis" or (s.r)."status" is distinct from (s.prev)."status" or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.prev)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.prev)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."credit_commitment"), row((s.prev)."credit_commitment")) and (s.r)."credit_commitment" is distinct from (s.prev)."credit_commitment") or (not pg_catalog.record_image_eq(row((s.r)."filters"), row((s.prev)."filters")) and (s.r)."filters" is distinct from (s.prev)."filters") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."pricing_unit"), row((s.prev)."pricing_unit")) and (s.r)."pricing_unit" is distinct from (s.prev)."pricing_unit")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
@@ -158,10 +159,18 @@ closed as (
   update "orb"."credit_blocks_history" h set valid_to = coalesce(v.first_new, 'infinity'),
     folded_seq = case when v.first_new is null then v.lf_seq end,
     folded_at = case when v.first_new is null then v.lf_at end
-  from versions v
-  -- The current version by its primary key, as base read it; one row per
-  -- continuing entity.
-  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  from (
+    -- Only the columns used (offset 0: not the versions' whole states,
+    -- which a hash of this side would carry, spilling them to disk).
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    from versions v where v.has_base and v.newest offset 0
+  ) v
+  -- The current versions where cur read them (their tids, in this
+  -- statement's snapshot), each matched by its primary key; one row per
+  -- continuing entity. By the key alone the join could be planned as a
+  -- scan of the whole history every round.
+  where h.ctid = any (array(select b.tid from base b))
+    and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (

@@ -21,13 +21,13 @@ unapplied as (
   returning 1
 ),
 cur as materialized (
-  select c.entity, h.folded_at, h.folded_seq, h.row
+  select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: the newest version by the primary key
   -- is the current one. A join could be planned as a scan of the whole
   -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
-    select v.folded_at, v.folded_seq, v as row from "orb"."credit_notes_history" v
+    select v.folded_at, v.folded_seq, v as row, v.ctid as tid from "orb"."credit_notes_history" v
     where v."id" = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
@@ -53,7 +53,7 @@ cand as (
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'credit_notes_history' and d.seq = r.seq and d.resolved_at is null)
 ),
 base as materialized (
-  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+  select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
 cand_lf as (
   -- Each entity's newest event (lf_seq, lf_at: what its current version
@@ -112,10 +112,11 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at"), row((s.base)."created_at", (s.base)."credit_note_number", (s.base)."credit_note_pdf", (s.base)."customer", (s.base)."discounts", (s.base)."invoice_id", (s.base)."line_items", (s.base)."maximum_amount_adjustment", (s.base)."memo", (s.base)."minimum_amount_refunded", (s.base)."reason", (s.base)."subtotal", (s.base)."total", (s.base)."type", (s.base)."voided_at")) and row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.base)."created_at", (s.base)."credit_note_number", (s.base)."credit_note_pdf", (s.base)."customer", (s.base)."discounts", (s.base)."invoice_id", (s.base)."line_items", (s.base)."maximum_amount_adjustment", (s.base)."memo", (s.base)."minimum_amount_refunded", (s.base)."reason", (s.base)."subtotal", (s.base)."total", (s.base)."type", (s.base)."voided_at")) else (not pg_catalog.record_image_eq(row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at"), row((s.prev)."created_at", (s.prev)."credit_note_number", (s.prev)."credit_note_pdf", (s.prev)."customer", (s.prev)."discounts", (s.prev)."invoice_id", (s.prev)."line_items", (s.prev)."maximum_amount_adjustment", (s.prev)."memo", (s.prev)."minimum_amount_refunded", (s.prev)."reason", (s.prev)."subtotal", (s.prev)."total", (s.prev)."type", (s.prev)."voided_at")) and row((s.r)."created_at", (s.r)."credit_note_number", (s.r)."credit_note_pdf", (s.r)."customer", (s.r)."discounts", (s.r)."invoice_id", (s.r)."line_items", (s.r)."maximum_amount_adjustment", (s.r)."memo", (s.r)."minimum_amount_refunded", (s.r)."reason", (s.r)."subtotal", (s.r)."total", (s.r)."type", (s.r)."voided_at") is distinct from row((s.prev)."created_at", (s.prev)."credit_note_number", (s.prev)."credit_note_pdf", (s.prev)."customer", (s.prev)."discounts", (s.prev)."invoice_id", (s.prev)."line_items", (s.prev)."maximum_amount_adjustment", (s.prev)."memo", (s.prev)."minimum_amount_refunded", (s.prev)."reason", (s.prev)."subtotal", (s.prev)."total", (s.prev)."type", (s.prev)."voided_at")) end as changed
+         case when s.prev_seq is null then not s.has_base or ((s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."credit_note_number" is distinct from (s.base)."credit_note_number" or (s.r)."credit_note_pdf" is distinct from (s.base)."credit_note_pdf" or (s.r)."invoice_id" is distinct from (s.base)."invoice_id" or (s.r)."memo" is distinct from (s.base)."memo" or (s.r)."minimum_amount_refunded" is distinct from (s.base)."minimum_amount_refunded" or (s.r)."reason" is distinct from (s.base)."reason" or (s.r)."subtotal" is distinct from (s.base)."subtotal" or (s.r)."total" is distinct from (s.base)."total" or (s.r)."type" is distinct from (s.base)."type" or (s.r)."voided_at" is distinct from (s.base)."voided_at" or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.base)."customer")) and (s.r)."customer" is distinct from (s.base)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.base)."discounts")) and (s.r)."discounts" is distinct from (s.base)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.base)."line_items")) and (s.r)."line_items" is distinct from (s.base)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum_amount_adjustment"), row((s.base)."maximum_amount_adjustment")) and (s.r)."maximum_amount_adjustment" is distinct from (s.base)."maximum_amount_adjustment")) else ((s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."credit_note_number" is distinct from (s.prev)."credit_note_number" or (s.r)."credit_note_pdf" is distinct from (s.prev)."credit_note_pdf" or (s.r)."invoice_id" is distinct from (s.prev)."invoice_id" or (s.r)."memo" is distinct from (s.prev)."memo" or (s.r)."minimum_amount_refunded" is distinct from (s.prev)."minimum_amount_refunded" or (s.r)."reason" is distinct from (s.prev)."reason" or (s.r)."subtotal" is distinct from (s.prev)."subtotal" or (s.r)."total" is distinct from (s.prev)."total" or (s.r)."type" is distinct from (s.prev)."type" or (s.r)."voided_at" is distinct from (s.prev)."voided_at" or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.prev)."customer")) and (s.r)."customer" is distinct from (s.prev)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.prev)."discounts")) and (s.r)."discounts" is distinct from (s.prev)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.prev)."line_items")) and (s.r)."line_items" is distinct from (s.prev)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum_amount_adjustment"), row((s.prev)."maximum_amount_adjustment")) and (s.r)."maximum_amount_adjustment" is distinct from (s.prev)."maximum_amount_adjustment")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
@@ -148,10 +149,18 @@ closed as (
   update "orb"."credit_notes_history" h set valid_to = coalesce(v.first_new, 'infinity'),
     folded_seq = case when v.first_new is null then v.lf_seq end,
     folded_at = case when v.first_new is null then v.lf_at end
-  from versions v
-  -- The current version by its primary key, as base read it; one row per
-  -- continuing entity.
-  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  from (
+    -- Only the columns used (offset 0: not the versions' whole states,
+    -- which a hash of this side would carry, spilling them to disk).
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    from versions v where v.has_base and v.newest offset 0
+  ) v
+  -- The current versions where cur read them (their tids, in this
+  -- statement's snapshot), each matched by its primary key; one row per
+  -- continuing entity. By the key alone the join could be planned as a
+  -- scan of the whole history every round.
+  where h.ctid = any (array(select b.tid from base b))
+    and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (

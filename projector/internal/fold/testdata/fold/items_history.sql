@@ -21,13 +21,13 @@ unapplied as (
   returning 1
 ),
 cur as materialized (
-  select c.entity, h.folded_at, h.folded_seq, h.row
+  select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
   from (select distinct b.entity from live b) c
   -- One index lookup per entity: the newest version by the primary key
   -- is the current one. A join could be planned as a scan of the whole
   -- history, and a filter on valid_to as a scan of every current version.
   cross join lateral (
-    select v.folded_at, v.folded_seq, v as row from "orb"."items_history" v
+    select v.folded_at, v.folded_seq, v as row, v.ctid as tid from "orb"."items_history" v
     where v."id" = c.entity
     order by v.valid_from desc, v.last_event_seq desc
     limit 1
@@ -53,7 +53,7 @@ cand as (
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'items_history' and d.seq = r.seq and d.resolved_at is null)
 ),
 base as materialized (
-  select h.entity, h.row from cur h, late l where h.entity <> all (l.ids)
+  select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
 cand_lf as (
   -- Each entity's newest event (lf_seq, lf_at: what its current version
@@ -112,10 +112,11 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
-         case when s.prev_seq is null then not s.has_base or (not pg_catalog.record_image_eq(row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name"), row((s.base)."archived_at", (s.base)."created_at", (s.base)."external_connections", (s.base)."metadata", (s.base)."name")) and row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name") is distinct from row((s.base)."archived_at", (s.base)."created_at", (s.base)."external_connections", (s.base)."metadata", (s.base)."name")) else (not pg_catalog.record_image_eq(row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name"), row((s.prev)."archived_at", (s.prev)."created_at", (s.prev)."external_connections", (s.prev)."metadata", (s.prev)."name")) and row((s.r)."archived_at", (s.r)."created_at", (s.r)."external_connections", (s.r)."metadata", (s.r)."name") is distinct from row((s.prev)."archived_at", (s.prev)."created_at", (s.prev)."external_connections", (s.prev)."metadata", (s.prev)."name")) end as changed
+         case when s.prev_seq is null then not s.has_base or ((s.r)."archived_at" is distinct from (s.base)."archived_at" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."name" is distinct from (s.base)."name" or (not pg_catalog.record_image_eq(row((s.r)."external_connections"), row((s.base)."external_connections")) and (s.r)."external_connections" is distinct from (s.base)."external_connections") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata")) else ((s.r)."archived_at" is distinct from (s.prev)."archived_at" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."name" is distinct from (s.prev)."name" or (not pg_catalog.record_image_eq(row((s.r)."external_connections"), row((s.prev)."external_connections")) and (s.r)."external_connections" is distinct from (s.prev)."external_connections") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
     from states s window w as (partition by s.entity order by s.created_at, s.seq)
@@ -148,10 +149,18 @@ closed as (
   update "orb"."items_history" h set valid_to = coalesce(v.first_new, 'infinity'),
     folded_seq = case when v.first_new is null then v.lf_seq end,
     folded_at = case when v.first_new is null then v.lf_at end
-  from versions v
-  -- The current version by its primary key, as base read it; one row per
-  -- continuing entity.
-  where v.has_base and v.newest and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
+  from (
+    -- Only the columns used (offset 0: not the versions' whole states,
+    -- which a hash of this side would carry, spilling them to disk).
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    from versions v where v.has_base and v.newest offset 0
+  ) v
+  -- The current versions where cur read them (their tids, in this
+  -- statement's snapshot), each matched by its primary key; one row per
+  -- continuing entity. By the key alone the join could be planned as a
+  -- scan of the whole history every round.
+  where h.ctid = any (array(select b.tid from base b))
+    and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
 written as (
