@@ -34,7 +34,6 @@ type queries struct {
 
 	LiftStatementTimeout string `sql:"lift_statement_timeout"`
 	SetLockTimeout       string `sql:"set_lock_timeout"`
-	SetPlanCacheMode     string `sql:"set_plan_cache_mode"`
 	TableExists          string `sql:"table_exists"`
 	SchemaExists         string `sql:"schema_exists"`
 	BackendPID           string `sql:"backend_pid"`

@@ -265,9 +265,6 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 		return fmt.Errorf("beginning a round: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, sqlFor(p.cfg.Schema).SetPlanCacheMode, planCacheMode(round)); err != nil {
-		return fmt.Errorf("choosing the round's plans: %w", err)
-	}
 	present, err := p.typesIn(ctx, tx, round)
 	if err != nil {
 		return err
@@ -306,35 +303,6 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 		}
 	}
 	return nil
-}
-
-// genericPlanMax is the widest round (in log positions) whose fold
-// statements run on generic plans. Each fold statement is a large CTE
-// that takes 5 to 20 ms to plan, about as long as it takes to fold a few
-// dozen events; left to choose (plan_cache_mode auto), PostgreSQL planned
-// it anew for nearly every live round: each pooled connection plans 5
-// custom plans before it considers a generic one, and rejects the generic
-// one when its estimate for an unknown ($1, $2] range (a fixed share of
-// the log, which grows) exceeds what the small custom rounds cost. A
-// round's fixed cost, most of it planning, was then paid per round. The
-// generic plans are the same shape as the custom ones for small ranges
-// (index scans of events by seq and by resource_id, of the tables by
-// their keys; README, "Performance"), so rounds up to this width reuse
-// them. Wider rounds (a backlog drained in batches) get a custom plan,
-// which sees the real range: their planning is a small share of their
-// run.
-const genericPlanMax = 2000
-
-// planCacheMode is the plan_cache_mode a round's transaction runs under.
-func planCacheMode(round []step) string {
-	lo, hi := round[0].from, round[0].to
-	for _, st := range round[1:] {
-		lo, hi = min(lo, st.from), max(hi, st.to)
-	}
-	if hi-lo <= genericPlanMax {
-		return "force_generic_plan"
-	}
-	return "force_custom_plan"
 }
 
 // applyStep runs one projection's batch under a savepoint of tx.

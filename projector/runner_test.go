@@ -3,7 +3,6 @@ package projector
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,50 +141,4 @@ create trigger slow before insert or update on {{s}}.customers for each row exec
 	if metricValue(t, reg, "orb_projection_batch_errors_total", "customers") == 0 {
 		t.Error("no batch hit the timeout: the test did not test shrinking")
 	}
-}
-
-// TestRoundPlanCacheMode: a live-sized round runs its fold statements on
-// generic plans (planned once per connection, not per round); a wide one
-// (a backlog) on custom plans, which see its range. The rows are the same
-// either way: they equal a rebuild's.
-func TestRoundPlanCacheMode(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	p, err := New(b.schema.Pool, b.config(Config{BatchSize: 10_000}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := p.prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var modes []string
-	p.hooks.beforeCommit = func(ctx context.Context, tx pgx.Tx, _ []string) error {
-		var mode string
-		err := tx.QueryRow(ctx, "select current_setting('plan_cache_mode')").Scan(&mode)
-		modes = append(modes, mode)
-		return err
-	}
-	b.append(t, customerEvents(t, 0, 5)...)
-	if err := p.catchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.append(t, distinctCustomers(t, 0, genericPlanMax+1)...)
-	if err := p.catchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"force_generic_plan", "force_custom_plan"}; !slices.Equal(modes, want) {
-		t.Errorf("rounds ran under plan_cache_mode %v, want %v", modes, want)
-	}
-	var after string
-	if err := b.schema.Pool.QueryRow(ctx, "select current_setting('plan_cache_mode')").Scan(&after); err != nil {
-		t.Fatal(err)
-	}
-	if after != "auto" {
-		t.Errorf("plan_cache_mode outside a round = %s, want auto (the round's setting is its transaction's)", after)
-	}
-	if n := b.count(t, "customers"); n != 5+genericPlanMax+1 {
-		t.Errorf("%d customers, want %d", n, 5+genericPlanMax+1)
-	}
-	b.checkRebuildMatches(t)
 }
