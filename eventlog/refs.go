@@ -410,54 +410,12 @@ func eachElement(src []byte, start int, fn func(span)) (ok bool) {
 	return false
 }
 
-// scanValue finds the JSON value starting at src[i:] after any space. It
-// checks only the structure it needs to find the value's end (brackets
-// and strings); PostgreSQL validates the body itself when it parses it
-// into payload, and refuses the event if it is not JSON.
+// scanValue finds the JSON value starting at src[i:] after any space,
+// with the envelope's scanner (skipValue): it checks only the structure it
+// needs to find the value's end; PostgreSQL validates the body itself when
+// it parses it into payload, and refuses the event if it is not JSON.
 func scanValue(src []byte, i int) (span, bool) {
-	i = skipSpace(src, i)
-	if i >= len(src) {
-		return span{}, false
-	}
-	start := i
-	switch c := src[i]; {
-	case c == '"':
-		end, err := skipString(src, i)
-		return span{start, end}, err == nil
-	case c == '{' || c == '[':
-		// Brackets are counted, not matched: a body whose brackets do
-		// not match is refused by PostgreSQL whatever refs says.
-		depth := 0
-		for i < len(src) {
-			switch src[i] {
-			case '"':
-				end, err := skipString(src, i)
-				if err != nil {
-					return span{}, false
-				}
-				i = end
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return span{start, i + 1}, true
-				}
-			}
-			i++
-		}
-		return span{}, false
-	case c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f' || c == 'n':
-		for i < len(src) && isScalarByte(src[i]) {
-			i++
-		}
-		return span{start, i}, true
-	default:
-		return span{}, false
-	}
-}
-
-func isScalarByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.' || c == '-' || c == '+'
+	start := skipSpace(src, i)
+	end, err := skipValue(src, start)
+	return span{start, end}, err == nil
 }
