@@ -99,9 +99,7 @@ func (g *sqlGen) batchRank() string {
 			parts[i] = g.fanBatchSelect(i, s, where)
 			continue
 		}
-		parts[i] = g.rankSelect(i, s, where, "")
-		// rankSelect's columns end before FROM; n follows them.
-		parts[i] = strings.Replace(parts[i], "\n    from ", ", 1::bigint as n\n    from ", 1)
+		parts[i] = g.rankSelect(i, s, where, "", ", 1::bigint as n")
 	}
 	return strings.Join(parts, "\n    union all\n")
 }

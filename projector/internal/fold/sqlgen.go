@@ -339,7 +339,7 @@ func (g *sqlGen) rankUnion(where, from string, lookup func(Source) string) strin
 		if lookup != nil {
 			w += " and " + lookup(s)
 		}
-		parts[i] = g.rankSelect(i, s, w, from)
+		parts[i] = g.rankSelect(i, s, w, from, "")
 	}
 	return strings.Join(parts, "\n    union all\n")
 }
@@ -385,7 +385,9 @@ func (g *sqlGen) writeCand(b *strings.Builder) {
 	g.writePinned(b)
 }
 
-func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
+// rankSelect ranks source i's events matching where; extraCols (", col
+// as name"…) follow the ranked columns.
+func (g *sqlGen) rankSelect(i int, s Source, where, from, extraCols string) string {
 	lateral := sourceFrom(s)
 	if s.Each != "" {
 		where += fanWhere(s)
@@ -393,10 +395,10 @@ func (g *sqlGen) rankSelect(i int, s Source, where, from string) string {
 	if from != "" {
 		from = " " + from
 	}
-	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src%s
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, %s as entity, %s as full, %d as src%s%s
     from %s e%s%s
     where %s and e.type = any (%s)`,
-		g.rankID(s), rankFull(s), i, g.rankVer(s), g.events, from, lateral, where, orbsql.TextArray(s.Types))
+		g.rankID(s), rankFull(s), i, g.rankVer(s), extraCols, g.events, from, lateral, where, orbsql.TextArray(s.Types))
 }
 
 // needsObject reports whether ranking must read the payload: to find the
