@@ -90,9 +90,9 @@ func firstIndexes(events []Event) []int {
 }
 
 // newAppendColumns lays out events column-wise, keeping only the first of
-// events sharing an id, with each body compressed (unless Append already
-// did, in the caller's goroutine), as text for the jsonb copy, and with
-// its refs.
+// events sharing an id, each prepared (compressed body and refs, unless
+// Append or the caller already did, on their own goroutine) and as text
+// for the jsonb copy.
 func newAppendColumns(events []Event) (appendColumns, []int, error) {
 	var c appendColumns
 	firstIndex := firstIndexes(events)
@@ -100,16 +100,8 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 		if firstIndex[i] != i {
 			continue
 		}
-		compressed := ev.compressed
-		if compressed == nil {
-			var err error
-			if compressed, err = CompressBody(ev.Body); err != nil {
-				return c, nil, err
-			}
-		}
-		refs := ev.refs
-		if !refs.built {
-			refs = newEventRefs(ev.Body)
+		if err := ev.prepare(); err != nil {
+			return c, nil, err
 		}
 		source := ev.Source
 		if source == "" {
@@ -121,11 +113,11 @@ func newAppendColumns(events []Event) (appendColumns, []int, error) {
 		c.sources = append(c.sources, source)
 		c.resourceTypes = append(c.resourceTypes, ev.ResourceType)
 		c.resourceIDs = append(c.resourceIDs, ev.ResourceID)
-		c.compressed = append(c.compressed, compressed)
+		c.compressed = append(c.compressed, ev.compressed)
 		c.timestamps = append(c.timestamps, ev.OrbTimestamp)
 		c.signatures = append(c.signatures, ev.OrbSignature)
 		c.json = append(c.json, ev.Body)
-		c.refs = append(c.refs, refs.json)
+		c.refs = append(c.refs, ev.refs.json)
 	}
 	return c, firstIndex, nil
 }

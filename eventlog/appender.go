@@ -45,6 +45,14 @@ const parallelPrepareBytes = 16 << 10
 // same body (the webhook receiver does, with the envelope's parse).
 // Calling it again does nothing. An error wraps ErrUnavailable.
 func (ev *Event) Prepare() error {
+	if err := ev.prepare(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// prepare is Prepare with CompressBody's error as it is.
+func (ev *Event) prepare() error {
 	if ev.compressed != nil && ev.refs.built {
 		return nil
 	}
@@ -58,7 +66,7 @@ func (ev *Event) Prepare() error {
 	compressed, err := CompressBody(ev.Body)
 	wg.Wait()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return err
 	}
 	ev.compressed, ev.refs = compressed, refs
 	return nil
