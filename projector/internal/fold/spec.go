@@ -127,6 +127,12 @@ type Derived struct {
 	// RowOnly says SQL reads r alone: an object equal to the one before it
 	// cannot change the column, so history may skip it.
 	RowOnly bool
+	// RowOnlyUnless lists the event types after which SQL reads more than
+	// r (the log); after any other event it reads r alone. History may
+	// skip an object equal to the one before it when neither came with
+	// one of these types (a customer embedded unchanged in every
+	// subscription event, between two balance transactions).
+	RowOnlyUnless []string
 }
 
 // Projection declares a table maintained from the log. Live batches,

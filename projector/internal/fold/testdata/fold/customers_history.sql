@@ -129,7 +129,7 @@ objs as (
   -- is left out before anything else, and only counts as folded (lf_seq,
   -- lf_at: the entity's newest event).
   select o.* from (
-    select o.*, false as repeated
+    select o.*, coalesce(o.type <> all (array['customer.balance_transaction_created']::text[]) and lag(o.type) over w <> all (array['customer.balance_transaction_created']::text[]) and o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
     from read o
     window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
@@ -165,6 +165,10 @@ then coalesce((
 	having count(*) = 1), r.balance)
 else r.balance end)))
      from (select s.entity, s.seq as last_seq, s.created_at as last_at) f, (select (s.r0).*) r) as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
