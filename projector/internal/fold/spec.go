@@ -101,7 +101,8 @@ type Source struct {
 	// prices), one candidate object per item, each with its own entity id
 	// (IDKey, required). The source is Embedded and its objects Full. The
 	// path's ids need a GIN index over jsonb_path_query_array(Object,
-	// Each || ".id") for late-event recomputes (see the migration).
+	// Each || ".id"), Object read from refs for a Refs source (fanIDs),
+	// for late-event recomputes (see the migrations).
 	Each string
 	// Except, with Each, is a path over Object whose items another source
 	// of the same events folds: an item whose id is among them is left to
