@@ -96,7 +96,7 @@ func sourceFrom(s Source) string {
 // so that the fold still reports every event read (see liveCount).
 func (g *sqlGen) batchRank() string {
 	where := "e.seq > $1 and e.seq <= $2"
-	if !g.reducesFans() {
+	if !g.reduces() {
 		return g.rankUnion(where, "", nil)
 	}
 	var parts []string
@@ -110,6 +110,8 @@ func (g *sqlGen) batchRank() string {
 				done[m] = true
 			}
 			parts = append(parts, g.fanBatchSelect(members, where))
+		case g.reducible(s):
+			parts = append(parts, g.reducedSelect(i, s, where))
 		default:
 			parts = append(parts, g.rankSelect(i, s, where, "", ", 1::bigint as n"))
 		}
@@ -130,19 +132,33 @@ func (g *sqlGen) fanGroup(i int) []int {
 	return out
 }
 
-// reducesFans reports whether the projection has a fan source.
-func (g *sqlGen) reducesFans() bool {
+// reduces reports whether the projection's batch ranking reduces a
+// source: a fan source, or a reducible one.
+func (g *sqlGen) reduces() bool {
 	for _, s := range g.p.Sources {
-		if s.Each != "" {
+		if s.Each != "" || g.reducible(s) {
 			return true
 		}
 	}
 	return false
 }
 
+// reducible reports whether the batch's events of source s are reduced
+// to those that can matter to the fold (reducedSelect): an object every
+// subscription event embeds (Refs: many events name few entities, and
+// ranking reads the skeleton, not the payload), embedded (an event
+// without one is no dead letter, so events without an id may be counted
+// together), with its id in the object, full or telling so while ranking
+// (not Partial), and not pinned to a version (Pin's ranking reads every
+// version).
+func (g *sqlGen) reducible(s Source) bool {
+	return g.p.Pin == nil && s.Refs && s.Embedded && s.Each == "" && s.IDKey != "" && s.Shape != Partial &&
+		s.Resolve == "" && !s.Versioned && !s.SetsDefault
+}
+
 // liveCount selects the number of events the fold read.
 func (g *sqlGen) liveCount() string {
-	if !g.reducesFans() {
+	if !g.reduces() {
 		return "select count(*) from live"
 	}
 	return "select coalesce(sum(b.n), 0)::bigint from live b"
@@ -206,4 +222,38 @@ func (g *sqlGen) fanBatchSelect(members []int, where string) string {
     where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)`,
 		g.rankVer(s), g.events, rankObject(s), strings.Join(keys, " || "),
 		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "))
+}
+
+// reducedSelect ranks the batch's events of source s (reducible), keeping
+// of each entity's full objects only the newest and the oldest, and every
+// partial one. As for a fan source (see above), a full object older than
+// the source's newest full one is never in a fold window (the window
+// starts at the newest full object of any source), and only the entity's
+// oldest batch event decides whether the batch is late for it; partial
+// objects newer than the newest full one are in the window, so all are
+// kept. The newest event of a group stands for the group's count (n).
+// The groups are hashed, their newest and oldest found as in
+// fanBatchSelect, and the kept events read again by position.
+func (g *sqlGen) reducedSelect(i int, s Source, where string) string {
+	full := rankFull(s)
+	group := "1, 2" // Full objects: one group per entity.
+	if full != "true" {
+		group = fmt.Sprintf("1, 2, case when %s then null else e.seq end", full) // Each partial object alone.
+	}
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, k.entity, k.full, %[1]d as src%[2]s,
+           case when w.newest then k.cnt else 0 end as n
+    from (
+      select %[3]s as entity, %[4]s as full, count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      from %[5]s e%[6]s
+      where %[7]s and e.type = any (%[8]s) and %[9]s
+      group by %[10]s
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id from %[5]s e where e.seq = w.seq offset 0) e
+    where w.newest or k.cnt > 1`,
+		i, g.rankVer(s), g.rankID(s), full, g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"), group)
 }
