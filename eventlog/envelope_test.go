@@ -89,3 +89,31 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestSkipValue: the scanner's value ends, for strings whose quotes and
+// backslashes are escaped in every way (a quote ends a string only after
+// an even run of backslashes), and containers holding such strings and
+// brackets inside strings; values are checked against encoding/json.
+func TestSkipValue(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{
+		`""`, `"a"`, `"\\"`, `"\""`, `"a\\\\"`, `"\\\""`, `"x\\\\\""`, `"\u0022"`, `"\\\\\\"`,
+		`{"k\"}":"]\\","b":["\"[",{"c":"}"}]}`, `[{"a":"\\\\"},"\"]\""]`, `[ 1 , "2" , { } ]`,
+		`{"a":` + strings.Repeat(` `, 100) + `"` + strings.Repeat(`\\`, 33) + `"}`,
+		`-1.5e3`, `true`, `null`,
+	} {
+		if !json.Valid([]byte(v)) {
+			t.Fatalf("test value %s is not JSON", v)
+		}
+		body := []byte(`[` + v + `,1]`)
+		end, err := skipValue(body, 1)
+		if err != nil || end != 1+len(v) {
+			t.Errorf("skipValue(%s) = %d, %v; want %d", v, end, err, 1+len(v))
+		}
+	}
+	for _, v := range []string{`"abc\"`, `"\\\"`, `{"a":"}`, `["\"]`} {
+		if end, err := skipValue([]byte(v), 0); err == nil {
+			t.Errorf("skipValue(%s) = %d, want an error", v, end)
+		}
+	}
+}

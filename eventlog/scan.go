@@ -76,17 +76,31 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index just past the string starting at b[i] == '"'.
+// A quote ends the string unless an odd number of backslashes precedes it
+// (each escapes the next character); the quotes are found with
+// bytes.IndexByte, which reads many bytes per step.
 func skipString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	start := i
+	for i++; ; i++ {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return 0, errScan
+		}
+		i += j
+		k := i - 1
+		for k > start && b[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
 			return i + 1, nil
 		}
 	}
-	return 0, errScan
 }
+
+// structural marks the bytes skipValue's container loop stops at: the
+// rest (members' punctuation, scalars, the space of indented bodies) is
+// passed over by a table lookup per byte.
+var structural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
 
 // skipValue returns the index just past the value starting at b[i].
 func skipValue(b []byte, i int) (int, error) {
@@ -99,6 +113,12 @@ func skipValue(b []byte, i int) (int, error) {
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i == len(b) {
+				break
+			}
 			switch b[i] {
 			case '"':
 				end, err := skipString(b, i)

@@ -218,6 +218,49 @@ func TestHistoryVersions(t *testing.T) {
 	}
 }
 
+// TestHistoryKeepsARepeatAfterABalanceTransaction: a customer's balance
+// after a balance transaction follows the burst's chain, not the object,
+// so an object equal to that transaction's (a subscription embedding the
+// customer) still makes a version when it puts the object's balance back;
+// between other events an equal object is skipped.
+func TestHistoryKeepsARepeatAfterABalanceTransaction(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{1, 10} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			// The chain ends at 25; the newest transaction (evt_a) says 10.
+			tx1, tx2 := balanceEvent(t, "evt_b", 1, "10.00", "25.00"), balanceEvent(t, "evt_a", 1, "0.00", "10.00")
+			c := customerObj(t, "cus_1")
+			c["balance"] = "10.00" // evt_a's object, as folded.
+			sub := func(id string, sec int) eventlog.Event {
+				s := subscriptionObj(t, "sub_"+id, "cus_1", "plan_1")
+				s["customer"] = c
+				return event(t, id, "subscription.edited", at(sec), map[string]any{"subscription": s})
+			}
+			b.append(t, tx1, tx2, sub("evt_s1", 2), sub("evt_s2", 3))
+			b.drain(t, batch)
+			if got := b.row(t, "customers", "cus_1")["balance"]; got != 10.0 {
+				t.Errorf("balance %v, want 10 (the object after the burst)", got)
+			}
+			var balances []string
+			rows, err := b.schema.Pool.Query(context.Background(), fmt.Sprintf("select last_event_id || ':' || balance from %s where id = 'cus_1' order by valid_from, last_event_seq",
+				pgx.Identifier{b.schema.Name, "customers_history"}.Sanitize()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if balances, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"evt_b:25.00", "evt_s1:10.00"}; !slices.Equal(balances, want) {
+				t.Errorf("versions %v, want %v", balances, want)
+			}
+			b.checkHistoryMatchesCurrent(t)
+			b.checkRebuildMatches(t)
+		})
+	}
+}
+
 // TestAsOfEqualsReplayUpToThen checks history against an independent
 // computation: for several instants, the as-of functions of a log delivered
 // shuffled must equal the current tables of a fresh log holding only the

@@ -204,7 +204,8 @@ var catalog = withHistory(append([]Projection{
 			{Types: paymentMethodTypes, Object: `e.payload -> 'payment_method'`, IDKey: "customer_id",
 				Shape: Partial, Allow: []string{"default_payment_method"}, Extra: defaultPaymentMethod},
 		},
-		Derived: []Derived{{Column: "balance", SQL: chainedBalance}},
+		// The balance reads the log only after a balance transaction.
+		Derived: []Derived{{Column: "balance", SQL: chainedBalance, RowOnlyUnless: []string{balanceTransactionType}}},
 	},
 	{
 		Name: "subscriptions", Table: "subscriptions", Key: "id", Version: 2,

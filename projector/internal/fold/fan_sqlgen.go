@@ -47,9 +47,10 @@ func fanObject(s Source, entity string) string {
 }
 
 // fanIDs is the array of the items' ids of event e, as the migration
-// indexes it (GIN, where it is not null).
+// indexes it (GIN, where it is not null): over events.refs when the
+// source may (migration 021 indexes a subscription's from refs).
 func fanIDs(s Source) string {
-	return fmt.Sprintf("jsonb_path_query_array(%s, %s)", s.Object, orbsql.QuoteLiteral(s.Each+".id"))
+	return fmt.Sprintf("jsonb_path_query_array(%s, %s)", rankObject(s), orbsql.QuoteLiteral(s.Each+".id"))
 }
 
 // fanLookup finds, by the GIN index, the events carrying an item whose id

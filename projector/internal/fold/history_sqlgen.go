@@ -140,6 +140,10 @@ objs as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, %[9]s as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
@@ -316,14 +320,27 @@ func (g *sqlGen) historyDerived(alias string) string {
 
 // repeated tells a full object equal to the full object just before it.
 // Derived columns other than RowOnly ones may change with the event alone
-// (a balance transaction that repeats the customer), so a projection with
-// any never skips.
+// (a balance transaction that repeats the customer): a projection with
+// any never skips, unless they read the row alone after all but some
+// event types (RowOnlyUnless) and neither object came with one of them.
 func (g *sqlGen) repeated() string {
-	if slices.ContainsFunc(g.p.Derived, func(d Derived) bool { return !d.RowOnly }) {
-		return "false"
+	var unless []string
+	for _, d := range g.p.Derived {
+		switch {
+		case d.RowOnly:
+		case len(d.RowOnlyUnless) > 0:
+			unless = append(unless, d.RowOnlyUnless...)
+		default:
+			return "false"
+		}
 	}
-	return "coalesce(o.full and lag(o.full) over w and (" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") +
-		" or o.obj = lag(o.obj) over w), false)"
+	same := "o.full and lag(o.full) over w and (" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") + " or o.obj = lag(o.obj) over w)"
+	if len(unless) > 0 {
+		slices.Sort(unless)
+		types := orbsql.TextArray(slices.Compact(unless))
+		same = fmt.Sprintf("o.type <> all (%[1]s) and lag(o.type) over w <> all (%[1]s) and %[2]s", types, same)
+	}
+	return "coalesce(" + same + ", false)"
 }
 
 // repeatedRead is repeated for the objects as read. For a pinned

@@ -101,7 +101,8 @@ type Source struct {
 	// prices), one candidate object per item, each with its own entity id
 	// (IDKey, required). The source is Embedded and its objects Full. The
 	// path's ids need a GIN index over jsonb_path_query_array(Object,
-	// Each || ".id") for late-event recomputes (see the migration).
+	// Each || ".id"), Object read from refs for a Refs source (fanIDs),
+	// for late-event recomputes (see the migrations).
 	Each string
 	// Except, with Each, is a path over Object whose items another source
 	// of the same events folds: an item whose id is among them is left to
@@ -126,6 +127,12 @@ type Derived struct {
 	// RowOnly says SQL reads r alone: an object equal to the one before it
 	// cannot change the column, so history may skip it.
 	RowOnly bool
+	// RowOnlyUnless lists the event types after which SQL reads more than
+	// r (the log); after any other event it reads r alone. History may
+	// skip an object equal to the one before it when neither came with
+	// one of these types (a customer embedded unchanged in every
+	// subscription event, between two balance transactions).
+	RowOnlyUnless []string
 }
 
 // Projection declares a table maintained from the log. Live batches,

@@ -87,14 +87,14 @@ func TestLateLookupsUseAnIndex(t *testing.T) {
 			want := map[string]string{
 				"e.resource_id": "events_resource_idx",
 				"e.event_id":    "events_event_id_key",
-				"((e.payload -> 'subscription' -> 'plan') ->> 'id')":                                   "events_subscription_plan_idx",
-				"((e.payload -> 'subscription' -> 'customer') ->> 'id')":                               "events_subscription_customer_idx",
-				"((e.payload -> 'payment_method') ->> 'customer_id')":                                  "events_payment_method_customer_idx",
-				"((e.payload -> 'properties' -> 'block') ->> 'id')":                                    "events_ledger_block_idx",
-				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')":                      "events_balance_transaction_idx",
-				"jsonb_path_query_array(e.payload -> 'subscription', '$.plan.prices[*].id')":           "events_subscription_plan_prices_idx",
-				"jsonb_path_query_array(e.payload -> 'subscription', '$.price_intervals[*].price.id')": "events_subscription_interval_prices_idx",
-				"jsonb_path_query_array(e.payload -> 'plan', '$.prices[*].id')":                        "events_plan_prices_idx",
+				"((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id')":                                   "events_subscription_plan_idx",
+				"((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id')":                               "events_subscription_customer_idx",
+				"((e.payload -> 'payment_method') ->> 'customer_id')":                                                    "events_payment_method_customer_idx",
+				"((e.payload -> 'properties' -> 'block') ->> 'id')":                                                      "events_ledger_block_idx",
+				"((e.payload -> 'properties' -> 'balance_transaction') ->> 'id')":                                        "events_balance_transaction_idx",
+				"jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.plan.prices[*].id')":           "events_subscription_plan_prices_idx",
+				"jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.price_intervals[*].price.id')": "events_subscription_interval_prices_idx",
+				"jsonb_path_query_array(e.payload -> 'plan', '$.prices[*].id')":                                          "events_plan_prices_idx",
 			}[lookupExpr(s)]
 			if joined := strings.Join(plan, "\n"); want == "" || !strings.Contains(joined, want) {
 				t.Errorf("%s source %d does not look entities up by index %q:\n%s", p.Name, i, want, joined)

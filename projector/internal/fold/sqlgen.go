@@ -475,13 +475,16 @@ func (g *sqlGen) fullProbe(alias string) string {
 // lookupExpr is the id an event names directly, as an expression over e
 // alone. It must match an index on events (resource_id, event_id, or an
 // expression index in the migration) because late-event recomputes look
-// entities up by it.
+// entities up by it. A Refs source's id is read as ranking reads it, from
+// events.refs where the row has them: the indexes over a subscription's
+// embedded objects are built on that expression (migration 021), not on
+// the ~54 KB payload.
 func lookupExpr(s Source) string {
 	if s.Each != "" {
 		return fanIDs(s)
 	}
 	if s.IDKey != "" {
-		return fmt.Sprintf("((%s) ->> %s)", s.Object, orbsql.QuoteLiteral(s.IDKey))
+		return fmt.Sprintf("((%s) ->> %s)", rankObject(s), orbsql.QuoteLiteral(s.IDKey))
 	}
 	return baseID(s, "")
 }

@@ -72,7 +72,7 @@ cand as (
     union all
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
-    where e.seq <= $2 and ((e.payload -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
     from "orb"."events" e cross join late l
@@ -129,7 +129,7 @@ objs as (
   -- is left out before anything else, and only counts as folded (lf_seq,
   -- lf_at: the entity's newest event).
   select o.* from (
-    select o.*, false as repeated
+    select o.*, coalesce(o.type <> all (array['customer.balance_transaction_created']::text[]) and lag(o.type) over w <> all (array['customer.balance_transaction_created']::text[]) and o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
     from read o
     window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
@@ -165,6 +165,10 @@ then coalesce((
 	having count(*) = 1), r.balance)
 else r.balance end)))
      from (select s.entity, s.seq as last_seq, s.created_at as last_at) f, (select (s.r0).*) r) as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
@@ -237,7 +241,7 @@ select distinct x.entity from (
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
   union all
-  select ((e.payload -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
   union all

@@ -112,6 +112,10 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (

@@ -64,7 +64,7 @@ cand as (
   from (
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((e.payload -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((e.payload -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
@@ -194,6 +194,10 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
@@ -262,7 +266,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select ((e.payload -> 'subscription' -> 'plan') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all

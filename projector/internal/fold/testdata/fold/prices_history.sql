@@ -72,11 +72,11 @@ cand as (
     union all
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
-    where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'subscription', '$.plan.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.plan.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
-    where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'subscription', '$.price_intervals[*].price.id') ?| l.ids and o.o ->> 'id' = any (l.ids) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.price_intervals[*].price.id') ?| l.ids and o.o ->> 'id' = any (l.ids) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
@@ -181,6 +181,10 @@ folds as (
 ),
 states as (
   select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  -- In folds' order, said again: without an order of its own this level
+  -- forgets it, and marked's window sorted every state (whole rows, a
+  -- subscription's ~50 KB each) once more, spilling to disk.
+  order by s.entity, s.created_at, s.seq
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
