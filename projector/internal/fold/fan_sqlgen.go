@@ -145,15 +145,16 @@ func (g *sqlGen) reduces() bool {
 }
 
 // reducible reports whether the batch's events of source s are reduced
-// to those that can matter to the fold (reducedSelect): an object every
-// subscription event embeds (Refs: many events name few entities, and
-// ranking reads the skeleton, not the payload), embedded (an event
+// to those that can matter to the fold (reducedSelect): a full object
+// every subscription event embeds (Refs: many events name few entities,
+// and ranking reads the skeleton, not the payload), embedded (an event
 // without one is no dead letter, so events without an id may be counted
-// together), with its id in the object, full or telling so while ranking
-// (not Partial), and not pinned to a version (Pin's ranking reads every
-// version).
+// together), with its id in the object, and not pinned to a version
+// (Pin's ranking reads every version). A summary source (the embedded
+// customer) is not reduced: measured on the drain's backlog, grouping
+// its events cost more than the later stages saved.
 func (g *sqlGen) reducible(s Source) bool {
-	return g.p.Pin == nil && s.Refs && s.Embedded && s.Each == "" && s.IDKey != "" && s.Shape != Partial &&
+	return g.p.Pin == nil && s.Refs && s.Embedded && s.Each == "" && s.IDKey != "" && s.Shape == Full &&
 		s.Resolve == "" && !s.Versioned && !s.SetsDefault
 }
 
@@ -225,36 +226,30 @@ func (g *sqlGen) fanBatchSelect(members []int, where string) string {
 		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "))
 }
 
-// reducedSelect ranks the batch's events of source s (reducible), keeping
-// of each entity's full objects only the newest and the oldest, and every
-// partial one. As for a fan source (see above), a full object older than
-// the source's newest full one is never in a fold window (the window
-// starts at the newest full object of any source), and only the entity's
-// oldest batch event decides whether the batch is late for it; partial
-// objects newer than the newest full one are in the window, so all are
-// kept. The newest event of a group stands for the group's count (n).
-// The groups are hashed, their newest and oldest found as in
-// fanBatchSelect, and the kept events read again by position.
+// reducedSelect ranks the batch's events of source s (reducible),
+// keeping of each entity's objects, all full, only the newest and the
+// oldest. As for a fan source (see above), a full object older than the
+// source's newest full one is never in a fold window (the window starts
+// at the newest full object of any source), and only the entity's oldest
+// batch event decides whether the batch is late for it. The newest event
+// of a group stands for the group's count (n). The groups are hashed,
+// their newest and oldest found as in fanBatchSelect, and the kept events
+// read again by position.
 func (g *sqlGen) reducedSelect(i int, s Source, where string) string {
-	full := rankFull(s)
-	group := "1, 2" // Full objects: one group per entity.
-	if full != "true" {
-		group = fmt.Sprintf("1, 2, case when %s then null else e.seq end", full) // Each partial object alone.
-	}
-	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, k.entity, k.full, %[1]d as src%[2]s,
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, k.entity, true as full, %[1]d as src%[2]s,
            case when w.newest then k.cnt else 0 end as n
     from (
-      select %[3]s as entity, %[4]s as full, count(*) as cnt,
+      select %[3]s as entity, count(*) as cnt,
              max(array[extract(epoch from e.created_at), e.seq]) as hi,
              min(array[extract(epoch from e.created_at), e.seq]) as lo
-      from %[5]s e%[6]s
-      where %[7]s and e.type = any (%[8]s) and %[9]s
-      group by %[10]s
+      from %[4]s e%[5]s
+      where %[6]s and e.type = any (%[7]s) and %[8]s
+      group by 1
     ) k
     cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
     -- One index lookup per kept event (a join could be planned as a scan
     -- of the whole log).
-    cross join lateral (select e.seq, e.created_at, e.event_id from %[5]s e where e.seq = w.seq offset 0) e
+    cross join lateral (select e.seq, e.created_at, e.event_id from %[4]s e where e.seq = w.seq offset 0) e
     where w.newest or k.cnt > 1`,
-		i, g.rankVer(s), g.rankID(s), full, g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"), group)
+		i, g.rankVer(s), g.rankID(s), g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"))
 }

@@ -4,35 +4,23 @@
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src, 1::bigint as n
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, 1::bigint as n
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, k.entity, k.full, 2 as src,
-           case when w.newest then k.cnt else 0 end as n
-    from (
-      select o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, count(*) as cnt,
-             max(array[extract(epoch from e.created_at), e.seq]) as hi,
-             min(array[extract(epoch from e.created_at), e.seq]) as lo
-      from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
-      where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'customers' and d.seq = e.seq and d.resolved_at is null)
-      group by 1, 2, case when coalesce(o.o ? 'email', false) then null else e.seq end
-    ) k
-    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
-    -- One index lookup per kept event (a join could be planned as a scan
-    -- of the whole log).
-    cross join lateral (select e.seq, e.created_at, e.event_id from "orb"."events" e where e.seq = w.seq offset 0) e
-    where w.newest or k.cnt > 1
+    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
+    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src, 1::bigint as n
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src, 1::bigint as n
+    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ),
@@ -200,7 +188,7 @@ else r.balance end), case when r."billing_address" is not distinct from t."billi
   on conflict ("id") do update set "accounting_sync_configuration" = excluded."accounting_sync_configuration", "additional_emails" = excluded."additional_emails", "auto_collection" = excluded."auto_collection", "auto_issuance" = excluded."auto_issuance", "automatic_tax_enabled" = excluded."automatic_tax_enabled", "balance" = excluded."balance", "billing_address" = excluded."billing_address", "created_at" = excluded."created_at", "currency" = excluded."currency", "default_payment_method" = excluded."default_payment_method", "email" = excluded."email", "email_delivery" = excluded."email_delivery", "exempt_from_automated_tax" = excluded."exempt_from_automated_tax", "external_customer_id" = excluded."external_customer_id", "hierarchy" = excluded."hierarchy", "metadata" = excluded."metadata", "name" = excluded."name", "payment_configuration" = excluded."payment_configuration", "payment_provider" = excluded."payment_provider", "payment_provider_id" = excluded."payment_provider_id", "portal_url" = excluded."portal_url", "reporting_configuration" = excluded."reporting_configuration", "shipping_address" = excluded."shipping_address", "tax_id" = excluded."tax_id", "timezone" = excluded."timezone", "missing_from_api_at" = excluded."missing_from_api_at", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
   returning 1
 )
-select (select coalesce(sum(b.n), 0)::bigint from live b), (select count(*) from written), (select cardinality(ids) from late),
+select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
        (select count(*) from unapplied);
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)

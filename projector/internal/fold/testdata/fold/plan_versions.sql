@@ -4,15 +4,15 @@
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, k.entity, k.full, 0 as src,
+    select e.seq, e.created_at, e.event_id, k.entity, true as full, 0 as src,
            case when w.newest then k.cnt else 0 end as n
     from (
-      select (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, count(*) as cnt,
+      select (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, count(*) as cnt,
              max(array[extract(epoch from e.created_at), e.seq]) as hi,
              min(array[extract(epoch from e.created_at), e.seq]) as lo
       from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
       where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'plan_versions' and d.seq = e.seq and d.resolved_at is null)
-      group by 1, 2
+      group by 1
     ) k
     cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
     -- One index lookup per kept event (a join could be planned as a scan
