@@ -109,6 +109,7 @@ read as (
     ) e
     cross join lateral (select %[2]s as o offset 0) x
     cross join lateral (select coalesce(w.full, %[4]s) as full) f
+    cross join lateral (select %[16]s as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y%[15]s
@@ -173,9 +174,9 @@ versions as materialized (
   where v.changed or (v.first_new is null and v.last)
   window w as (partition by v.entity order by v.created_at, v.seq)
 ),
-`, g.events, g.objectCase(), g.integral(g.shapeCaseFor("f.full")), g.fullFromObject("x.o"), g.target, g.foldAgg,
+`, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeatedRead(),
-		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead())
+		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(), g.shapeCaseFor("f.full"))
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -427,8 +428,29 @@ func (g *sqlGen) fanRead() string {
     from jsonb_path_query(case w.src%[4]s end, case w.src%[5]s end) with ordinality i(o, n)
     order by i.o -> 'id', i.n
   ) x
-  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)`,
-		g.integral(g.shapeCaseFor("u.is_full")), intArray(idx), g.events, objs.String(), paths.String())
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
+  cross join lateral (select %[6]s as s offset 0) sh`,
+		g.integralOf("sh.s"), intArray(idx), g.events, objs.String(), paths.String(), g.shapeCaseFor("u.is_full"))
+}
+
+// integralOf is integral for an object already shaped (ref, a column):
+// jsonb_integral is an SQL function PostgreSQL cannot inline (it holds a
+// subquery), so each call runs its own executor, ~20 µs. History shapes
+// every copy of every object (the ten prices of each subscription event's
+// plan), so it is called only for an object with a number under one of the
+// integer columns' keys; for any other it would return the object as is.
+func (g *sqlGen) integralOf(ref string) string {
+	var tests []string
+	for _, c := range g.writable() {
+		switch c.Type {
+		case "integer", "bigint", "smallint":
+			tests = append(tests, fmt.Sprintf("jsonb_typeof(%s -> %s) = 'number'", ref, orbsql.QuoteLiteral(c.Name)))
+		}
+	}
+	if len(tests) == 0 {
+		return ref
+	}
+	return fmt.Sprintf("case when %s then %s else %s end", strings.Join(tests, " or "), g.integral(ref), ref)
 }
 
 // intArray is a SQL integer array literal.

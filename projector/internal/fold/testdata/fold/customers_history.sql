@@ -105,20 +105,21 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then x.o
-      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}')), '{}'::jsonb)
-      when w.src = 2 then case when f.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
-      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
-      when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
-	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
-	else '{}'::jsonb end, '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') when 4 then (e.payload -> 'payment_method') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 2 then coalesce((x.o) ? 'email', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}')), '{}'::jsonb)
+      when w.src = 2 then case when f.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
+      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
+      when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
+	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
+	else '{}'::jsonb end, '{}'::jsonb) end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y

@@ -89,19 +89,20 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then case when f.full then x.o else x.o end
-      when w.src = 1 then ((case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'customer' then jsonb_build_object('customer', x.o -> 'customer') else '{}'::jsonb end || case when x.o ? 'subscription' then jsonb_build_object('subscription', x.o -> 'subscription') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('invoice_date', e.payload #> '{properties,invoice_date}')), '{}'::jsonb)
-      when w.src = 2 then ((case when x.o ? 'amount_due' then jsonb_build_object('amount_due', x.o -> 'amount_due') else '{}'::jsonb end || case when x.o ? 'currency' then jsonb_build_object('currency', x.o -> 'currency') else '{}'::jsonb end || case when x.o ? 'due_date' then jsonb_build_object('due_date', x.o -> 'due_date') else '{}'::jsonb end || case when x.o ? 'hosted_invoice_url' then jsonb_build_object('hosted_invoice_url', x.o -> 'hosted_invoice_url') else '{}'::jsonb end || case when x.o ? 'invoice_date' then jsonb_build_object('invoice_date', x.o -> 'invoice_date') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'issued_at' then jsonb_build_object('issued_at', x.o -> 'issued_at') else '{}'::jsonb end || case when x.o ? 'memo' then jsonb_build_object('memo', x.o -> 'memo') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object(
-				'customer', case when x.o ->> 'customer_id' is not null then jsonb_build_object('id', x.o -> 'customer_id',
-					'external_customer_id', x.o -> 'external_customer_id') end,
-				'subscription', case when x.o ->> 'subscription_id' is not null then jsonb_build_object('id', x.o -> 'subscription_id') end)), '{}'::jsonb) end, array['folded_seq']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'invoice') when 1 then (e.payload -> 'invoice') when 2 then (e.payload -> 'invoice') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'line_items', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then case when f.full then x.o else x.o end
+      when w.src = 1 then ((case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'customer' then jsonb_build_object('customer', x.o -> 'customer') else '{}'::jsonb end || case when x.o ? 'subscription' then jsonb_build_object('subscription', x.o -> 'subscription') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('invoice_date', e.payload #> '{properties,invoice_date}')), '{}'::jsonb)
+      when w.src = 2 then ((case when x.o ? 'amount_due' then jsonb_build_object('amount_due', x.o -> 'amount_due') else '{}'::jsonb end || case when x.o ? 'currency' then jsonb_build_object('currency', x.o -> 'currency') else '{}'::jsonb end || case when x.o ? 'due_date' then jsonb_build_object('due_date', x.o -> 'due_date') else '{}'::jsonb end || case when x.o ? 'hosted_invoice_url' then jsonb_build_object('hosted_invoice_url', x.o -> 'hosted_invoice_url') else '{}'::jsonb end || case when x.o ? 'invoice_date' then jsonb_build_object('invoice_date', x.o -> 'invoice_date') else '{}'::jsonb end || case when x.o ? 'invoice_number' then jsonb_build_object('invoice_number', x.o -> 'invoice_number') else '{}'::jsonb end || case when x.o ? 'issued_at' then jsonb_build_object('issued_at', x.o -> 'issued_at') else '{}'::jsonb end || case when x.o ? 'memo' then jsonb_build_object('memo', x.o -> 'memo') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object(
+				'customer', case when x.o ->> 'customer_id' is not null then jsonb_build_object('id', x.o -> 'customer_id',
+					'external_customer_id', x.o -> 'external_customer_id') end,
+				'subscription', case when x.o ->> 'subscription_id' is not null then jsonb_build_object('id', x.o -> 'subscription_id') end)), '{}'::jsonb) end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y

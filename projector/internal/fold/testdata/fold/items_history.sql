@@ -73,14 +73,15 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then x.o end, array['folded_seq']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'item') end as o offset 0) x
     cross join lateral (select coalesce(w.full, false) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y

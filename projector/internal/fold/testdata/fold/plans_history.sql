@@ -105,17 +105,18 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then case when f.full then x.o else (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end
-      when w.src = 1 then x.o
-      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)
-      when w.src = 3 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end, array['net_terms', 'version', 'folded_seq', 'default_version', 'latest_version']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'net_terms') = 'number' or jsonb_typeof(sh.s -> 'version') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' or jsonb_typeof(sh.s -> 'default_version') = 'number' or jsonb_typeof(sh.s -> 'latest_version') = 'number' then "orb"."jsonb_integral"(sh.s, array['net_terms', 'version', 'folded_seq', 'default_version', 'latest_version']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') when 3 then (e.payload -> 'plan') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'prices', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then case when f.full then x.o else (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end
+      when w.src = 1 then x.o
+      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)
+      when w.src = 3 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y

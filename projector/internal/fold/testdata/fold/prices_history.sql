@@ -105,18 +105,19 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
-      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'price') when 1 then (e.payload -> 'price') when 2 then (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 3 then (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 4 then (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) end as o offset 0) x
     cross join lateral (select coalesce(w.full, false) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
+      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y
@@ -125,12 +126,7 @@ read as (
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
-      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
-      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end, array['plan_phase_order', 'folded_seq']::text[]) as obj
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
@@ -153,6 +149,12 @@ read as (
     order by i.o -> 'id', i.n
   ) x
   join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
+  cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
+      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end as s offset 0) sh
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change

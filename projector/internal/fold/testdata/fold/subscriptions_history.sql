@@ -81,17 +81,18 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, "orb"."jsonb_integral"(case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
-      when w.src = 0 then case when f.full then x.o else (x.o - array['customer', 'plan']::text[]) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
-	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end
-      when w.src = 1 then ((case when x.o ? 'start_date' then jsonb_build_object('start_date', x.o -> 'start_date') else '{}'::jsonb end || case when x.o ? 'end_date' then jsonb_build_object('end_date', x.o -> 'end_date') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
-	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms', 'folded_seq']::text[]) as obj
+    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'active_plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'billing_cycle_day') = 'number' or jsonb_typeof(sh.s -> 'net_terms') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms', 'folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'subscription') when 1 then (e.payload -> 'subscription') end as o offset 0) x
     cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'price_intervals', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then case when f.full then x.o else (x.o - array['customer', 'plan']::text[]) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
+	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end
+      when w.src = 1 then ((case when x.o ? 'start_date' then jsonb_build_object('start_date', x.o -> 'start_date') else '{}'::jsonb end || case when x.o ? 'end_date' then jsonb_build_object('end_date', x.o -> 'end_date') else '{}'::jsonb end || case when x.o ? 'status' then jsonb_build_object('status', x.o -> 'status') else '{}'::jsonb end)) || coalesce(jsonb_strip_nulls(jsonb_build_object('customer_id', x.o #> '{customer,id}',
+	'external_customer_id', x.o #> '{customer,external_customer_id}', 'plan_id', x.o #> '{plan,id}')), '{}'::jsonb) end as s offset 0) sh
     where e.seq = w.seq
     offset 0
   ) y
