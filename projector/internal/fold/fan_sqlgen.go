@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	orbsql "github.com/orb-sync/orb-sync/sql"
@@ -85,70 +86,170 @@ func sourceFrom(s Source) string {
 // events.refs when the source may (Source.Refs), and dead letters are
 // left out before grouping, so a group's newest is its newest foldable
 // event.
+//
+// Fan sources over the same events and object (a subscription's plan
+// prices and its price intervals' prices) are grouped together, by all
+// their ids at once: one pass over the batch's events serves them all (a
+// finer grouping only keeps more events, never fewer).
 
 // batchRank is ranked, the batch's events per source: fan sources
 // reduced as above. Each row's n is how many ranked rows it stands for,
 // so that the fold still reports every event read (see liveCount).
 func (g *sqlGen) batchRank() string {
 	where := "e.seq > $1 and e.seq <= $2"
-	if !g.reducesFans() {
+	if !g.reduces() {
 		return g.rankUnion(where, "", nil)
 	}
-	parts := make([]string, len(g.p.Sources))
+	var parts []string
+	done := map[int]bool{}
 	for i, s := range g.p.Sources {
-		if s.Each != "" {
-			parts[i] = g.fanBatchSelect(i, s, where)
-			continue
+		switch {
+		case done[i]:
+		case s.Each != "":
+			members := g.fanGroup(i)
+			for _, m := range members {
+				done[m] = true
+			}
+			parts = append(parts, g.fanBatchSelect(members, where))
+		case g.reducible(s):
+			parts = append(parts, g.reducedSelect(i, s, where))
+		default:
+			parts = append(parts, g.rankSelect(i, s, where, "", ", 1::bigint as n"))
 		}
-		parts[i] = g.rankSelect(i, s, where, "", ", 1::bigint as n")
 	}
 	return strings.Join(parts, "\n    union all\n")
 }
 
-// reducesFans reports whether the projection has a fan source.
-func (g *sqlGen) reducesFans() bool {
+// fanGroup lists the fan sources that read the same events' same object
+// as fan source i (i among them), in catalog order.
+func (g *sqlGen) fanGroup(i int) []int {
+	s := g.p.Sources[i]
+	var out []int
+	for j, o := range g.p.Sources {
+		if o.Each != "" && rankObject(o) == rankObject(s) && slices.Equal(o.Types, s.Types) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// reduces reports whether the projection's batch ranking reduces a
+// source: a fan source, or a reducible one.
+func (g *sqlGen) reduces() bool {
 	for _, s := range g.p.Sources {
-		if s.Each != "" {
+		if s.Each != "" || g.reducible(s) {
 			return true
 		}
 	}
 	return false
 }
 
+// reducible reports whether the batch's events of source s are reduced
+// to those that can matter to the fold (reducedSelect): a full object
+// every subscription event embeds (Refs: many events name few entities,
+// and ranking reads the skeleton, not the payload), embedded (an event
+// without one is no dead letter, so events without an id may be counted
+// together), with its id in the object, and not pinned to a version
+// (Pin's ranking reads every version). A summary source (the embedded
+// customer) is not reduced: measured on the drain's backlog, grouping
+// its events cost more than the later stages saved.
+func (g *sqlGen) reducible(s Source) bool {
+	return g.p.Pin == nil && s.Refs && s.Embedded && s.Each == "" && s.IDKey != "" && s.Shape == Full &&
+		s.Resolve == "" && !s.Versioned && !s.SetsDefault
+}
+
 // liveCount selects the number of events the fold read.
 func (g *sqlGen) liveCount() string {
-	if !g.reducesFans() {
+	if !g.reduces() {
 		return "select count(*) from live"
 	}
 	return "select coalesce(sum(b.n), 0)::bigint from live b"
 }
 
-// fanBatchSelect ranks the batch's events of fan source s, reduced to the
-// newest and oldest event per group of equal ids (x.ids, and x.ex, the ids
-// Except leaves to another source), fanned out to one row per id. Groups
-// are told apart by the ids' text compared as bytes (k): cheaper to sort
-// than jsonb, and equal texts are equal ids (equal ids spelt two ways only
-// make two groups).
-func (g *sqlGen) fanBatchSelect(i int, s Source, where string) string {
-	ex, exWhere := "null::jsonb", ""
-	if s.Except != "" {
-		ex = fmt.Sprintf("jsonb_path_query_array(fp.o, %s)", orbsql.QuoteLiteral(s.Except+".id"))
-		exWhere = " and not (k.ex @> jsonb_build_array(i.v))"
+// fanBatchSelect ranks the batch's events of the fan sources members
+// (one fanGroup), reduced to the newest and oldest event per group of
+// equal ids, fanned out to one row per id and source. Groups are told
+// apart by the text of the ids' arrays (those of each member's Each and
+// Except paths, each path once) compared as bytes (k): cheaper to hash
+// than jsonb, equal texts are equal ids (equal ids spelt two ways only
+// make two groups), and the arrays' texts, each a whole JSON value, join
+// without ambiguity. The groups are hashed, not sorted: each keeps its
+// count and its newest and oldest event as the greatest and least
+// [epoch of created_at, seq] (numeric, exact to the microsecond, so the
+// order is (created_at, seq)); the two kept events are read again by
+// position.
+func (g *sqlGen) fanBatchSelect(members []int, where string) string {
+	s := g.p.Sources[members[0]]
+	var paths []string
+	for _, m := range members {
+		ms := g.p.Sources[m]
+		paths = append(paths, ms.Each+".id")
+		if ms.Except != "" {
+			paths = append(paths, ms.Except+".id")
+		}
 	}
-	return fmt.Sprintf(`    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, %[1]d as src%[2]s,
-           case when k.rn_new = 1 then k.cnt else 0 end as n
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	keys := make([]string, len(paths))
+	for j, p := range paths {
+		keys[j] = fmt.Sprintf("jsonb_path_query_array(fp.o, %s)::text", orbsql.QuoteLiteral(p))
+	}
+	rows := make([]string, len(members))
+	for j, m := range members {
+		ms := g.p.Sources[m]
+		ex := "null::jsonb"
+		if ms.Except != "" {
+			ex = fmt.Sprintf("jsonb_path_query_array(e.o, %s)", orbsql.QuoteLiteral(ms.Except+".id"))
+		}
+		rows[j] = fmt.Sprintf("(%d, jsonb_path_query_array(e.o, %s), %s)", m, orbsql.QuoteLiteral(ms.Each+".id"), ex)
+	}
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, i.v #>> '{}' as entity, true as full, f.src as src%[1]s,
+           case when w.newest then k.cnt else 0 end as n
     from (
-      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
-             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
-             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
-             count(*) over (partition by x.k) as cnt
-      from %[3]s e
-      cross join lateral (select %[4]s as o offset 0) fp
-      cross join lateral (select jsonb_path_query_array(fp.o, %[5]s) as ids, %[6]s as ex offset 0) y
-      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
-      where %[7]s and e.type = any (%[8]s) and %[9]s
-    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
-    where (k.rn_new = 1 or k.rn_old = 1)%[10]s`,
-		i, g.rankVer(s), g.events, rankObject(s), orbsql.QuoteLiteral(s.Each+".id"), ex,
-		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), exWhere)
+      select count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      from %[2]s e
+      cross join lateral (select %[3]s as o offset 0) fp
+      cross join lateral (select (%[4]s) collate "C" as k offset 0) x
+      where %[5]s and e.type = any (%[6]s) and %[7]s
+      group by x.k
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id, %[3]s as o from %[2]s e where e.seq = w.seq offset 0) e
+    cross join lateral (values %[8]s) f(src, ids, ex)
+    cross join lateral jsonb_array_elements(f.ids) i(v)
+    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)`,
+		g.rankVer(s), g.events, rankObject(s), strings.Join(keys, " || "),
+		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "))
+}
+
+// reducedSelect ranks the batch's events of source s (reducible),
+// keeping of each entity's objects, all full, only the newest and the
+// oldest. As for a fan source (see above), a full object older than the
+// source's newest full one is never in a fold window (the window starts
+// at the newest full object of any source), and only the entity's oldest
+// batch event decides whether the batch is late for it. The newest event
+// of a group stands for the group's count (n). The groups are hashed,
+// their newest and oldest found as in fanBatchSelect, and the kept events
+// read again by position.
+func (g *sqlGen) reducedSelect(i int, s Source, where string) string {
+	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, k.entity, true as full, %[1]d as src%[2]s,
+           case when w.newest then k.cnt else 0 end as n
+    from (
+      select %[3]s as entity, count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      from %[4]s e%[5]s
+      where %[6]s and e.type = any (%[7]s) and %[8]s
+      group by 1
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id from %[4]s e where e.seq = w.seq offset 0) e
+    where w.newest or k.cnt > 1`,
+		i, g.rankVer(s), g.rankID(s), g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"))
 }

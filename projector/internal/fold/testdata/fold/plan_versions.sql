@@ -4,15 +4,27 @@
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
-    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
-    where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    select e.seq, e.created_at, e.event_id, k.entity, true as full, 0 as src,
+           case when w.newest then k.cnt else 0 end as n
+    from (
+      select (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
+      where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'plan_versions' and d.seq = e.seq and d.resolved_at is null)
+      group by 1
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id from "orb"."events" e where e.seq = w.seq offset 0) e
+    where w.newest or k.cnt > 1
     union all
-    select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src, 1::bigint as n
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || ((e.payload -> 'properties' ->> 'plan_version_number')) as entity, false as full, 2 as src
+    select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || ((e.payload -> 'properties' ->> 'plan_version_number')) as entity, false as full, 2 as src, 1::bigint as n
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.version_created']::text[])
 ),
@@ -146,7 +158,7 @@ written as (
   on conflict ("version_key") do update set "plan_id" = excluded."plan_id", "version" = excluded."version", "adjustments" = excluded."adjustments", "base_plan" = excluded."base_plan", "base_plan_id" = excluded."base_plan_id", "created_at" = excluded."created_at", "currency" = excluded."currency", "default_invoice_memo" = excluded."default_invoice_memo", "description" = excluded."description", "discount" = excluded."discount", "external_plan_id" = excluded."external_plan_id", "invoicing_currency" = excluded."invoicing_currency", "maximum" = excluded."maximum", "maximum_amount" = excluded."maximum_amount", "metadata" = excluded."metadata", "minimum" = excluded."minimum", "minimum_amount" = excluded."minimum_amount", "name" = excluded."name", "net_terms" = excluded."net_terms", "plan_phases" = excluded."plan_phases", "prices" = excluded."prices", "product" = excluded."product", "status" = excluded."status", "trial_config" = excluded."trial_config", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
   returning 1
 )
-select (select count(*) from live), (select count(*) from written), (select cardinality(ids) from late),
+select (select coalesce(sum(b.n), 0)::bigint from live b), (select count(*) from written), (select cardinality(ids) from late),
        (select count(*) from unapplied);
 
 -- name: candidates: positions in ($1, $2] this projection reads (poison-event bisection)

@@ -12,50 +12,45 @@ with ranked as materialized (
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.price']::text[])
     union all
-    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 2 as src,
-           case when k.rn_new = 1 then k.cnt else 0 end as n
+    select e.seq, e.created_at, e.event_id, i.v #>> '{}' as entity, true as full, f.src as src,
+           case when w.newest then k.cnt else 0 end as n
     from (
-      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
-             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
-             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
-             count(*) over (partition by x.k) as cnt
+      select count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
       from "orb"."events" e
       cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp
-      cross join lateral (select jsonb_path_query_array(fp.o, '$.plan.prices[*].id') as ids, null::jsonb as ex offset 0) y
-      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
+      cross join lateral (select (jsonb_path_query_array(fp.o, '$.plan.prices[*].id')::text || jsonb_path_query_array(fp.o, '$.price_intervals[*].price.id')::text) collate "C" as k offset 0) x
       where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
-    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
-    where (k.rn_new = 1 or k.rn_old = 1)
+      group by x.k
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id, coalesce(e.refs, e.payload) -> 'subscription' as o from "orb"."events" e where e.seq = w.seq offset 0) e
+    cross join lateral (values (2, jsonb_path_query_array(e.o, '$.plan.prices[*].id'), null::jsonb), (3, jsonb_path_query_array(e.o, '$.price_intervals[*].price.id'), jsonb_path_query_array(e.o, '$.plan.prices[*].id'))) f(src, ids, ex)
+    cross join lateral jsonb_array_elements(f.ids) i(v)
+    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)
     union all
-    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 3 as src,
-           case when k.rn_new = 1 then k.cnt else 0 end as n
+    select e.seq, e.created_at, e.event_id, i.v #>> '{}' as entity, true as full, f.src as src,
+           case when w.newest then k.cnt else 0 end as n
     from (
-      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
-             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
-             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
-             count(*) over (partition by x.k) as cnt
-      from "orb"."events" e
-      cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp
-      cross join lateral (select jsonb_path_query_array(fp.o, '$.price_intervals[*].price.id') as ids, jsonb_path_query_array(fp.o, '$.plan.prices[*].id') as ex offset 0) y
-      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
-      where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
-    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
-    where (k.rn_new = 1 or k.rn_old = 1) and not (k.ex @> jsonb_build_array(i.v))
-    union all
-    select k.seq, k.created_at, k.event_id, i.v #>> '{}' as entity, true as full, 4 as src,
-           case when k.rn_new = 1 then k.cnt else 0 end as n
-    from (
-      select e.seq, e.created_at, e.event_id, x.ids, x.ex,
-             row_number() over (partition by x.k order by e.created_at desc, e.seq desc) as rn_new,
-             row_number() over (partition by x.k order by e.created_at, e.seq) as rn_old,
-             count(*) over (partition by x.k) as cnt
+      select count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo
       from "orb"."events" e
       cross join lateral (select e.payload -> 'plan' as o offset 0) fp
-      cross join lateral (select jsonb_path_query_array(fp.o, '$.prices[*].id') as ids, null::jsonb as ex offset 0) y
-      cross join lateral (select y.ids, y.ex, (y.ids::text || coalesce(y.ex::text, '')) collate "C" as k) x
+      cross join lateral (select (jsonb_path_query_array(fp.o, '$.prices[*].id')::text) collate "C" as k offset 0) x
       where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[]) and not exists (select from "orb"."dead_letters" d where d.projection = 'prices' and d.seq = e.seq and d.resolved_at is null)
-    ) k cross join lateral jsonb_array_elements(k.ids) i(v)
-    where (k.rn_new = 1 or k.rn_old = 1)
+      group by x.k
+    ) k
+    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    -- One index lookup per kept event (a join could be planned as a scan
+    -- of the whole log).
+    cross join lateral (select e.seq, e.created_at, e.event_id, e.payload -> 'plan' as o from "orb"."events" e where e.seq = w.seq offset 0) e
+    cross join lateral (values (4, jsonb_path_query_array(e.o, '$.prices[*].id'), null::jsonb)) f(src, ids, ex)
+    cross join lateral jsonb_array_elements(f.ids) i(v)
+    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)
 ),
 live as materialized (
   select b.* from ranked b
