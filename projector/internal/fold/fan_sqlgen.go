@@ -206,24 +206,20 @@ func (g *sqlGen) fanBatchSelect(members []int, where string) string {
 	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, i.v #>> '{}' as entity, true as full, f.src as src%[1]s,
            case when w.newest then k.cnt else 0 end as n
     from (
-      select count(*) as cnt,
-             max(array[extract(epoch from e.created_at), e.seq]) as hi,
-             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      select %[9]s
       from %[2]s e
       cross join lateral (select %[3]s as o offset 0) fp
       cross join lateral (select (%[4]s) collate "C" as k offset 0) x
       where %[5]s and e.type = any (%[6]s) and %[7]s
       group by x.k
     ) k
-    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
-    -- One index lookup per kept event (a join could be planned as a scan
-    -- of the whole log).
-    cross join lateral (select e.seq, e.created_at, e.event_id, %[3]s as o from %[2]s e where e.seq = w.seq offset 0) e
+    %[10]s
     cross join lateral (values %[8]s) f(src, ids, ex)
     cross join lateral jsonb_array_elements(f.ids) i(v)
     where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)`,
 		g.rankVer(s), g.events, rankObject(s), strings.Join(keys, " || "),
-		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "))
+		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "),
+		groupEnds, g.keptEnds(", "+rankObject(s)+" as o"))
 }
 
 // reducedSelect ranks the batch's events of source s (reducible),
@@ -239,17 +235,31 @@ func (g *sqlGen) reducedSelect(i int, s Source, where string) string {
 	return fmt.Sprintf(`    select e.seq, e.created_at, e.event_id, k.entity, true as full, %[1]d as src%[2]s,
            case when w.newest then k.cnt else 0 end as n
     from (
-      select %[3]s as entity, count(*) as cnt,
-             max(array[extract(epoch from e.created_at), e.seq]) as hi,
-             min(array[extract(epoch from e.created_at), e.seq]) as lo
+      select %[3]s as entity, %[9]s
       from %[4]s e%[5]s
       where %[6]s and e.type = any (%[7]s) and %[8]s
       group by 1
     ) k
-    cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
+    %[10]s
+    where w.newest or k.cnt > 1`,
+		i, g.rankVer(s), g.rankID(s), g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"),
+		groupEnds, g.keptEnds(""))
+}
+
+// groupEnds aggregates a group of a batch's events (fanBatchSelect,
+// reducedSelect) without sorting it: its count, and its newest and oldest
+// event as the greatest and least [epoch of created_at, seq] (numeric,
+// exact to the microsecond, so the order is (created_at, seq)).
+const groupEnds = `count(*) as cnt,
+             max(array[extract(epoch from e.created_at), e.seq]) as hi,
+             min(array[extract(epoch from e.created_at), e.seq]) as lo`
+
+// keptEnds reads again, as e, each group's newest event (w.newest) and
+// its oldest (the same event when the group has one), with cols after
+// e.seq, e.created_at and e.event_id.
+func (g *sqlGen) keptEnds(cols string) string {
+	return fmt.Sprintf(`cross join lateral (values (k.hi[2]::bigint, true), (k.lo[2]::bigint, false)) w(seq, newest)
     -- One index lookup per kept event (a join could be planned as a scan
     -- of the whole log).
-    cross join lateral (select e.seq, e.created_at, e.event_id from %[4]s e where e.seq = w.seq offset 0) e
-    where w.newest or k.cnt > 1`,
-		i, g.rankVer(s), g.rankID(s), g.events, sourceFrom(s), where, orbsql.TextArray(s.Types), g.notDead("e.seq"))
+    cross join lateral (select e.seq, e.created_at, e.event_id%s from %s e where e.seq = w.seq offset 0) e`, cols, g.events)
 }

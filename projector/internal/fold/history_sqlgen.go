@@ -441,11 +441,8 @@ func (g *sqlGen) fanRead() string {
 // integer columns' keys; for any other it would return the object as is.
 func (g *sqlGen) integralOf(ref string) string {
 	var tests []string
-	for _, c := range g.writable() {
-		switch c.Type {
-		case "integer", "bigint", "smallint":
-			tests = append(tests, fmt.Sprintf("jsonb_typeof(%s -> %s) = 'number'", ref, orbsql.QuoteLiteral(c.Name)))
-		}
+	for _, k := range g.integerKeys() {
+		tests = append(tests, fmt.Sprintf("jsonb_typeof(%s -> %s) = 'number'", ref, orbsql.QuoteLiteral(k)))
 	}
 	if len(tests) == 0 {
 		return ref

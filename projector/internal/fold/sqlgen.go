@@ -301,6 +301,16 @@ func (g *sqlGen) derived(name string) (string, bool) {
 // integral wraps obj so that integral JSON numbers of any spelling (30.0,
 // 3e1) fit the table's integer columns; a real fraction stays a data error.
 func (g *sqlGen) integral(obj string) string {
+	keys := g.integerKeys()
+	if len(keys) == 0 {
+		return obj
+	}
+	return fmt.Sprintf("%s(%s, %s)", pgx.Identifier{g.schema, "jsonb_integral"}.Sanitize(), obj, orbsql.TextArray(keys))
+}
+
+// integerKeys lists the writable columns of an integer type: the keys
+// jsonb_integral may rewrite.
+func (g *sqlGen) integerKeys() []string {
 	var keys []string
 	for _, c := range g.writable() {
 		switch c.Type {
@@ -308,10 +318,7 @@ func (g *sqlGen) integral(obj string) string {
 			keys = append(keys, c.Name)
 		}
 	}
-	if len(keys) == 0 {
-		return obj
-	}
-	return fmt.Sprintf("%s(%s, %s)", pgx.Identifier{g.schema, "jsonb_integral"}.Sanitize(), obj, orbsql.TextArray(keys))
+	return keys
 }
 
 // writable lists the columns taken from the object: all but the key, the
