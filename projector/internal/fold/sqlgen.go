@@ -483,13 +483,13 @@ func rankFull(s Source) string {
 }
 
 // fullProbe reads, for the row aliased alias, whether its summary-source
-// object is full.
+// object is full: from refs for a Refs source, as ranking reads it.
 func (g *sqlGen) fullProbe(alias string) string {
 	var whens []string
 	for i, s := range g.p.Sources {
 		if s.Shape == Summary && !needsObject(s) {
 			whens = append(whens, fmt.Sprintf("when %d then (select coalesce((%s) ? %s, false) from %s e where e.seq = %s.seq)",
-				i, s.Object, orbsql.QuoteLiteral(s.FullKey), g.events, alias))
+				i, rankObject(s), orbsql.QuoteLiteral(s.FullKey), g.events, alias))
 		}
 	}
 	if len(whens) == 0 {

@@ -44,7 +44,7 @@ stale as materialized (
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
       ) p
-      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = p.seq) else false end)
+      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = p.seq) else false end)
     )
 ),
 late as materialized (
@@ -78,7 +78,7 @@ newest as (
   from cand c order by c.entity, c.created_at desc, c.seq desc
 ),
 heads as materialized ( -- Materialized: the probe must run once per row.
-  select n.*, coalesce(n.full, case n.src when 0 then (select coalesce((e.payload -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = n.seq) else false end) as head_full from newest n
+  select n.*, coalesce(n.full, case n.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = n.seq) else false end) as head_full from newest n
 ),
 deep as (
   select c.*, row_number() over (partition by c.entity order by c.created_at desc, c.seq desc) as rn
@@ -86,7 +86,7 @@ deep as (
 ),
 deep_shaped as materialized (
   select d.seq, d.created_at, d.event_id, d.entity, d.src, d.relog, d.rn,
-         coalesce(d.full, case d.src when 0 then (select coalesce((e.payload -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = d.seq) else false end) as full
+         coalesce(d.full, case d.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = d.seq) else false end) as full
   from deep d
 ),
 windowed as (
