@@ -213,8 +213,11 @@ var catalog = withHistory(append([]Projection{
 			// A summary subscription's customer and plan may be cut down
 			// too; keep the full ones from the last full payload, but move
 			// the join keys (a plan change names the new plan).
+			// Whether one is full is read from refs, which keep the
+			// price_intervals key: probing the ~54 KB payload cost a detoast
+			// per event on top of the one the fold reads it with.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Shape: Summary,
-				FullKey: "price_intervals", Omit: []string{"customer", "plan"}, Extra: subscriptionJoinKeys},
+				FullKey: "price_intervals", Omit: []string{"customer", "plan"}, Extra: subscriptionJoinKeys, Refs: true},
 			{Types: lightweightSubscriptionTypes, Object: `e.payload -> 'subscription'`, Shape: Partial,
 				Allow: []string{"start_date", "end_date", "status"}, Extra: subscriptionJoinKeys},
 		},

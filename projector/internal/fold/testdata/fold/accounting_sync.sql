@@ -117,10 +117,10 @@ folded as (
 ),
 written as (
   insert into "orb"."accounting_sync" ("object_id", "object_type", "status", "provider", "failure_reason", "customer_id", "accounting_sync_record", "last_event_type", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."object_type", r."status", r."provider", r."failure_reason", r."customer_id", case when r."accounting_sync_record" is not distinct from t."accounting_sync_record" then t."accounting_sync_record" else r."accounting_sync_record" end, r."last_event_type", f.last_id, f.last_seq, f.last_at
+  select f.entity, r."object_type", r."status", r."provider", r."failure_reason", r."customer_id", case when record_image_eq(row(r."accounting_sync_record"), row(t."accounting_sync_record")) then t."accounting_sync_record" else r."accounting_sync_record" end, r."last_event_type", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."accounting_sync" t on t."object_id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."accounting_sync" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."object_id" is null then null::"orb"."accounting_sync" else row(t."object_id", t."object_type", t."status", t."provider", t."failure_reason", t."customer_id", t."accounting_sync_record", t."last_event_type", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."accounting_sync" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("object_id") do update set "object_type" = excluded."object_type", "status" = excluded."status", "provider" = excluded."provider", "failure_reason" = excluded."failure_reason", "customer_id" = excluded."customer_id", "accounting_sync_record" = excluded."accounting_sync_record", "last_event_type" = excluded."last_event_type", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

@@ -111,10 +111,10 @@ folded as (
 ),
 written as (
   insert into "orb"."billable_metrics" ("id", "description", "item", "metadata", "name", "parameter_definitions", "sql", "status", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."description", case when r."item" is not distinct from t."item" then t."item" else r."item" end, case when r."metadata" is not distinct from t."metadata" then t."metadata" else r."metadata" end, r."name", case when r."parameter_definitions" is not distinct from t."parameter_definitions" then t."parameter_definitions" else r."parameter_definitions" end, r."sql", r."status", f.last_id, f.last_seq, f.last_at
+  select f.entity, r."description", case when record_image_eq(row(r."item"), row(t."item")) then t."item" else r."item" end, case when record_image_eq(row(r."metadata"), row(t."metadata")) then t."metadata" else r."metadata" end, r."name", case when record_image_eq(row(r."parameter_definitions"), row(t."parameter_definitions")) then t."parameter_definitions" else r."parameter_definitions" end, r."sql", r."status", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."billable_metrics" t on t."id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."billable_metrics" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."id" is null then null::"orb"."billable_metrics" else row(t."id", t."description", t."item", t."metadata", t."name", t."parameter_definitions", t."sql", t."status", t."last_event_id", t."last_event_seq", t."last_event_at", t."item_id")::"orb"."billable_metrics" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("id") do update set "description" = excluded."description", "item" = excluded."item", "metadata" = excluded."metadata", "name" = excluded."name", "parameter_definitions" = excluded."parameter_definitions", "sql" = excluded."sql", "status" = excluded."status", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

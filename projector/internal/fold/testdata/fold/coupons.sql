@@ -111,10 +111,10 @@ folded as (
 ),
 written as (
   insert into "orb"."coupons" ("id", "archived_at", "discount", "duration_in_months", "max_redemptions", "redemption_code", "times_redeemed", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."archived_at", case when r."discount" is not distinct from t."discount" then t."discount" else r."discount" end, r."duration_in_months", r."max_redemptions", r."redemption_code", r."times_redeemed", f.last_id, f.last_seq, f.last_at
+  select f.entity, r."archived_at", case when record_image_eq(row(r."discount"), row(t."discount")) then t."discount" else r."discount" end, r."duration_in_months", r."max_redemptions", r."redemption_code", r."times_redeemed", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."coupons" t on t."id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."coupons" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."id" is null then null::"orb"."coupons" else row(t."id", t."archived_at", t."discount", t."duration_in_months", t."max_redemptions", t."redemption_code", t."times_redeemed", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."coupons" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("id") do update set "archived_at" = excluded."archived_at", "discount" = excluded."discount", "duration_in_months" = excluded."duration_in_months", "max_redemptions" = excluded."max_redemptions", "redemption_code" = excluded."redemption_code", "times_redeemed" = excluded."times_redeemed", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

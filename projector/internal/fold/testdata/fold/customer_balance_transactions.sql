@@ -112,10 +112,10 @@ folded as (
 ),
 written as (
   insert into "orb"."customer_balance_transactions" ("id", "action", "amount", "created_at", "credit_note", "customer_id", "description", "ending_balance", "external_customer_id", "invoice", "starting_balance", "type", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."action", r."amount", r."created_at", case when r."credit_note" is not distinct from t."credit_note" then t."credit_note" else r."credit_note" end, r."customer_id", r."description", r."ending_balance", r."external_customer_id", case when r."invoice" is not distinct from t."invoice" then t."invoice" else r."invoice" end, r."starting_balance", r."type", f.last_id, f.last_seq, f.last_at
+  select f.entity, r."action", r."amount", r."created_at", case when record_image_eq(row(r."credit_note"), row(t."credit_note")) then t."credit_note" else r."credit_note" end, r."customer_id", r."description", r."ending_balance", r."external_customer_id", case when record_image_eq(row(r."invoice"), row(t."invoice")) then t."invoice" else r."invoice" end, r."starting_balance", r."type", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."customer_balance_transactions" t on t."id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."customer_balance_transactions" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."id" is null then null::"orb"."customer_balance_transactions" else row(t."id", t."action", t."amount", t."created_at", t."credit_note", t."customer_id", t."description", t."ending_balance", t."external_customer_id", t."invoice", t."starting_balance", t."type", t."invoice_id", t."credit_note_id", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."customer_balance_transactions" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("id") do update set "action" = excluded."action", "amount" = excluded."amount", "created_at" = excluded."created_at", "credit_note" = excluded."credit_note", "customer_id" = excluded."customer_id", "description" = excluded."description", "ending_balance" = excluded."ending_balance", "external_customer_id" = excluded."external_customer_id", "invoice" = excluded."invoice", "starting_balance" = excluded."starting_balance", "type" = excluded."type", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

@@ -113,10 +113,10 @@ folded as (
 ),
 written as (
   insert into "orb"."customer_credit_alerts" ("event_id", "type", "created_at", "customer_id", "external_customer_id", "alert_configuration", "balance_threshold", "pricing_unit", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."type", r."created_at", r."customer_id", r."external_customer_id", case when r."alert_configuration" is not distinct from t."alert_configuration" then t."alert_configuration" else r."alert_configuration" end, r."balance_threshold", case when r."pricing_unit" is not distinct from t."pricing_unit" then t."pricing_unit" else r."pricing_unit" end, f.last_id, f.last_seq, f.last_at
+  select f.entity, r."type", r."created_at", r."customer_id", r."external_customer_id", case when record_image_eq(row(r."alert_configuration"), row(t."alert_configuration")) then t."alert_configuration" else r."alert_configuration" end, r."balance_threshold", case when record_image_eq(row(r."pricing_unit"), row(t."pricing_unit")) then t."pricing_unit" else r."pricing_unit" end, f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."customer_credit_alerts" t on t."event_id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."customer_credit_alerts" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."event_id" is null then null::"orb"."customer_credit_alerts" else row(t."event_id", t."type", t."created_at", t."customer_id", t."external_customer_id", t."alert_configuration", t."balance_threshold", t."pricing_unit", t."alert_id", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."customer_credit_alerts" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("event_id") do update set "type" = excluded."type", "created_at" = excluded."created_at", "customer_id" = excluded."customer_id", "external_customer_id" = excluded."external_customer_id", "alert_configuration" = excluded."alert_configuration", "balance_threshold" = excluded."balance_threshold", "pricing_unit" = excluded."pricing_unit", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

@@ -111,10 +111,10 @@ folded as (
 ),
 written as (
   insert into "orb"."items" ("id", "archived_at", "created_at", "external_connections", "metadata", "name", "last_event_id", "last_event_seq", "last_event_at")
-  select f.entity, r."archived_at", r."created_at", case when r."external_connections" is not distinct from t."external_connections" then t."external_connections" else r."external_connections" end, case when r."metadata" is not distinct from t."metadata" then t."metadata" else r."metadata" end, r."name", f.last_id, f.last_seq, f.last_at
+  select f.entity, r."archived_at", r."created_at", case when record_image_eq(row(r."external_connections"), row(t."external_connections")) then t."external_connections" else r."external_connections" end, case when record_image_eq(row(r."metadata"), row(t."metadata")) then t."metadata" else r."metadata" end, r."name", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."items" t on t."id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."items" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."id" is null then null::"orb"."items" else row(t."id", t."archived_at", t."created_at", t."external_connections", t."metadata", t."name", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."items" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("id") do update set "archived_at" = excluded."archived_at", "created_at" = excluded."created_at", "external_connections" = excluded."external_connections", "metadata" = excluded."metadata", "name" = excluded."name", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"

@@ -127,7 +127,7 @@ written as (
   select f.entity, r."created_at", r."customer_id", r."default", r."deleted_at", r."external_payment_method_id", r."payment_method_type", r."provider_type", f.last_id, f.last_seq, f.last_at
   from folded f
   left join "orb"."payment_methods" t on t."id" = f.entity
-  cross join lateral jsonb_populate_record(case when f.reset then null::"orb"."payment_methods" else t end,
+  cross join lateral jsonb_populate_record(case when f.reset or t."id" is null then null::"orb"."payment_methods" else row(t."id", t."created_at", t."customer_id", t."default", t."deleted_at", t."external_payment_method_id", t."payment_method_type", t."provider_type", t."last_event_id", t."last_event_seq", t."last_event_at")::"orb"."payment_methods" end,
                                            coalesce(f.obj, '{}'::jsonb)) r
   where f.checked >= 0 -- Always true; keeps the check above from being optimized away.
   on conflict ("id") do update set "created_at" = excluded."created_at", "customer_id" = excluded."customer_id", "default" = excluded."default", "deleted_at" = excluded."deleted_at", "external_payment_method_id" = excluded."external_payment_method_id", "payment_method_type" = excluded."payment_method_type", "provider_type" = excluded."provider_type", "last_event_id" = excluded."last_event_id", "last_event_seq" = excluded."last_event_seq", "last_event_at" = excluded."last_event_at"
