@@ -242,3 +242,44 @@ func TestFannedPricesInOneBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedPriceRepeatsInHistory folds a plan's price that every
+// subscription event embeds, repeated, changed, repeated and changed back,
+// in one batch and one event per batch: each change is a version (the
+// change back too), each repeat none, and a price embedded unchanged has
+// one version. The history skips repeated items by fingerprint before it
+// reads them whole; this is what it must not skip.
+func TestEmbeddedPriceRepeatsInHistory(t *testing.T) {
+	t.Parallel()
+	names := []string{"a", "a", "b", "b", "a", "a"}
+	var events []eventlog.Event
+	for i, name := range names {
+		id := fmt.Sprintf("evt_%d", i)
+		changing, steady := priceObj(t, "price_changing"), priceObj(t, "price_steady")
+		changing["name"] = name
+		s := subscriptionObj(t, "sub_"+id, "cus_1", "plan_1")
+		s["plan"].(map[string]any)["prices"] = []any{changing, steady}
+		events = append(events, event(t, id, "subscription.edited", at(i+1), map[string]any{"subscription": s}))
+	}
+	for _, batch := range []int{1, 10} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.append(t, events...)
+			b.drain(t, batch)
+			want := []version{
+				{"a", "evt_0", "12:00:01", "12:00:03", "subscription.edited", "webhook"},
+				{"b", "evt_2", "12:00:03", "12:00:05", "subscription.edited", "webhook"},
+				{"a", "evt_4", "12:00:05", "inf", "subscription.edited", "webhook"},
+			}
+			if got := b.versions(t, "prices", "price_changing"); !slices.Equal(got, want) {
+				t.Errorf("price_changing versions %v, want %v", got, want)
+			}
+			if got := b.versions(t, "prices", "price_steady"); len(got) != 1 || got[0].EventID != "evt_0" || got[0].To != "inf" {
+				t.Errorf("price_steady versions %v, want one, from evt_0", got)
+			}
+			b.checkHistoryMatchesCurrent(t)
+			b.checkRebuildMatches(t)
+		})
+	}
+}

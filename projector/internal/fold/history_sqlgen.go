@@ -95,7 +95,7 @@ base as materialized (
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
 read as (
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s%[17]s
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
   from (select c.* from cand_lf c%[14]s order by c.entity, c.created_at, c.seq) w
@@ -114,19 +114,7 @@ read as (
     offset 0
   ) y%[15]s
 ),
-objs as (
-  -- A full object equal to the full object just before it cannot change
-  -- the state (a plan embedded unchanged in every subscription event): it
-  -- is left out before anything else, and only counts as folded (lf_seq,
-  -- lf_at: the entity's newest event).
-  select o.* from (
-    select o.*, %[10]s as repeated
-    from read o
-    window w as (partition by o.entity order by o.created_at, o.seq)
-  ) o
-  where not o.repeated
-),
-%[12]sfolds as (
+%[18]s%[12]sfolds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
@@ -176,7 +164,8 @@ versions as materialized (
 ),
 `, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeatedRead(),
-		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(), g.shapeCaseFor("f.full"))
+		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
+		g.fingerprintCols("y.obj", "w.src"), g.objsCTE())
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -325,6 +314,12 @@ func (g *sqlGen) historyDerived(alias string) string {
 // any never skips, unless they read the row alone after all but some
 // event types (RowOnlyUnless) and neither object came with one of them.
 func (g *sqlGen) repeated() string {
+	return g.repeatedWhen("(" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") + " or o.obj = lag(o.obj) over w)")
+}
+
+// repeatedWhen is repeated with equal, a condition on o and the row before
+// it in window w, for "the objects are equal".
+func (g *sqlGen) repeatedWhen(equal string) string {
 	var unless []string
 	for _, d := range g.p.Derived {
 		switch {
@@ -335,7 +330,7 @@ func (g *sqlGen) repeated() string {
 			return "false"
 		}
 	}
-	same := "o.full and lag(o.full) over w and (" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") + " or o.obj = lag(o.obj) over w)"
+	same := "o.full and lag(o.full) over w and " + equal
 	if len(unless) > 0 {
 		slices.Sort(unless)
 		types := orbsql.TextArray(slices.Compact(unless))
@@ -385,14 +380,36 @@ func (g *sqlGen) fanReadWhere() string {
 	return " where c.src <> all (" + intArray(g.fanned()) + ")"
 }
 
+// fanReadMode says what fanRead returns of each item.
+type fanReadMode int
+
+const (
+	// fanFingerprint returns each candidate's fingerprint, not its object.
+	fanFingerprint fanReadMode = iota
+	// fanObjects returns the objects of the candidates kept.
+	fanObjects
+)
+
 // fanRead reads the fanned sources' items: each event once, keeping of its
 // items those the candidates name, the first of each id in path order (as
 // fanObject would find it). The rows are not in window order, so the
-// windows after sort them: items are small (a price), unlike whole objects.
-func (g *sqlGen) fanRead() string {
+// windows after sort them. Sorting the items themselves (a price in every
+// subscription event, ten per plan) spilled to disk and was most of the
+// cost of a history that changed nothing, so the items are read twice:
+// first only their fingerprints (fanFingerprint), which the window sorts
+// to find the repeated ones, then the objects of the others (fanObjects),
+// usually a few.
+func (g *sqlGen) fanRead(mode fanReadMode) string {
 	idx := g.fanned()
 	if len(idx) == 0 {
 		return ""
+	}
+	// fanFingerprint: the candidates' fingerprints, not their objects;
+	// fanObjects: the objects of the candidates kept.
+	from, obj, fp, sel, tail := "cand_lf", "null::jsonb", fingerprint("ob.obj"), "",
+		"\n  cross join lateral (select "+g.integralOf("sh.s")+" as obj offset 0) ob"
+	if mode == fanObjects {
+		from, obj, fp, sel, tail = "kept", g.integralOf("sh.s"), "null::bigint[]", ", false as repeated", ""
 	}
 	var objs, paths strings.Builder
 	for _, i := range idx {
@@ -406,13 +423,13 @@ func (g *sqlGen) fanRead() string {
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, %[1]s as obj
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, %[1]s as obj, e.src, %[7]s as fp%[9]s
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
       select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
              array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
-      from cand_lf c where c.src = any (%[2]s) group by c.seq, c.src
+      from %[8]s c where c.src = any (%[2]s) group by c.seq, c.src
     ) c
     -- The payload decompressed once (|| returns it detoasted), for the
     -- items and the sources' Extra, which read it again per item.
@@ -429,8 +446,8 @@ func (g *sqlGen) fanRead() string {
     order by i.o -> 'id', i.n
   ) x
   join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
-  cross join lateral (select %[6]s as s offset 0) sh`,
-		g.integralOf("sh.s"), intArray(idx), g.events, objs.String(), paths.String(), g.shapeCaseFor("u.is_full"))
+  cross join lateral (select %[6]s as s offset 0) sh%[10]s`,
+		obj, intArray(idx), g.events, objs.String(), paths.String(), g.shapeCaseFor("u.is_full"), fp, from, sel, tail)
 }
 
 // integralOf is integral for an object already shaped (ref, a column):
@@ -457,4 +474,65 @@ func intArray(xs []int) string {
 		s[i] = fmt.Sprint(x)
 	}
 	return "array[" + strings.Join(s, ", ") + "]"
+}
+
+// fingerprint is the fingerprint of a jsonb object (obj) that stands in
+// for the object where the history fold skips repeated ones: two 64-bit
+// hashes, consistent with jsonb equality (equal objects have equal
+// fingerprints), so a repeated object is still skipped; two different
+// objects share one by chance with probability about 2^-128.
+func fingerprint(obj string) string {
+	return fmt.Sprintf("array[jsonb_hash_extended(%[1]s, 0), jsonb_hash_extended(%[1]s, 1)]", obj)
+}
+
+// fingerprintCols are read's columns for a projection with fanned sources
+// (obj and src, the object and source of a row read by event): each row's
+// source and fingerprint, so that objsCTE finds the repeated objects
+// without sorting them.
+func (g *sqlGen) fingerprintCols(obj, src string) string {
+	if len(g.fanned()) == 0 {
+		return ""
+	}
+	return ", " + src + " as src, " + fingerprint(obj) + " as fp"
+}
+
+// objsCTE leaves out, before anything else, each full object equal to
+// the full object just before it: it cannot change the state (a plan
+// embedded unchanged in every subscription event), and only counts as
+// folded (lf_seq, lf_at: the entity's newest event). With fanned sources,
+// their rows in read carry fingerprints instead of objects (fanRead), and
+// only the items kept are read whole.
+func (g *sqlGen) objsCTE() string {
+	if len(g.fanned()) == 0 {
+		return `objs as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (a plan embedded unchanged in every subscription event): it
+  -- is left out before anything else, and only counts as folded (lf_seq,
+  -- lf_at: the entity's newest event).
+  select o.* from (
+    select o.*, ` + g.repeatedRead() + ` as repeated
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  where not o.repeated
+),
+`
+	}
+	return `kept as (
+  -- A full object equal to the full object just before it cannot change
+  -- the state (the prices of a plan embedded unchanged in every
+  -- subscription event): it is left out before anything else, and only
+  -- counts as folded (lf_seq, lf_at: the entity's newest event). Compared
+  -- by fingerprint: the fanned items are not read whole yet.
+  select o.* from (
+    select o.*, ` + g.repeatedWhen("o.fp = lag(o.fp) over w") + ` as repeated
+    from read o
+    window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  where not o.repeated
+),
+objs as (
+  select o.* from kept o where o.src <> all (` + intArray(g.fanned()) + `)` + g.fanRead(fanObjects) + `
+),
+`
 }

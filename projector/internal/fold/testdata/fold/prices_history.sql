@@ -98,7 +98,7 @@ cand_lf as (
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
 read as (
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.src as src, array[jsonb_hash_extended(y.obj, 0), jsonb_hash_extended(y.obj, 1)] as fp
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
   from (select c.* from cand_lf c where c.src <> all (array[2, 3, 4]) order by c.entity, c.created_at, c.seq) w
@@ -126,7 +126,7 @@ read as (
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, null::jsonb as obj, e.src, array[jsonb_hash_extended(ob.obj, 0), jsonb_hash_extended(ob.obj, 1)] as fp
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
@@ -155,18 +155,57 @@ read as (
       when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end as s offset 0) sh
+  cross join lateral (select case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj offset 0) ob
 ),
-objs as (
+kept as (
   -- A full object equal to the full object just before it cannot change
-  -- the state (a plan embedded unchanged in every subscription event): it
-  -- is left out before anything else, and only counts as folded (lf_seq,
-  -- lf_at: the entity's newest event).
+  -- the state (the prices of a plan embedded unchanged in every
+  -- subscription event): it is left out before anything else, and only
+  -- counts as folded (lf_seq, lf_at: the entity's newest event). Compared
+  -- by fingerprint: the fanned items are not read whole yet.
   select o.* from (
-    select o.*, coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
+    select o.*, coalesce(o.full and lag(o.full) over w and o.fp = lag(o.fp) over w, false) as repeated
     from read o
     window w as (partition by o.entity order by o.created_at, o.seq)
   ) o
   where not o.repeated
+),
+objs as (
+  select o.* from kept o where o.src <> all (array[2, 3, 4])
+  union all
+  -- Items fanned out of an event (the prices of a subscription's plan):
+  -- the event is read once for all its items (x, the first of each id in
+  -- path order, as fanObject finds it), not once per item; each of the
+  -- event's candidates (u) takes its item by id.
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj, e.src, null::bigint[] as fp, false as repeated
+  from (
+    select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
+    from (
+      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+      from kept c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
+    ) c
+    -- The payload decompressed once (|| returns it detoasted), for the
+    -- items and the sources' Extra, which read it again per item.
+    cross join lateral (
+      select v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = c.seq offset 0
+    ) v
+    offset 0 -- Read whole, once: never once per candidate.
+  ) e
+  cross join lateral (select e.src) w
+  cross join lateral (
+    select distinct on (i.o -> 'id') i.o
+    from jsonb_path_query(case w.src when 2 then (e.payload -> 'subscription') when 3 then (e.payload -> 'subscription') when 4 then (e.payload -> 'plan') end, case w.src when 2 then '$.plan.prices[*]'::jsonpath when 3 then '$.price_intervals[*].price'::jsonpath when 4 then '$.prices[*]'::jsonpath end) with ordinality i(o, n)
+    order by i.o -> 'id', i.n
+  ) x
+  join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
+  cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then (x.o - array['plan_id']::text[]) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 1 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
+      when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
+      when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end as s offset 0) sh
 ),
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
