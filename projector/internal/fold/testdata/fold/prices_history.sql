@@ -98,7 +98,7 @@ cand_lf as (
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
 read as (
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.src as src, array[jsonb_hash_extended(y.obj, 0), jsonb_hash_extended(y.obj, 1)] as fp
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.src as src, md5((y.obj)::text) as fp
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
   from (select c.* from cand_lf c where c.src <> all (array[2, 3, 4]) order by c.entity, c.created_at, c.seq) w
@@ -126,7 +126,7 @@ read as (
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, null::jsonb as obj, e.src, array[jsonb_hash_extended(ob.obj, 0), jsonb_hash_extended(ob.obj, 1)] as fp
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, null::jsonb as obj, e.src, md5((ob.obj)::text) as fp
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
@@ -177,7 +177,7 @@ objs as (
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj, e.src, null::bigint[] as fp, false as repeated
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj, e.src, null::text as fp, false as repeated
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
