@@ -75,12 +75,14 @@ func TestUnchangedValuesKeepTheirStoredBytes(t *testing.T) {
 func (b *testBundle) toastValues(t *testing.T, table string) []int64 {
 	t.Helper()
 	ctx := context.Background()
-	var toast string
-	if err := b.schema.Pool.QueryRow(ctx, "select reltoastrelid::regclass::text from pg_catalog.pg_class where oid = $1::regclass",
-		pgx.Identifier{b.schema.Name, table}.Sanitize()).Scan(&toast); err != nil {
+	var nspname, relname string
+	if err := b.schema.Pool.QueryRow(ctx, `select n.nspname, c.relname from pg_catalog.pg_class c
+		join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+		where c.oid = (select reltoastrelid from pg_catalog.pg_class where oid = $1::regclass)`,
+		pgx.Identifier{b.schema.Name, table}.Sanitize()).Scan(&nspname, &relname); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := b.schema.Pool.Query(ctx, "select distinct chunk_id::bigint from "+toast+" order by 1")
+	rows, err := b.schema.Pool.Query(ctx, "select distinct chunk_id::bigint from "+pgx.Identifier{nspname, relname}.Sanitize()+" order by 1")
 	if err != nil {
 		t.Fatal(err)
 	}
