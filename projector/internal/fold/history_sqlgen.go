@@ -114,7 +114,7 @@ read as (
     offset 0
   ) y%[15]s
 ),
-%[18]s%[12]sfolds as (
+%[10]s%[12]sfolds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
   select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
@@ -163,9 +163,9 @@ versions as materialized (
   window w as (partition by v.entity order by v.created_at, v.seq)
 ),
 `, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
-		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.repeatedRead(),
+		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.objsCTE(),
 		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
-		g.fingerprintCols("y.obj", "w.src"), g.objsCTE())
+		g.fingerprintCols("y.obj", "w.src"))
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -404,8 +404,6 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
 	if len(idx) == 0 {
 		return ""
 	}
-	// fanFingerprint: the candidates' fingerprints, not their objects;
-	// fanObjects: the objects of the candidates kept.
 	from, obj, fp, sel, tail := "cand_lf", "null::jsonb", fingerprint("ob.obj"), "",
 		"\n  cross join lateral (select "+g.integralOf("sh.s")+" as obj offset 0) ob"
 	if mode == fanObjects {
