@@ -7,15 +7,18 @@ import (
 
 // EventRefs returns events.refs for an event whose body is body: the
 // skeleton of the subscription the payload carries, as JSON text, exactly
-// as the log's event_refs(payload) builds it in SQL (migration 017), or
+// as the log's event_refs(payload) builds it in SQL (migrations 017 and
+// 022: each embedded price with its fingerprint), or
 // nil when the payload carries no subscription object. The service builds
 // it from the bytes it already holds, so PostgreSQL, which still parses
 // each body into payload, does not walk a ~54 KB subscription once more.
 //
 // ok is false when the body is not JSON this extractor can vouch for:
 // malformed, or a value copied whole into the skeleton (a customer that
-// is not an object, an id that is) holding an object with a repeated key.
-// Keys looked up may repeat (the last one wins, as in jsonb). The append
+// is not an object, an id that is) holding an object with a repeated key,
+// or an embedded price whose jsonb text it cannot render with certainty
+// (appendJSONBText: an exponent, a negative zero, \u0000...). Keys
+// looked up may repeat (the last one wins, as in jsonb). The append
 // then sends no refs and the log's trigger builds them, so refs are the
 // same whichever side built them.
 //
@@ -159,7 +162,7 @@ func (w *refsWriter) plan(p span) {
 	if f.has[2] {
 		w.field("prices")
 		list := w.open('[')
-		w.eachObject(f.vals[2], func(price span) { w.idItem(price, "") })
+		w.eachObject(f.vals[2], func(price span, direct bool) { w.idItem(price, "", direct) })
 		w.close(']', list)
 	}
 	w.close('}', outer)
@@ -174,7 +177,7 @@ func (w *refsWriter) priceIntervals(intervals span) {
 	list := w.open('[')
 	w.eachItem(intervals, func(interval span) {
 		w.intervalPrice(interval, func(price span) {
-			w.objects(price, func(price span) { w.idItem(price, "price") })
+			w.objects(price, func(price span, direct bool) { w.idItem(price, "price", direct) })
 		})
 	})
 	w.close(']', list)
@@ -200,8 +203,10 @@ func (w *refsWriter) intervalPrice(interval span, fn func(span)) {
 }
 
 // idItem writes the list item of an object that has an id: {"id": id},
-// or {wrap: {"id": id}}.
-func (w *refsWriter) idItem(obj span, wrap string) {
+// or {wrap: {"id": id}}, with "fp", the object's fingerprint, when the
+// path yields the object itself (direct), not inside an array it yields:
+// only those are items the fold reads from the payload (migration 022).
+func (w *refsWriter) idItem(obj span, wrap string, direct bool) {
 	f := w.lookup(obj, "id")
 	if !f.has[0] {
 		return
@@ -211,12 +216,29 @@ func (w *refsWriter) idItem(obj span, wrap string) {
 	if wrap != "" {
 		w.field(wrap)
 		inner := w.open('{')
-		w.member("id", f.vals[0], true)
+		w.idFields(obj, f.vals[0], direct)
 		w.close('}', inner)
 	} else {
-		w.member("id", f.vals[0], true)
+		w.idFields(obj, f.vals[0], direct)
 	}
 	w.close('}', item)
+}
+
+// idFields writes an item's id and, if direct, the fingerprint of obj.
+func (w *refsWriter) idFields(obj, id span, direct bool) {
+	w.member("id", id, true)
+	if !direct {
+		return
+	}
+	fp, ok := fingerprint(w.src, obj)
+	if !ok {
+		w.ok = false
+		return
+	}
+	w.field("fp")
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, fp[:]...)
+	w.buf = append(w.buf, '"')
 }
 
 // elements is eachElement, recording failure in w.ok.
@@ -236,21 +258,21 @@ func (w *refsWriter) eachItem(v span, fn func(span)) {
 
 // eachObject calls fn with each object the lax path v[*] ? (@.type() ==
 // "object") selects: the items [*] yields, each filtered.
-func (w *refsWriter) eachObject(v span, fn func(span)) {
+func (w *refsWriter) eachObject(v span, fn func(obj span, direct bool)) {
 	w.eachItem(v, func(item span) { w.objects(item, fn) })
 }
 
 // objects calls fn with each object the lax filter v ? (@.type() ==
-// "object") selects: v, or the elements of v if it is an array (one level
-// only: an array in it is not an object).
-func (w *refsWriter) objects(v span, fn func(span)) {
+// "object") selects: v (direct), or the elements of v if it is an array
+// (one level only: an array in it is not an object).
+func (w *refsWriter) objects(v span, fn func(obj span, direct bool)) {
 	switch w.kind(v) {
 	case '{':
-		fn(v)
+		fn(v, true)
 	case '[':
 		w.elements(v, func(e span) {
 			if w.kind(e) == '{' {
-				fn(e)
+				fn(e, false)
 			}
 		})
 	}

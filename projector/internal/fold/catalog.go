@@ -369,12 +369,17 @@ var moreObjects = []Projection{
 			{Types: []string{"snapshot.price"}, Object: `e.payload -> 'price'`, Shape: Full, Extra: priceModelConfig},
 			// The plan id by one path (#>): a chain of -> copies each
 			// level, the ~54 KB subscription once per price.
+			// A repeat is the same price in the same plan (see
+			// planPriceRepeatKey).
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.plan.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full, Refs: true,
-				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}')`},
+				Extra:     priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}')`,
+				RepeatKey: planPriceRepeatKey},
 			// Add-on prices: those of the plan come with their plan above.
+			// Refs always build the price intervals' list.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription'`, Each: "$.price_intervals[*].price",
-				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Refs: true, Extra: priceModelConfig},
+				Except: "$.plan.prices[*]", IDKey: "id", Embedded: true, Shape: Full, Refs: true, Extra: priceModelConfig,
+				RepeatKey: `'null'`},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Each: "$.prices[*]",
 				IDKey: "id", Embedded: true, Shape: Full,
 				Extra: priceModelConfig + ` || jsonb_build_object('plan_id', e.payload #> '{plan,id}')`},
@@ -411,6 +416,15 @@ var moreObjects = []Projection{
 // priceModelConfig is a price's model-specific <model_type>_config object,
 // under one name whatever the model.
 const priceModelConfig = `jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config'))`
+
+// planPriceRepeatKey is what a plan price's shaped object reads besides
+// the price: its plan's id, as refs hold it where the plan is an object
+// (refs copy any other plan from the payload, prices and all). An id
+// that is an object or an array is not vouched for: refs copy it without
+// its null members.
+const planPriceRepeatKey = `case when jsonb_typeof({{refs}} -> 'plan') = 'object' ` +
+	`and coalesce(jsonb_typeof({{refs}} #> '{plan,id}') not in ('object', 'array'), true) ` +
+	`then coalesce({{refs}} #> '{plan,id}', 'null') end`
 
 var paymentMethodTypes = []string{"payment_method.created", "payment_method.deleted"}
 

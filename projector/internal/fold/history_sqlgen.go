@@ -94,7 +94,7 @@ base as materialized (
   from cand c
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
-read as (
+%[18]sread as (
   select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj%[11]s%[17]s
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
@@ -165,7 +165,7 @@ versions as materialized (
 `, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.objsCTE(),
 		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
-		g.fingerprintCols("y.obj", "w.src"))
+		g.fingerprintCols("y.obj", "w.src"), g.fanKeysCTE())
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -404,7 +404,11 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
 	if len(idx) == 0 {
 		return ""
 	}
-	from, obj, fp, sel, tail := "cand_lf", "null::jsonb", fingerprint("ob.obj"), "",
+	from := "cand_lf"
+	if len(g.keyed()) > 0 {
+		from = "fan_unkeyed"
+	}
+	from, obj, fp, sel, tail := from, "null::jsonb", fingerprint("ob.obj"), "",
 		"\n  cross join lateral (select "+g.integralOf("sh.s")+" as obj offset 0) ob"
 	if mode == fanObjects {
 		from, obj, fp, sel, tail = "kept", g.integralOf("sh.s"), "null::text", ", false as repeated", ""
@@ -415,7 +419,7 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
 		fmt.Fprintf(&objs, " when %d then (%s)", i, s.Object)
 		fmt.Fprintf(&paths, " when %d then %s::jsonpath", i, orbsql.QuoteLiteral(s.Each))
 	}
-	return fmt.Sprintf(`
+	return g.fanReadKeyed(mode) + fmt.Sprintf(`
   union all
   -- Items fanned out of an event (the prices of a subscription's plan):
   -- the event is read once for all its items (x, the first of each id in
@@ -537,4 +541,91 @@ objs as (
   select o.* from kept o where o.src <> all (` + intArray(g.fanned()) + `)` + g.fanRead(fanObjects) + `
 ),
 `
+}
+
+// keyed lists the fanned sources whose repeated items the history fold
+// finds from events.refs (Source.RepeatKey).
+func (g *sqlGen) keyed() []int {
+	var out []int
+	for _, i := range g.fanned() {
+		if g.p.Sources[i].RepeatKey != "" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// fanKeysCTE keys the keyed sources' candidates from events.refs (see
+// fanKeys), and lists in fan_unkeyed the fanned candidates read from the
+// payload: those of the other fanned sources, and those refs cannot key.
+func (g *sqlGen) fanKeysCTE() string {
+	keyed := g.keyed()
+	if len(keyed) == 0 {
+		return ""
+	}
+	var paths, keys strings.Builder
+	for _, i := range keyed {
+		s := g.p.Sources[i]
+		fmt.Fprintf(&paths, " when %d then %s::jsonpath", i, orbsql.QuoteLiteral(s.Each+" ? (@.id == $id)"))
+		fmt.Fprintf(&keys, " when %d then (%s)", i, strings.ReplaceAll(s.RepeatKey, "{{refs}}", "v.r"))
+	}
+	var other []int
+	for _, i := range g.fanned() {
+		if !slices.Contains(keyed, i) {
+			other = append(other, i)
+		}
+	}
+	unkeyed := "select k.seq, k.src, k.created_at, k.entity, k.full, k.lf_seq, k.lf_at from fan_keys k where k.fp is null"
+	if len(other) > 0 {
+		unkeyed = "select c.seq, c.src, c.created_at, c.entity, c.full, c.lf_seq, c.lf_at from cand_lf c where c.src = any (" +
+			intArray(other) + ")\n  union all\n  " + unkeyed
+	}
+	return fmt.Sprintf(`fan_keys as (
+  -- Each candidate of a source whose items refs fingerprint (an embedded
+  -- plan's prices), keyed from refs, so that the repeated ones (nearly
+  -- all: the plan comes in every subscription event) are found without
+  -- reading the payload: its source, what its shaped object reads
+  -- besides the item (RepeatKey: the plan id) and the fingerprint of the
+  -- item, the first with its id in path order (as fanObject finds it in
+  -- the payload). A key is a JSON array's text: it never equals an
+  -- object's fingerprint (read's other rows). NULL where refs cannot
+  -- tell: rows without refs or without fingerprints (appended before
+  -- migration 022), which are read from the payload.
+  select u.entity, c.seq, c.created_at, u.lf_seq, u.lf_at, v.event_id, v.type, v.source, u.is_full as full, c.src,
+         case when x.i ? 'fp' and x.k is not null then jsonb_build_array(c.src, x.k, x.i -> 'fp')::text end as fp
+  from (
+    select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+           array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+    from cand_lf c where c.src = any (%[1]s) group by c.seq, c.src
+  ) c
+  -- One index lookup per event, reading its refs (about 1 KB, stored
+  -- inline), never its payload.
+  cross join lateral (
+    select v.event_id, v.type, v.source, v.refs -> 'subscription' as r
+    from %[2]s v where v.seq = c.seq offset 0
+  ) v
+  cross join lateral unnest(c.ids, c.fulls, c.lf_seqs, c.lf_ats) u(entity, is_full, lf_seq, lf_at)
+  cross join lateral (
+    select jsonb_path_query_first(v.r, case c.src%[3]s end, jsonb_build_object('id', u.entity)) as i,
+           case c.src%[4]s end::jsonb as k
+    offset 0
+  ) x
+),
+fan_unkeyed as (
+  %[5]s
+),
+`, intArray(keyed), g.events, paths.String(), keys.String(), unkeyed)
+}
+
+// fanReadKeyed is read's rows of the candidates fan_keys keyed: no
+// object, their key as fingerprint.
+func (g *sqlGen) fanReadKeyed(mode fanReadMode) string {
+	if mode != fanFingerprint || len(g.keyed()) == 0 {
+		return ""
+	}
+	return `
+  union all
+  -- Items keyed from refs (fan_keys): not read here.
+  select k.entity, k.seq, k.created_at, k.lf_seq, k.lf_at, k.event_id, k.type, k.source, k.full, null::jsonb as obj, k.src, k.fp
+  from fan_keys k where k.fp is not null`
 }

@@ -116,6 +116,17 @@ type Source struct {
 	// rows appended before refs existed are read from their payload. Only
 	// for sources whose ranking reads no key refs leaves out.
 	Refs bool
+	// RepeatKey, for a Refs source with Each, lets the history fold find
+	// an item that repeats the one before it from events.refs alone,
+	// without reading the payload: refs list each item the path yields
+	// with "fp", the MD5 of its text (migration 022). It is SQL over
+	// {{refs}}, the Object as refs hold it, giving as jsonb whatever the shaped object
+	// reads besides the item (Extra's reads: a plan price's plan id), or
+	// 'null' if nothing; or NULL where refs cannot vouch for the items
+	// (a part of refs copied from the payload, not built), and the payload
+	// is read. Equal keys and fingerprints must mean equal shaped objects:
+	// the fold skips the second.
+	RepeatKey string
 }
 
 // Derived is a column computed when a row is written rather than taken
@@ -299,8 +310,8 @@ func (s Source) validate() error {
 func (s Source) validateEach() error {
 	switch {
 	case s.Each == "":
-		if s.Except != "" {
-			return errors.New("Except needs Each")
+		if s.Except != "" || s.RepeatKey != "" {
+			return errors.New("Except and RepeatKey need Each")
 		}
 		return nil
 	case !pathPattern.MatchString(s.Each) || (s.Except != "" && !pathPattern.MatchString(s.Except)):
@@ -309,6 +320,8 @@ func (s Source) validateEach() error {
 		return errors.New("a source with Each needs IDKey \"id\", Embedded and Shape Full")
 	case s.Resolve != "" || s.IDSuffix != "" || s.Versioned || s.SetsDefault || s.IDColumn != "":
 		return errors.New("a source with Each takes no Resolve, IDSuffix, Versioned, SetsDefault or IDColumn")
+	case s.RepeatKey != "" && !s.Refs:
+		return errors.New("RepeatKey needs Refs")
 	}
 	return nil
 }

@@ -97,6 +97,42 @@ cand_lf as (
   from cand c
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
+fan_keys as (
+  -- Each candidate of a source whose items refs fingerprint (an embedded
+  -- plan's prices), keyed from refs, so that the repeated ones (nearly
+  -- all: the plan comes in every subscription event) are found without
+  -- reading the payload: its source, what its shaped object reads
+  -- besides the item (RepeatKey: the plan id) and the fingerprint of the
+  -- item, the first with its id in path order (as fanObject finds it in
+  -- the payload). A key is a JSON array's text: it never equals an
+  -- object's fingerprint (read's other rows). NULL where refs cannot
+  -- tell: rows without refs or without fingerprints (appended before
+  -- migration 022), which are read from the payload.
+  select u.entity, c.seq, c.created_at, u.lf_seq, u.lf_at, v.event_id, v.type, v.source, u.is_full as full, c.src,
+         case when x.i ? 'fp' and x.k is not null then jsonb_build_array(c.src, x.k, x.i -> 'fp')::text end as fp
+  from (
+    select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
+           array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
+    from cand_lf c where c.src = any (array[2, 3]) group by c.seq, c.src
+  ) c
+  -- One index lookup per event, reading its refs (about 1 KB, stored
+  -- inline), never its payload.
+  cross join lateral (
+    select v.event_id, v.type, v.source, v.refs -> 'subscription' as r
+    from "orb"."events" v where v.seq = c.seq offset 0
+  ) v
+  cross join lateral unnest(c.ids, c.fulls, c.lf_seqs, c.lf_ats) u(entity, is_full, lf_seq, lf_at)
+  cross join lateral (
+    select jsonb_path_query_first(v.r, case c.src when 2 then '$.plan.prices[*] ? (@.id == $id)'::jsonpath when 3 then '$.price_intervals[*].price ? (@.id == $id)'::jsonpath end, jsonb_build_object('id', u.entity)) as i,
+           case c.src when 2 then (case when jsonb_typeof(v.r -> 'plan') = 'object' and coalesce(jsonb_typeof(v.r #> '{plan,id}') not in ('object', 'array'), true) then coalesce(v.r #> '{plan,id}', 'null') end) when 3 then ('null') end::jsonb as k
+    offset 0
+  ) x
+),
+fan_unkeyed as (
+  select c.seq, c.src, c.created_at, c.entity, c.full, c.lf_seq, c.lf_at from cand_lf c where c.src = any (array[4])
+  union all
+  select k.seq, k.src, k.created_at, k.entity, k.full, k.lf_seq, k.lf_at from fan_keys k where k.fp is null
+),
 read as (
   select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.src as src, md5((y.obj)::text) as fp
   -- Sorted before the objects are read, in the order of every window
@@ -122,6 +158,10 @@ read as (
     offset 0
   ) y
   union all
+  -- Items keyed from refs (fan_keys): not read here.
+  select k.entity, k.seq, k.created_at, k.lf_seq, k.lf_at, k.event_id, k.type, k.source, k.full, null::jsonb as obj, k.src, k.fp
+  from fan_keys k where k.fp is not null
+  union all
   -- Items fanned out of an event (the prices of a subscription's plan):
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
@@ -132,7 +172,7 @@ read as (
     from (
       select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
              array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
-      from cand_lf c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
+      from fan_unkeyed c where c.src = any (array[2, 3, 4]) group by c.seq, c.src
     ) c
     -- The payload decompressed once (|| returns it detoasted), for the
     -- items and the sources' Extra, which read it again per item.
