@@ -108,6 +108,11 @@ func appendJSONBObject(dst, src []byte, v span, depth int) ([]byte, bool) {
 	first := true
 	for i, m := range ms {
 		if i+1 < len(ms) && bytes.Equal(m.key, ms[i+1].key) {
+			// Left out of the text, but PostgreSQL parses it all the
+			// same: a malformed value refuses the object.
+			if _, ok := appendJSONBText(nil, src, m.val, depth+1); !ok {
+				return dst, false
+			}
 			continue
 		}
 		if !first {
@@ -123,8 +128,14 @@ func appendJSONBObject(dst, src []byte, v span, depth int) ([]byte, bool) {
 	return append(dst, '}'), true
 }
 
+// maxNumberDigits bounds the digits of a number rendered: numeric_in
+// refuses more than 131072 before the point or 16383 after it, and the
+// whole body with them; far below those, the trigger decides.
+const maxNumberDigits = 1000
+
 // plainNumber reports a JSON number numeric_out prints as written: no
-// exponent (1e2 prints 100), not a negative zero (-0.0 prints 0.0).
+// exponent (1e2 prints 100), not a negative zero (-0.0 prints 0.0), no
+// more digits than maxNumberDigits (numeric_in refuses too many).
 func plainNumber(num []byte) bool {
 	i := 0
 	if i < len(num) && num[i] == '-' {
@@ -150,6 +161,9 @@ func plainNumber(num []byte) bool {
 	}
 	if i != len(num) {
 		return false // an exponent, or not a number
+	}
+	if i-intStart > maxNumberDigits {
+		return false
 	}
 	if num[0] == '-' && len(bytes.Trim(num[1:], "0.")) == 0 {
 		return false
