@@ -75,6 +75,7 @@ type refsWriter struct {
 	buf   []byte
 	comma bool // a member was written into the innermost open object
 	ok    bool
+	text  jsonbText // renders the prices to fingerprint
 }
 
 func (w *refsWriter) kind(v span) byte { return w.src[v.start] }
@@ -230,7 +231,7 @@ func (w *refsWriter) idFields(obj, id span, direct bool) {
 	if !direct {
 		return
 	}
-	fp, ok := fingerprint(w.src, obj)
+	fp, ok := w.fingerprint(obj)
 	if !ok {
 		w.ok = false
 		return
