@@ -13,15 +13,17 @@ import (
 // fingerprint is the MD5, in hex, of the text PostgreSQL gives the JSON
 // value v once parsed into jsonb: md5(v::text), what event_refs stores as
 // an embedded price's "fp" (migration 022). ok is false when the text
-// cannot be rendered here with certainty (see appendJSONBText); never is
-// a different fingerprint returned, since the fold skips an embedded
-// price whose fingerprint repeats the one before it.
-func fingerprint(src []byte, v span) (fp [32]byte, ok bool) {
-	text, ok := appendJSONBText(nil, src, v, 0)
-	if !ok {
+// cannot be rendered here with certainty (see jsonbText); never is a
+// different fingerprint returned, since the fold skips an embedded price
+// whose fingerprint repeats the one before it.
+func (w *refsWriter) fingerprint(v span) (fp [32]byte, ok bool) {
+	t := &w.text
+	t.buf = t.buf[:0]
+	end, ok := t.value(w.src, v.start, 0)
+	if !ok || end != v.end {
 		return fp, false
 	}
-	sum := md5.Sum(text)
+	sum := md5.Sum(t.buf)
 	hex.Encode(fp[:], sum[:])
 	return fp, true
 }
@@ -30,102 +32,213 @@ func fingerprint(src []byte, v span) (fp [32]byte, ok bool) {
 // the trigger (PostgreSQL has its own limit).
 const maxJSONBDepth = 64
 
-// appendJSONBText appends jsonb's text of the JSON value v (jsonb_out):
-// object keys ordered as jsonb stores them (shorter first, then bytewise),
-// the last of repeated keys kept, members separated by ", " and ": ",
-// strings re-escaped as escape_json does, numbers as numeric_out prints
-// them. ok is false for what it cannot vouch for: a number with an
-// exponent or a negative zero (numeric_in rewrites them), a string with
-// \u0000, a lone surrogate or invalid UTF-8 (PostgreSQL refuses them), a
-// malformed token, nesting deeper than maxJSONBDepth.
-func appendJSONBText(dst, src []byte, v span, depth int) ([]byte, bool) {
-	if depth > maxJSONBDepth {
-		return dst, false
-	}
-	switch src[v.start] {
-	case '{':
-		return appendJSONBObject(dst, src, v, depth)
-	case '[':
-		dst = append(dst, '[')
-		first, ok := true, true
-		ok = eachElement(src, v.start, func(e span) {
-			if !ok {
-				return
-			}
-			if !first {
-				dst = append(dst, ", "...)
-			}
-			first = false
-			dst, ok = appendJSONBText(dst, src, e, depth+1)
-		}) && ok
-		return append(dst, ']'), ok
-	case '"':
-		s, ok := unquote(src[v.start:v.end])
-		if !ok {
-			return dst, false
-		}
-		return appendEscaped(dst, s), true
-	case 't', 'f', 'n':
-		lit := src[v.start:v.end]
-		if string(lit) != "true" && string(lit) != "false" && string(lit) != "null" {
-			return dst, false
-		}
-		return append(dst, lit...), true
-	default:
-		num := src[v.start:v.end]
-		if !plainNumber(num) {
-			return dst, false
-		}
-		return append(dst, num...), true
-	}
+// jsonbText renders JSON as jsonb's text (jsonb_out) in one pass over the
+// bytes: object keys ordered as jsonb stores them (shorter first, then
+// bytewise), the last of repeated keys kept, members separated by ", " and
+// ": ", strings re-escaped as escape_json does, numbers as numeric_out
+// prints them. A value is refused (ok false) where this cannot vouch for
+// PostgreSQL's text: a number with an exponent or a negative zero
+// (numeric_in rewrites them), a string with \u0000, a lone surrogate or
+// invalid UTF-8 (PostgreSQL refuses them), anything malformed, nesting
+// deeper than maxJSONBDepth. Its buffers are reused from value to value.
+type jsonbText struct {
+	buf     []byte
+	members []jsonbMember // a stack: each object's members above its base
+	tmp     []byte
 }
 
-// jsonbMember is an object member, its key decoded.
+// jsonbMember is a rendered object member: its decoded key, and where its
+// text ("key": value) sits in buf.
 type jsonbMember struct {
-	key []byte
-	val span
+	key        []byte
+	start, end int
 }
 
-// appendJSONBObject is appendJSONBText for an object.
-func appendJSONBObject(dst, src []byte, v span, depth int) ([]byte, bool) {
-	var ms []jsonbMember
-	_, ok := eachMember(src, v.start, func(key, val span) bool {
-		k, ok := unquote(src[key.start:key.end])
-		ms = append(ms, jsonbMember{k, val})
-		return ok
-	})
-	if !ok {
-		return dst, false
+// value appends the text of the value at src[i:] (after any space) and
+// returns the index after it.
+func (t *jsonbText) value(src []byte, i, depth int) (int, bool) {
+	i = skipSpace(src, i)
+	if i >= len(src) || depth > maxJSONBDepth {
+		return 0, false
 	}
-	// Stable: of repeated keys the last stays last, and is the one kept.
+	switch c := src[i]; {
+	case c == '{':
+		return t.object(src, i, depth)
+	case c == '[':
+		return t.array(src, i, depth)
+	case c == '"':
+		return t.str(src, i)
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range []string{"true", "false", "null"} {
+			if bytes.HasPrefix(src[i:], []byte(lit)) {
+				t.buf = append(t.buf, lit...)
+				return i + len(lit), true
+			}
+		}
+		return 0, false
+	default:
+		end := numberEnd(src, i)
+		if !plainNumber(src[i:end]) {
+			return 0, false
+		}
+		t.buf = append(t.buf, src[i:end]...)
+		return end, true
+	}
+}
+
+// array is value for an array.
+func (t *jsonbText) array(src []byte, i, depth int) (int, bool) {
+	t.buf = append(t.buf, '[')
+	i = skipSpace(src, i+1)
+	if i < len(src) && src[i] == ']' {
+		t.buf = append(t.buf, ']')
+		return i + 1, true
+	}
+	for n := 0; ; n++ {
+		if n > 0 {
+			t.buf = append(t.buf, ", "...)
+		}
+		var ok bool
+		if i, ok = t.value(src, i, depth+1); !ok {
+			return 0, false
+		}
+		i = skipSpace(src, i)
+		if i >= len(src) {
+			return 0, false
+		}
+		switch src[i] {
+		case ',':
+			i++
+		case ']':
+			t.buf = append(t.buf, ']')
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// object is value for an object: each member is rendered where it comes,
+// then the members are put in jsonb's order.
+func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
+	start, base := len(t.buf), len(t.members)
+	defer func() { t.members = t.members[:base] }()
+	t.buf = append(t.buf, '{')
+	i = skipSpace(src, i+1)
+	if i < len(src) && src[i] == '}' {
+		t.buf = append(t.buf, '}')
+		return i + 1, true
+	}
+	for {
+		i = skipSpace(src, i)
+		if i >= len(src) || src[i] != '"' {
+			return 0, false
+		}
+		m := jsonbMember{start: len(t.buf)}
+		end, ok := t.str(src, i)
+		if !ok {
+			return 0, false
+		}
+		if m.key, ok = unquote(src[i:end]); !ok {
+			return 0, false
+		}
+		i = skipSpace(src, end)
+		if i >= len(src) || src[i] != ':' {
+			return 0, false
+		}
+		t.buf = append(t.buf, ": "...)
+		if i, ok = t.value(src, i+1, depth+1); !ok {
+			return 0, false
+		}
+		m.end = len(t.buf)
+		t.members = append(t.members, m)
+		i = skipSpace(src, i)
+		if i >= len(src) {
+			return 0, false
+		}
+		if src[i] == ',' {
+			i++
+			continue
+		}
+		if src[i] != '}' {
+			return 0, false
+		}
+		t.order(start, t.members[base:])
+		return i + 1, true
+	}
+}
+
+// order rewrites the object rendered from buf[start] ('{'), its members
+// ms each rendered without separators, in jsonb's order with ", " between
+// them. Stable: of repeated keys the last stays last, and is kept.
+func (t *jsonbText) order(start int, ms []jsonbMember) {
 	slices.SortStableFunc(ms, func(a, b jsonbMember) int {
 		if len(a.key) != len(b.key) {
 			return len(a.key) - len(b.key)
 		}
 		return bytes.Compare(a.key, b.key)
 	})
-	dst = append(dst, '{')
+	t.tmp = append(t.tmp[:0], '{')
 	first := true
-	for i, m := range ms {
-		if i+1 < len(ms) && bytes.Equal(m.key, ms[i+1].key) {
-			// Left out of the text, but PostgreSQL parses it all the
-			// same: a malformed value refuses the object.
-			if _, ok := appendJSONBText(nil, src, m.val, depth+1); !ok {
-				return dst, false
-			}
+	for k, m := range ms {
+		if k+1 < len(ms) && bytes.Equal(m.key, ms[k+1].key) {
 			continue
 		}
 		if !first {
-			dst = append(dst, ", "...)
+			t.tmp = append(t.tmp, ", "...)
 		}
 		first = false
-		dst = appendEscaped(dst, m.key)
-		dst = append(dst, ": "...)
-		if dst, ok = appendJSONBText(dst, src, m.val, depth+1); !ok {
-			return dst, false
+		t.tmp = append(t.tmp, t.buf[m.start:m.end]...)
+	}
+	t.tmp = append(t.tmp, '}')
+	t.buf = append(t.buf[:start], t.tmp...)
+}
+
+// str appends the string token at src[i] ('"') as escape_json writes its
+// value, and returns the index after the token. Without escapes, the
+// token is its own text.
+func (t *jsonbText) str(src []byte, i int) (int, bool) {
+	j := i + 1
+	plain := true
+	for ; j < len(src); j++ {
+		c := src[j]
+		if c == '"' {
+			break
+		}
+		if c == '\\' {
+			plain = false
+			j++ // Escaped: an escaped quote does not end the string.
+			continue
+		}
+		if c < 0x20 {
+			return 0, false
 		}
 	}
-	return append(dst, '}'), true
+	if j >= len(src) {
+		return 0, false
+	}
+	tok := src[i : j+1]
+	if plain {
+		if !utf8.Valid(tok) {
+			return 0, false
+		}
+		t.buf = append(t.buf, tok...)
+		return j + 1, true
+	}
+	s, ok := unquote(tok)
+	if !ok {
+		return 0, false
+	}
+	t.buf = appendEscaped(t.buf, s)
+	return j + 1, true
+}
+
+// numberEnd is the index after the number-like token at src[i].
+func numberEnd(src []byte, i int) int {
+	for i < len(src) && bytes.IndexByte([]byte(",}] \t\r\n"), src[i]) < 0 {
+		i++
+	}
+	return i
 }
 
 // maxNumberDigits bounds the digits of a number rendered: numeric_in
@@ -173,7 +286,8 @@ func plainNumber(num []byte) bool {
 
 // unquote decodes a JSON string token (quotes included) as PostgreSQL's
 // lexer does in a UTF-8 database, or returns ok false where that lexer
-// would refuse it or this one is unsure.
+// would refuse it or this one is unsure. Without escapes, it returns the
+// bytes between the quotes.
 func unquote(tok []byte) (s []byte, ok bool) {
 	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
 		return nil, false

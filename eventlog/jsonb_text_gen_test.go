@@ -12,7 +12,7 @@ import (
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
-// FuzzJSONBTextGenerated drives appendJSONBText with JSON text generated
+// FuzzJSONBTextGenerated drives jsonbText (the renderer) with JSON text generated
 // from the fuzzer's bytes (FuzzFingerprint mutates bytes, which rarely
 // yields a value that is nearly valid in more than one place): nested
 // containers, keys that repeat under other spellings ("a", "\u0061") and
@@ -39,7 +39,7 @@ func FuzzJSONBTextGenerated(f *testing.F) {
 	})
 }
 
-// checkText fails t where appendJSONBText vouches for v with another text
+// checkText fails t where the renderer vouches for v with another text
 // than PostgreSQL's (v::jsonb)::text, or vouches for a v PostgreSQL
 // refuses.
 func (o *fingerprintOracle) checkText(t *testing.T, v []byte) (valid, vouched bool) {
@@ -61,16 +61,20 @@ func (o *fingerprintOracle) checkText(t *testing.T, v []byte) (valid, vouched bo
 		}
 		return err == nil, false
 	}
-	got, ok := appendJSONBText(nil, v, sv, 0)
+	var r jsonbText
+	end, ok := r.value(v, sv.start, 0)
+	ok = ok && end == sv.end
+	got := r.buf
 	switch {
 	case !ok:
 	case err != nil:
-		t.Errorf("appendJSONBText vouches for %.200q, which PostgreSQL refuses (%v)", v, err)
+		t.Errorf("the renderer vouches for %.200q, which PostgreSQL refuses (%v)", v, err)
 	case string(got) != want:
-		t.Errorf("appendJSONBText(%.500q)\n = %.500q\nPostgreSQL's text %.500q", v, got, want)
+		t.Errorf("jsonbText.value(%.500q)\n = %.500q\nPostgreSQL's text %.500q", v, got, want)
 	default:
 		// fingerprint is the MD5 of the same text.
-		fp, fok := fingerprint(v, sv)
+		w := refsWriter{src: v}
+		fp, fok := w.fingerprint(sv)
 		sum := md5.Sum([]byte(want))
 		if !fok || string(fp[:]) != hex.EncodeToString(sum[:]) {
 			t.Errorf("fingerprint(%q) = %s, %v; want md5 of %q", v, fp[:], fok, want)

@@ -51,7 +51,8 @@ func (o *fingerprintOracle) check(t *testing.T, v []byte) (valid, vouched bool) 
 		}
 		return err == nil, false
 	}
-	fp, ok := fingerprint(v, sv)
+	w := refsWriter{src: v}
+	fp, ok := w.fingerprint(sv)
 	if ok && err != nil {
 		// Invalid JSON the scanner passes over (the body is refused
 		// anyway); only a value PostgreSQL accepts has a fingerprint to

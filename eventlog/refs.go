@@ -17,7 +17,7 @@ import (
 // malformed, or a value copied whole into the skeleton (a customer that
 // is not an object, an id that is) holding an object with a repeated key,
 // or an embedded price whose jsonb text it cannot render with certainty
-// (appendJSONBText: an exponent, a negative zero, \u0000...). Keys
+// (jsonbText: an exponent, a negative zero, \u0000...). Keys
 // looked up may repeat (the last one wins, as in jsonb). The append
 // then sends no refs and the log's trigger builds them, so refs are the
 // same whichever side built them.
@@ -75,6 +75,7 @@ type refsWriter struct {
 	buf   []byte
 	comma bool // a member was written into the innermost open object
 	ok    bool
+	text  jsonbText // renders the prices to fingerprint
 }
 
 func (w *refsWriter) kind(v span) byte { return w.src[v.start] }
@@ -230,7 +231,7 @@ func (w *refsWriter) idFields(obj, id span, direct bool) {
 	if !direct {
 		return
 	}
-	fp, ok := fingerprint(w.src, obj)
+	fp, ok := w.fingerprint(obj)
 	if !ok {
 		w.ok = false
 		return

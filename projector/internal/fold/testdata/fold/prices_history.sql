@@ -110,22 +110,26 @@ fan_keys as (
   -- tell: rows without refs or without fingerprints (appended before
   -- migration 022), which are read from the payload.
   select u.entity, c.seq, c.created_at, u.lf_seq, u.lf_at, v.event_id, v.type, v.source, u.is_full as full, c.src,
-         case when x.i ? 'fp' and x.k is not null then jsonb_build_array(c.src, x.k, x.i -> 'fp')::text end as fp
+         case when x.i ? 'fp' and v.k is not null then jsonb_build_array(c.src, v.k, x.i -> 'fp')::text end as fp
   from (
     select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
            array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
     from cand_lf c where c.src = any (array[2, 3]) group by c.seq, c.src
   ) c
   -- One index lookup per event, reading its refs (about 1 KB, stored
-  -- inline), never its payload.
+  -- inline), never its payload; the key's part the event decides (k),
+  -- once per event.
   cross join lateral (
-    select v.event_id, v.type, v.source, v.refs -> 'subscription' as r
-    from "orb"."events" v where v.seq = c.seq offset 0
+    select v.event_id, v.type, v.source, v.r, case c.src when 2 then (case when jsonb_typeof(v.r -> 'plan') = 'object' and coalesce(jsonb_typeof(v.r #> '{plan,id}') not in ('object', 'array'), true) then coalesce(v.r #> '{plan,id}', 'null') end) when 3 then ('null') end::jsonb as k
+    from (
+      select v.event_id, v.type, v.source, v.refs -> 'subscription' as r
+      from "orb"."events" v where v.seq = c.seq offset 0
+    ) v
+    offset 0
   ) v
   cross join lateral unnest(c.ids, c.fulls, c.lf_seqs, c.lf_ats) u(entity, is_full, lf_seq, lf_at)
   cross join lateral (
-    select jsonb_path_query_first(v.r, case c.src when 2 then 'strict $.plan.prices[*] ? (@.id == $id)'::jsonpath when 3 then 'strict $.price_intervals[*].price ? (@.id == $id)'::jsonpath end, jsonb_build_object('id', u.entity), true) as i,
-           case c.src when 2 then (case when jsonb_typeof(v.r -> 'plan') = 'object' and coalesce(jsonb_typeof(v.r #> '{plan,id}') not in ('object', 'array'), true) then coalesce(v.r #> '{plan,id}', 'null') end) when 3 then ('null') end::jsonb as k
+    select jsonb_path_query_first(v.r, case c.src when 2 then 'strict $.plan.prices[*] ? (@.id == $id)'::jsonpath when 3 then 'strict $.price_intervals[*].price ? (@.id == $id)'::jsonpath end, jsonb_build_object('id', u.entity), true) as i
     offset 0
   ) x
 ),
