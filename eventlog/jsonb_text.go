@@ -250,8 +250,14 @@ func numberEnd(src []byte, i int) int {
 	return i
 }
 
+// maxNumberDigits bounds the digits of a number rendered: numeric_in
+// refuses more than 131072 before the point or 16383 after it, and the
+// whole body with them; far below those, the trigger decides.
+const maxNumberDigits = 1000
+
 // plainNumber reports a JSON number numeric_out prints as written: no
-// exponent (1e2 prints 100), not a negative zero (-0.0 prints 0.0).
+// exponent (1e2 prints 100), not a negative zero (-0.0 prints 0.0), no
+// more digits than maxNumberDigits (numeric_in refuses too many).
 func plainNumber(num []byte) bool {
 	i := 0
 	if i < len(num) && num[i] == '-' {
@@ -277,6 +283,9 @@ func plainNumber(num []byte) bool {
 	}
 	if i != len(num) {
 		return false // an exponent, or not a number
+	}
+	if i-intStart > maxNumberDigits {
+		return false
 	}
 	if num[0] == '-' && len(bytes.Trim(num[1:], "0.")) == 0 {
 		return false

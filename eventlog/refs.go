@@ -17,7 +17,7 @@ import (
 // malformed, or a value copied whole into the skeleton (a customer that
 // is not an object, an id that is) holding an object with a repeated key,
 // or an embedded price whose jsonb text it cannot render with certainty
-// (appendJSONBText: an exponent, a negative zero, \u0000...). Keys
+// (jsonbText: an exponent, a negative zero, \u0000...). Keys
 // looked up may repeat (the last one wins, as in jsonb). The append
 // then sends no refs and the log's trigger builds them, so refs are the
 // same whichever side built them.

@@ -211,3 +211,57 @@ func TestEmbeddedPriceRepeatKeysMixedRefs(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedPriceRepeatKeyArrayID: a price whose id is an array holding
+// another price's id, before that price in the path. The fold reads the
+// item whose id is the price's (x.o -> 'id' = to_jsonb(entity)), so the
+// fingerprint keying it must come from that same item in refs: a lax
+// path would compare the array's elements (lax == unwraps them), take
+// the decoy's fingerprint, and skip every change of the real price.
+func TestEmbeddedPriceRepeatKeyArrayID(t *testing.T) {
+	t.Parallel()
+	names := []string{"a", "a", "b", "b", "c", "a"}
+	var events []eventlog.Event
+	for i, name := range names {
+		s := subscriptionObj(t, "sub_1", "cus_1", "plan_1")
+		decoy := priceObj(t, "price_decoy")
+		decoy["id"] = []any{"price_moving"}
+		moving := priceObj(t, "price_moving")
+		moving["name"] = name
+		s["plan"].(map[string]any)["prices"] = []any{decoy, moving}
+		addonDecoy := priceObj(t, "price_decoy_addon")
+		addonDecoy["id"] = []any{"price_addon"}
+		addon := priceObj(t, "price_addon")
+		addon["name"] = name
+		s["price_intervals"] = []any{
+			map[string]any{"id": "pi_decoy", "price": addonDecoy},
+			map[string]any{"id": "pi_addon", "price": addon},
+		}
+		events = append(events, event(t, fmt.Sprintf("evt_%02d", i), "subscription.edited", at(i+1), map[string]any{"subscription": s}))
+	}
+	want := map[string][]string{
+		"price_moving": {"plan_1/a", "plan_1/b", "plan_1/c", "plan_1/a"},
+		"price_addon":  {"/a", "/b", "/c", "/a"},
+	}
+	for _, batch := range []int{1, 100} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.append(t, events...)
+			if withFP, _, _ := b.refsKinds(t); withFP != len(events) {
+				t.Fatalf("%d of %d events have fingerprints in refs: the test compares nothing", withFP, len(events))
+			}
+			b.drain(t, batch)
+			for id, w := range want {
+				if got := b.priceVersions(t, id); !slices.Equal(got, w) {
+					t.Errorf("%s versions %v, want %v", id, got, w)
+				}
+			}
+			// Not checkHistoryMatchesCurrent: a decoy, an entity named by
+			// its array id's text, has a row in prices but none in the
+			// history (the fold finds no item whose id is that text),
+			// before refs' fingerprints as after.
+			b.checkRebuildMatches(t)
+		})
+	}
+}

@@ -566,7 +566,13 @@ func (g *sqlGen) fanKeysCTE() string {
 	var paths, keys strings.Builder
 	for _, i := range keyed {
 		s := g.p.Sources[i]
-		fmt.Fprintf(&paths, " when %d then %s::jsonpath", i, orbsql.QuoteLiteral(s.Each+" ? (@.id == $id)"))
+		// Strict: the item keyed must be the one the payload read takes
+		// (x.o -> 'id' = to_jsonb(entity)), an id equal to the entity.
+		// A lax == unwraps an array id, so an earlier item whose id is
+		// an array holding the entity would lend its fingerprint, and
+		// every change of the real item would be skipped. Refs build
+		// these lists as arrays of objects, which strict mode walks.
+		fmt.Fprintf(&paths, " when %d then %s::jsonpath", i, orbsql.QuoteLiteral("strict "+s.Each+" ? (@.id == $id)"))
 		fmt.Fprintf(&keys, " when %d then (%s)", i, strings.ReplaceAll(s.RepeatKey, "{{refs}}", "v.r"))
 	}
 	var other []int
@@ -587,7 +593,8 @@ func (g *sqlGen) fanKeysCTE() string {
   -- reading the payload: its source, what its shaped object reads
   -- besides the item (RepeatKey: the plan id) and the fingerprint of the
   -- item, the first with its id in path order (as fanObject finds it in
-  -- the payload). A key is a JSON array's text: it never equals an
+  -- the payload: strict, an id equal to the entity, not an array holding
+  -- it; silent, refs copied from the payload may not fit). A key is a JSON array's text: it never equals an
   -- object's fingerprint (read's other rows). NULL where refs cannot
   -- tell: rows without refs or without fingerprints (appended before
   -- migration 022), which are read from the payload.
@@ -611,7 +618,7 @@ func (g *sqlGen) fanKeysCTE() string {
   ) v
   cross join lateral unnest(c.ids, c.fulls, c.lf_seqs, c.lf_ats) u(entity, is_full, lf_seq, lf_at)
   cross join lateral (
-    select jsonb_path_query_first(v.r, case c.src%[3]s end, jsonb_build_object('id', u.entity)) as i
+    select jsonb_path_query_first(v.r, case c.src%[3]s end, jsonb_build_object('id', u.entity), true) as i
     offset 0
   ) x
 ),

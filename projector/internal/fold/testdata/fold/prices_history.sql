@@ -104,7 +104,8 @@ fan_keys as (
   -- reading the payload: its source, what its shaped object reads
   -- besides the item (RepeatKey: the plan id) and the fingerprint of the
   -- item, the first with its id in path order (as fanObject finds it in
-  -- the payload). A key is a JSON array's text: it never equals an
+  -- the payload: strict, an id equal to the entity, not an array holding
+  -- it; silent, refs copied from the payload may not fit). A key is a JSON array's text: it never equals an
   -- object's fingerprint (read's other rows). NULL where refs cannot
   -- tell: rows without refs or without fingerprints (appended before
   -- migration 022), which are read from the payload.
@@ -128,7 +129,7 @@ fan_keys as (
   ) v
   cross join lateral unnest(c.ids, c.fulls, c.lf_seqs, c.lf_ats) u(entity, is_full, lf_seq, lf_at)
   cross join lateral (
-    select jsonb_path_query_first(v.r, case c.src when 2 then '$.plan.prices[*] ? (@.id == $id)'::jsonpath when 3 then '$.price_intervals[*].price ? (@.id == $id)'::jsonpath end, jsonb_build_object('id', u.entity)) as i
+    select jsonb_path_query_first(v.r, case c.src when 2 then 'strict $.plan.prices[*] ? (@.id == $id)'::jsonpath when 3 then 'strict $.price_intervals[*].price ? (@.id == $id)'::jsonpath end, jsonb_build_object('id', u.entity), true) as i
     offset 0
   ) x
 ),
