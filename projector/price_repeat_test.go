@@ -265,3 +265,35 @@ func TestEmbeddedPriceRepeatKeyArrayID(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedPriceRepeatKeysLate: events arriving out of order recompute
+// the prices they embed (the late path re-reads each one's whole history,
+// keyed from refs like any candidate): whichever events come late, the
+// versions are those of the ordered log, and a rebuild agrees.
+func TestEmbeddedPriceRepeatKeysLate(t *testing.T) {
+	t.Parallel()
+	events := priceRepeatEvents(t)
+	for _, late := range [][]int{{2}, {6, 8}, {0}, {1, 3, 4, 9}} {
+		t.Run(fmt.Sprint("late=", late), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			var first, then []eventlog.Event
+			for i, ev := range events {
+				if slices.Contains(late, i) {
+					then = append(then, ev)
+				} else {
+					first = append(first, ev)
+				}
+			}
+			b.append(t, first...)
+			b.drain(t, 3)
+			for _, ev := range then {
+				b.append(t, ev)
+				b.drain(t, 100)
+			}
+			b.checkPriceVersions(t)
+			b.checkHistoryMatchesCurrent(t)
+			b.checkRebuildMatches(t)
+		})
+	}
+}
