@@ -185,9 +185,18 @@ var badStrPieces = []string{
 	"\x00", "\x01", "\x1f", "\t", "\n", "\xff", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf",
 }
 
-// str writes a string token: for a key, mostly from keyPieces.
+// dupKeys are few, so that an object's keys repeat often, spelled alike
+// or not: "a" and "\u0061" are one key, and jsonb keeps the last.
+var dupKeys = []string{`a`, `\u0061`, `b`, `aa`, `é`, `\u00e9`, ``, `\u0062`}
+
+// str writes a string token: for a key, mostly from dupKeys and keyPieces.
 func (g *jsonGen) str(key bool) {
 	g.out = append(g.out, '"')
+	if key && g.pick(2) == 0 {
+		g.out = append(g.out, dupKeys[g.pick(len(dupKeys))]...)
+		g.out = append(g.out, '"')
+		return
+	}
 	n := g.pick(4)
 	if !key {
 		n = g.pick(6)
@@ -267,7 +276,7 @@ func TestJSONBTextGeneratedSeeds(t *testing.T) {
 	o := &fingerprintOracle{schema: pgtest.NewSchema(t)}
 	var valid, vouched, objects int
 	for i := 0; i < 3000; i++ {
-		seed := make([]byte, 64)
+		seed := make([]byte, 256)
 		x := uint32(i)*2654435761 + 1
 		for j := range seed {
 			x ^= x << 13
