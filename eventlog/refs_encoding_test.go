@@ -30,7 +30,7 @@ func TestRefsSameInNonUTF8Database(t *testing.T) {
 	}
 	defer admin.Close(ctx)
 	db := fmt.Sprintf("orb_latin1_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "create database "+db+" encoding 'LATIN1' lc_collate 'C' lc_ctype 'C' template template0"); err != nil {
+	if _, err := admin.Exec(ctx, "create database "+pgx.Identifier{db}.Sanitize()+" encoding 'LATIN1' lc_collate 'C' lc_ctype 'C' template template0"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -40,7 +40,7 @@ func TestRefsSameInNonUTF8Database(t *testing.T) {
 			return
 		}
 		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "drop database if exists "+db+" with (force)"); err != nil {
+		if _, err := c.Exec(context.Background(), "drop database if exists "+pgx.Identifier{db}.Sanitize()+" with (force)"); err != nil {
 			t.Error(err)
 		}
 	})
