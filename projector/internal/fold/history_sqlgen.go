@@ -594,10 +594,11 @@ func (g *sqlGen) fanKeysCTE() string {
   -- besides the item (RepeatKey: the plan id) and the fingerprint of the
   -- item, the first with its id in path order (as fanObject finds it in
   -- the payload: strict, an id equal to the entity, not an array holding
-  -- it; silent, refs copied from the payload may not fit). A key is a JSON array's text: it never equals an
-  -- object's fingerprint (read's other rows). NULL where refs cannot
-  -- tell: rows without refs or without fingerprints (appended before
-  -- migration 022), which are read from the payload.
+  -- it; silent, refs copied from the payload may not fit). A key is a
+  -- JSON array's text: it never equals an object's fingerprint (read's
+  -- other rows). NULL where refs cannot tell: rows without refs or
+  -- without fingerprints (appended before migration 022), which are read
+  -- from the payload.
   select u.entity, c.seq, c.created_at, u.lf_seq, u.lf_at, v.event_id, v.type, v.source, u.is_full as full, c.src,
          case when x.i ? 'fp' and v.k is not null then jsonb_build_array(c.src, v.k, x.i -> 'fp')::text end as fp
   from (
