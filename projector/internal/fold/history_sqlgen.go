@@ -408,7 +408,7 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
 	if len(g.keyed()) > 0 {
 		from = "fan_unkeyed"
 	}
-	from, obj, fp, sel, tail := from, "null::jsonb", fingerprint("ob.obj"), "",
+	obj, fp, sel, tail := "null::jsonb", fingerprint("ob.obj"), "",
 		"\n  cross join lateral (select "+g.integralOf("sh.s")+" as obj offset 0) ob"
 	if mode == fanObjects {
 		from, obj, fp, sel, tail = "kept", g.integralOf("sh.s"), "null::text", ", false as repeated", ""
