@@ -429,9 +429,7 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (
-      select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
-             array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
-      from %[8]s c where c.src = any (%[2]s) group by c.seq, c.src
+      %[8]s
     ) c
     -- The payload decompressed once (|| returns it detoasted), for the
     -- items and the sources' Extra, which read it again per item.
@@ -449,7 +447,7 @@ func (g *sqlGen) fanRead(mode fanReadMode) string {
   ) x
   join lateral unnest(e.ids, e.fulls, e.lf_seqs, e.lf_ats) u(entity, is_full, lf_seq, lf_at) on x.o -> 'id' = to_jsonb(u.entity)
   cross join lateral (select %[6]s as s offset 0) sh%[10]s`,
-		obj, intArray(idx), g.events, objs.String(), paths.String(), g.shapeCaseFor("u.is_full"), fp, from, sel, tail)
+		obj, intArray(idx), g.events, objs.String(), paths.String(), g.shapeCaseFor("u.is_full"), fp, byEvent(from, idx, "      "), sel, tail)
 }
 
 // integralOf is integral for an object already shaped (ref, a column):
@@ -467,6 +465,16 @@ func (g *sqlGen) integralOf(ref string) string {
 		return ref
 	}
 	return fmt.Sprintf("case when %s then %s else %s end", strings.Join(tests, " or "), g.integral(ref), ref)
+}
+
+// byEvent groups the candidates in from of the fanned sources srcs by
+// event: one row per event and source, its candidates' entities and
+// bookkeeping in arrays, so that each event is read once for all of them.
+// indent is the indentation of the lines after the first.
+func byEvent(from string, srcs []int, indent string) string {
+	return "select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,\n" +
+		indent + "       array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats\n" +
+		indent + "from " + from + " c where c.src = any (" + intArray(srcs) + ") group by c.seq, c.src"
 }
 
 // intArray is a SQL integer array literal.
@@ -602,9 +610,7 @@ func (g *sqlGen) fanKeysCTE() string {
   select u.entity, c.seq, c.created_at, u.lf_seq, u.lf_at, v.event_id, v.type, v.source, u.is_full as full, c.src,
          case when x.i ? 'fp' and v.k is not null then jsonb_build_array(c.src, v.k, x.i -> 'fp')::text end as fp
   from (
-    select c.seq, c.src, min(c.created_at) as created_at, array_agg(c.entity) as ids, array_agg(c.full) as fulls,
-           array_agg(c.lf_seq) as lf_seqs, array_agg(c.lf_at) as lf_ats
-    from cand_lf c where c.src = any (%[1]s) group by c.seq, c.src
+    %[1]s
   ) c
   -- One index lookup per event, reading its refs (about 1 KB, stored
   -- inline), never its payload; the key's part the event decides (k),
@@ -626,7 +632,7 @@ func (g *sqlGen) fanKeysCTE() string {
 fan_unkeyed as (
   %[5]s
 ),
-`, intArray(keyed), g.events, paths.String(), keys.String(), unkeyed)
+`, byEvent("cand_lf", keyed, "    "), g.events, paths.String(), keys.String(), unkeyed)
 }
 
 // fanReadKeyed is read's rows of the candidates fan_keys keyed: no
