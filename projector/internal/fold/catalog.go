@@ -181,10 +181,13 @@ else r.balance end`
 // catalog is every projection, in apply order: the current-state tables,
 // then the history of those listed in versioned (history.go). Change a
 // projection's Version whenever its rows would come out differently from
-// the same log.
+// the same log. (customers 5, plans 4, plan_versions 2, prices 4,
+// credit_blocks 2, customer_balance_transactions 2: an id taken from an
+// object (IDKey) names an entity only if it is a non-empty JSON string;
+// see stringID.)
 var catalog = withHistory(append([]Projection{
 	{
-		Name: "customers", Table: "customers", Key: "id", Version: 4,
+		Name: "customers", Table: "customers", Key: "id", Version: 5,
 		Sources: []Source{
 			{Types: customerTypes, Object: `e.payload -> 'customer'`, Shape: Full},
 			// The customer's balance is the transaction's ending balance:
@@ -270,7 +273,7 @@ var catalog = withHistory(append([]Projection{
 		// A plan shows its default version (see Pin): subscriptions embed
 		// the version each is on, so the newest embed would flap between
 		// them. Every version is in plan_versions.
-		Name: "plans", Table: "plans", Key: "id", Version: 3,
+		Name: "plans", Table: "plans", Key: "id", Version: 4,
 		Pin: &Pin{Key: "version", DefaultValue: `e.payload #> '{properties,new_default_version_number}'`,
 			DefaultColumn: "default_version", LatestColumn: "latest_version"},
 		Sources: []Source{
@@ -295,7 +298,7 @@ var catalog = withHistory(append([]Projection{
 		// the full plans subscriptions and snapshots carry, and the version
 		// plan.version_created announces (a row with its number until an
 		// object of it is seen).
-		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 1,
+		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 2,
 		Sources: []Source{
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
 				IDSuffix: planVersion, Shape: Full, Refs: true,
@@ -320,7 +323,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "customer_balance_transactions", Table: "customer_balance_transactions", Key: "id", Version: 1,
+		Name: "customer_balance_transactions", Table: "customer_balance_transactions", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{"customer.balance_transaction_created"},
 				Object: `e.payload -> 'properties' -> 'balance_transaction'`, IDKey: "id", Shape: Full,
@@ -364,7 +367,7 @@ var moreObjects = []Projection{
 		// Every full price Orb sends: alone, and inside the full plans
 		// subscriptions and snapshots carry and a subscription's price
 		// intervals. A price that came inside a plan has its plan_id.
-		Name: "prices", Table: "prices", Key: "id", Version: 3,
+		Name: "prices", Table: "prices", Key: "id", Version: 4,
 		Sources: []Source{
 			// price.edited carries the whole price but not its plan: it is
 			// merged over the newest full copy, so plan_id stays.
@@ -399,7 +402,7 @@ var moreObjects = []Projection{
 		},
 	},
 	{
-		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 1,
+		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"},
 				Object: `e.payload -> 'block'`, Shape: Full,
