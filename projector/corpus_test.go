@@ -17,7 +17,8 @@ import (
 // event of every type the catalog reads (typeCases: summary, partial,
 // minified, lightweight and snapshot shapes, alerts, accounting syncs),
 // the same again later under new event ids (equal objects: no versions),
-// and objects whose ids are not strings (oddIDEvents). Entity ids are
+// objects whose ids are not strings (oddIDEvents) and objects that are
+// not objects (oddObjectEvents). Entity ids are
 // shared between the parts (cus_0, sub_1, inv_2, …), so one object goes
 // through many shapes. Each event has its own created_at but for the
 // balance bursts history makes on purpose.
@@ -29,7 +30,52 @@ func corpus(t *testing.T) []eventlog.Event {
 			events = append(events, event(t, fmt.Sprintf("evt_case%d_%03d", pass, i), c.typ, at(start+i), c.fields))
 		}
 	}
-	return append(events, oddIDEvents(t, 3000)...)
+	events = append(events, oddIDEvents(t, 3000)...)
+	return append(events, oddObjectEvents(t, 4000)...)
+}
+
+// oddObjectEvents, created from start seconds on, carry objects that are
+// not objects, or hold such where objects belong: a bare id or null for
+// the resource, a subscription whose customer is a bare id and whose plan
+// an array, plan prices and price intervals that are strings, null and
+// numbers, a plan whose prices are a string, version numbers as strings,
+// a bare balance transaction and a credit block inside an array. Orb
+// sends a bare id only for invoice.cost_data_exported, which no table
+// reads; whatever the tables make of these, current and history, live
+// and rebuilt, must agree.
+func oddObjectEvents(t *testing.T, start int) []eventlog.Event {
+	var events []eventlog.Event
+	add := func(typ string, fields map[string]any) {
+		events = append(events, event(t, fmt.Sprintf("evt_odd_%02d", len(events)), typ, at(start+len(events)), fields))
+	}
+	add("customer.edited", map[string]any{"customer": "cus_1"})
+	add("invoice.payment_succeeded", map[string]any{"invoice": "inv_1"})
+	add("invoice.edited", map[string]any{"invoice": nil})
+	s := subscriptionObj(t, "sub_1", "cus_1", "plan_1")
+	s["customer"], s["plan"] = "cus_1", []any{"plan_1"}
+	add("subscription.edited", map[string]any{"subscription": s})
+	s = subscriptionObj(t, "sub_1", "cus_1", "plan_1")
+	s["price_intervals"] = []any{"pi_1", nil, map[string]any{"price": "price_0"}, map[string]any{"price": nil}}
+	s["plan"].(map[string]any)["prices"] = []any{"price_0", nil, 5}
+	add("subscription.edited", map[string]any{"subscription": s})
+	// The plan keeps its alias. A plan.* event that names its plan by
+	// external_plan_id alone (FACTS.md: {id?, external_plan_id?, name?})
+	// is resolved through the plans table as it is when the event is
+	// folded (planByAlias), and set aside until the alias is known: were
+	// the alias to go (a later object without it), the history's plan.*
+	// events by "ext_plan_1" would resolve or stay set aside by delivery
+	// order and batching. A design choice of the first projections, left
+	// as it is here; resolving by the log as of the event would need an
+	// index of aliases on events.
+	add("snapshot.plan", map[string]any{"plan": map[string]any{"id": "plan_1", "external_plan_id": "ext_plan_1",
+		"prices": "none", "version": "12"}})
+	add("plan.version_created", map[string]any{"plan": map[string]any{"id": "plan_1"},
+		"properties": map[string]any{"plan_version_number": "13"}})
+	add(balanceTransactionType, map[string]any{"customer": customerObj(t, "cus_1"),
+		"properties": map[string]any{"balance_transaction": "cbt_1"}})
+	add("customer.credit_ledger_incremented", map[string]any{"customer": customerObj(t, "cus_1"),
+		"properties": map[string]any{"block": []any{map[string]any{"id": "blk_1"}}}})
+	return events
 }
 
 // TestCorpusInvariants folds the corpus in created_at order and shuffled,
@@ -69,7 +115,7 @@ func TestCorpusInvariants(t *testing.T) {
 			got.checkHistoryMatchesCurrent(t)
 			// Before the rebuild, whose shadow tables set aside their own.
 			if dead := got.deadLetterKeys(t); !slices.Equal(dead, wantDead) {
-				t.Errorf("dead letters %v, want %v", dead, wantDead)
+				t.Errorf("dead letters: %v more, %v fewer than in order", without(dead, wantDead), without(wantDead, dead))
 			}
 			got.checkRebuildMatches(t)
 			got.checkVerifies(t)
@@ -97,6 +143,17 @@ func (b *testBundle) deadLetterKeys(t *testing.T) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// without lists the strings of a not in b.
+func without(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // redeliver appends events already in the log again, as Orb's retries
