@@ -196,8 +196,10 @@ var catalog = withHistory(append([]Projection{
 				Extra: `jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}'))`},
 			// Every full subscription payload embeds the whole customer; a
 			// summary one may cut it down to {id, external_customer_id}.
+			// A full one is the customer itself: its fingerprint is its key.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'customer'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}, Refs: true},
+				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}, Refs: true,
+				RepeatKey: embeddedRepeatKey},
 			// The backfill's marker for a customer gone from Orb's listing:
 			// recorded, never a delete; a newer full object clears it.
 			{Types: []string{"reconcile.missing"}, Object: `e.payload -> 'customer'`, Shape: Partial,
@@ -277,8 +279,11 @@ var catalog = withHistory(append([]Projection{
 		Sources: []Source{
 			// Every full subscription embeds its full plan; a plan without
 			// prices (summary payloads) only renames.
+			// A full one is the plan itself: its fingerprint is its key (its
+			// version, which the pin reads, is the plan's own).
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true, Refs: true},
+				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true, Refs: true,
+				RepeatKey: embeddedRepeatKey},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Shape: Full, Versioned: true},
 			// plan.* webhooks carry {id?, external_plan_id?, name?} only;
 			// one naming only its alias is resolved through plans.
@@ -428,6 +433,12 @@ const priceModelConfig = `jsonb_build_object('model_config', x.o -> ((x.o ->> 'm
 const planPriceRepeatKey = `case when jsonb_typeof({{refs}} -> 'plan') = 'object' ` +
 	`and coalesce(jsonb_typeof({{refs}} #> '{plan,id}') not in ('object', 'array'), true) ` +
 	`then coalesce({{refs}} #> '{plan,id}', 'null') end`
+
+// embeddedRepeatKey is the key of an embedded customer or plan whose
+// shaped full object is the object itself: its fingerprint, which refs
+// give an object (migration 025); a value refs copy from the payload (not
+// an object) has none, and ->> reads none from it.
+const embeddedRepeatKey = `{{refs}} ->> 'fp'`
 
 var paymentMethodTypes = []string{"payment_method.created", "payment_method.deleted"}
 
