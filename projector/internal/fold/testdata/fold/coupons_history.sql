@@ -138,7 +138,29 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."archived_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  (m.r)."duration_in_months",
+                  (m.r)."max_redemptions",
+                  (m.r)."redemption_code",
+                  (m.r)."times_redeemed",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."coupons_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

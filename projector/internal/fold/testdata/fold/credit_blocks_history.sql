@@ -148,7 +148,36 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_allocation"), row((m.base)."credit_allocation")) then (m.base)."credit_allocation" else (m.r)."credit_allocation" end,
+                  (m.r)."credit_block_source",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_commitment"), row((m.base)."credit_commitment")) then (m.base)."credit_commitment" else (m.r)."credit_commitment" end,
+                  (m.r)."customer_id",
+                  (m.r)."effective_date",
+                  (m.r)."expiry_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."filters"), row((m.base)."filters")) then (m.base)."filters" else (m.r)."filters" end,
+                  (m.r)."maximum_initial_balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  (m.r)."per_unit_cost_basis",
+                  case when pg_catalog.record_image_eq(row((m.r)."pricing_unit"), row((m.base)."pricing_unit")) then (m.base)."pricing_unit" else (m.r)."pricing_unit" end,
+                  (m.r)."status",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."credit_blocks_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

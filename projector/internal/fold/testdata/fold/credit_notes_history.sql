@@ -138,7 +138,40 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."created_at",
+                  (m.r)."credit_note_number",
+                  (m.r)."credit_note_pdf",
+                  case when pg_catalog.record_image_eq(row((m.r)."customer"), row((m.base)."customer")) then (m.base)."customer" else (m.r)."customer" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discounts"), row((m.base)."discounts")) then (m.base)."discounts" else (m.r)."discounts" end,
+                  (m.r)."invoice_id",
+                  case when pg_catalog.record_image_eq(row((m.r)."line_items"), row((m.base)."line_items")) then (m.base)."line_items" else (m.r)."line_items" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum_amount_adjustment"), row((m.base)."maximum_amount_adjustment")) then (m.base)."maximum_amount_adjustment" else (m.r)."maximum_amount_adjustment" end,
+                  (m.r)."memo",
+                  (m.r)."minimum_amount_refunded",
+                  (m.r)."reason",
+                  (m.r)."subtotal",
+                  (m.r)."total",
+                  (m.r)."type",
+                  (m.r)."voided_at",
+                  (m.r)."customer_id",
+                  (m.r)."external_customer_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."credit_notes_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

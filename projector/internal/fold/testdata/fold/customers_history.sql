@@ -191,7 +191,49 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."accounting_sync_configuration"), row((m.base)."accounting_sync_configuration")) then (m.base)."accounting_sync_configuration" else (m.r)."accounting_sync_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."additional_emails"), row((m.base)."additional_emails")) then (m.base)."additional_emails" else (m.r)."additional_emails" end,
+                  (m.r)."auto_collection",
+                  (m.r)."auto_issuance",
+                  (m.r)."automatic_tax_enabled",
+                  (m.r)."balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_address"), row((m.base)."billing_address")) then (m.base)."billing_address" else (m.r)."billing_address" end,
+                  (m.r)."created_at",
+                  (m.r)."currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."default_payment_method"), row((m.base)."default_payment_method")) then (m.base)."default_payment_method" else (m.r)."default_payment_method" end,
+                  (m.r)."email",
+                  (m.r)."email_delivery",
+                  (m.r)."exempt_from_automated_tax",
+                  (m.r)."external_customer_id",
+                  case when pg_catalog.record_image_eq(row((m.r)."hierarchy"), row((m.base)."hierarchy")) then (m.base)."hierarchy" else (m.r)."hierarchy" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  (m.r)."name",
+                  case when pg_catalog.record_image_eq(row((m.r)."payment_configuration"), row((m.base)."payment_configuration")) then (m.base)."payment_configuration" else (m.r)."payment_configuration" end,
+                  (m.r)."payment_provider",
+                  (m.r)."payment_provider_id",
+                  (m.r)."portal_url",
+                  case when pg_catalog.record_image_eq(row((m.r)."reporting_configuration"), row((m.base)."reporting_configuration")) then (m.base)."reporting_configuration" else (m.r)."reporting_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."shipping_address"), row((m.base)."shipping_address")) then (m.base)."shipping_address" else (m.r)."shipping_address" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."tax_id"), row((m.base)."tax_id")) then (m.base)."tax_id" else (m.r)."tax_id" end,
+                  (m.r)."timezone",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."missing_from_api_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."customers_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

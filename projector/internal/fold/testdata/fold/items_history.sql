@@ -138,7 +138,28 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."archived_at",
+                  (m.r)."created_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."external_connections"), row((m.base)."external_connections")) then (m.base)."external_connections" else (m.r)."external_connections" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  (m.r)."name",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."items_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

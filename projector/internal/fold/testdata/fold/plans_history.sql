@@ -220,7 +220,48 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."adjustments"), row((m.base)."adjustments")) then (m.base)."adjustments" else (m.r)."adjustments" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."base_plan"), row((m.base)."base_plan")) then (m.base)."base_plan" else (m.r)."base_plan" end,
+                  (m.r)."base_plan_id",
+                  (m.r)."created_at",
+                  (m.r)."currency",
+                  (m.r)."default_invoice_memo",
+                  (m.r)."description",
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  (m.r)."external_plan_id",
+                  (m.r)."invoicing_currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum"), row((m.base)."maximum")) then (m.base)."maximum" else (m.r)."maximum" end,
+                  (m.r)."maximum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum"), row((m.base)."minimum")) then (m.base)."minimum" else (m.r)."minimum" end,
+                  (m.r)."minimum_amount",
+                  (m.r)."name",
+                  (m.r)."net_terms",
+                  case when pg_catalog.record_image_eq(row((m.r)."plan_phases"), row((m.base)."plan_phases")) then (m.base)."plan_phases" else (m.r)."plan_phases" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."prices"), row((m.base)."prices")) then (m.base)."prices" else (m.r)."prices" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."product"), row((m.base)."product")) then (m.base)."product" else (m.r)."product" end,
+                  (m.r)."status",
+                  case when pg_catalog.record_image_eq(row((m.r)."trial_config"), row((m.base)."trial_config")) then (m.base)."trial_config" else (m.r)."trial_config" end,
+                  (m.r)."version",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at",
+                  (m.r)."default_version",
+                  (m.r)."latest_version"
+                )::"orb"."plans_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

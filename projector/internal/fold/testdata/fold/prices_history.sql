@@ -293,7 +293,53 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."billable_metric"), row((m.base)."billable_metric")) then (m.base)."billable_metric" else (m.r)."billable_metric" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_cycle_configuration"), row((m.base)."billing_cycle_configuration")) then (m.base)."billing_cycle_configuration" else (m.r)."billing_cycle_configuration" end,
+                  (m.r)."billing_mode",
+                  (m.r)."cadence",
+                  (m.r)."conversion_rate",
+                  case when pg_catalog.record_image_eq(row((m.r)."conversion_rate_config"), row((m.base)."conversion_rate_config")) then (m.base)."conversion_rate_config" else (m.r)."conversion_rate_config" end,
+                  (m.r)."created_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_allocation"), row((m.base)."credit_allocation")) then (m.base)."credit_allocation" else (m.r)."credit_allocation" end,
+                  (m.r)."currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."dimensional_price_configuration"), row((m.base)."dimensional_price_configuration")) then (m.base)."dimensional_price_configuration" else (m.r)."dimensional_price_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  (m.r)."external_price_id",
+                  (m.r)."fixed_price_quantity",
+                  (m.r)."invoice_grouping_key",
+                  case when pg_catalog.record_image_eq(row((m.r)."invoicing_cycle_configuration"), row((m.base)."invoicing_cycle_configuration")) then (m.base)."invoicing_cycle_configuration" else (m.r)."invoicing_cycle_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."item"), row((m.base)."item")) then (m.base)."item" else (m.r)."item" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum"), row((m.base)."maximum")) then (m.base)."maximum" else (m.r)."maximum" end,
+                  (m.r)."maximum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum"), row((m.base)."minimum")) then (m.base)."minimum" else (m.r)."minimum" end,
+                  (m.r)."minimum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."model_config"), row((m.base)."model_config")) then (m.base)."model_config" else (m.r)."model_config" end,
+                  (m.r)."model_type",
+                  (m.r)."name",
+                  (m.r)."plan_id",
+                  (m.r)."plan_phase_order",
+                  (m.r)."price_type",
+                  (m.r)."replaces_price_id",
+                  (m.r)."item_id",
+                  (m.r)."billable_metric_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."prices_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)

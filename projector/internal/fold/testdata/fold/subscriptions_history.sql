@@ -150,7 +150,53 @@ versions as materialized (
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
            (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."active_plan_phase_order",
+                  case when pg_catalog.record_image_eq(row((m.r)."adjustment_intervals"), row((m.base)."adjustment_intervals")) then (m.base)."adjustment_intervals" else (m.r)."adjustment_intervals" end,
+                  (m.r)."auto_collection",
+                  (m.r)."auto_issuance",
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_cycle_anchor_configuration"), row((m.base)."billing_cycle_anchor_configuration")) then (m.base)."billing_cycle_anchor_configuration" else (m.r)."billing_cycle_anchor_configuration" end,
+                  (m.r)."billing_cycle_day",
+                  (m.r)."created_at",
+                  (m.r)."current_billing_period_end_date",
+                  (m.r)."current_billing_period_start_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."customer"), row((m.base)."customer")) then (m.base)."customer" else (m.r)."customer" end,
+                  (m.r)."default_invoice_memo",
+                  case when pg_catalog.record_image_eq(row((m.r)."discount_intervals"), row((m.base)."discount_intervals")) then (m.base)."discount_intervals" else (m.r)."discount_intervals" end,
+                  (m.r)."end_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."fixed_fee_quantity_schedule"), row((m.base)."fixed_fee_quantity_schedule")) then (m.base)."fixed_fee_quantity_schedule" else (m.r)."fixed_fee_quantity_schedule" end,
+                  (m.r)."invoicing_threshold",
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum_intervals"), row((m.base)."maximum_intervals")) then (m.base)."maximum_intervals" else (m.r)."maximum_intervals" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum_intervals"), row((m.base)."minimum_intervals")) then (m.base)."minimum_intervals" else (m.r)."minimum_intervals" end,
+                  (m.r)."name",
+                  (m.r)."net_terms",
+                  case when pg_catalog.record_image_eq(row((m.r)."pending_subscription_change"), row((m.base)."pending_subscription_change")) then (m.base)."pending_subscription_change" else (m.r)."pending_subscription_change" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."plan"), row((m.base)."plan")) then (m.base)."plan" else (m.r)."plan" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."price_intervals"), row((m.base)."price_intervals")) then (m.base)."price_intervals" else (m.r)."price_intervals" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."redeemed_coupon"), row((m.base)."redeemed_coupon")) then (m.base)."redeemed_coupon" else (m.r)."redeemed_coupon" end,
+                  (m.r)."start_date",
+                  (m.r)."status",
+                  case when pg_catalog.record_image_eq(row((m.r)."trial_info"), row((m.base)."trial_info")) then (m.base)."trial_info" else (m.r)."trial_info" end,
+                  (m.r)."customer_id",
+                  (m.r)."external_customer_id",
+                  (m.r)."plan_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."subscriptions_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
