@@ -23,9 +23,34 @@ func (w *refsWriter) fingerprint(v span) (fp [32]byte, ok bool) {
 	if !ok || end != v.end {
 		return fp, false
 	}
-	sum := md5.Sum(t.buf)
-	hex.Encode(fp[:], sum[:])
+	return md5Hex(t.buf), true
+}
+
+// planFingerprints is fingerprint for a plan, p, rendered once for itself
+// and its prices: w.prices gets the fingerprints of the prices its path
+// $.prices[*] ? (@.type() == "object") yields directly (an object prices,
+// or each object in a prices array), in path order, each the MD5 of its
+// own text within the plan's (jsonb's text of a value is the same alone
+// or nested; see jsonbText.watch).
+func (w *refsWriter) planFingerprints(p span) (fp [32]byte, ok bool) {
+	w.prices = w.prices[:0]
+	t := &w.text
+	t.watch, t.watched = "prices", t.watched[:0]
+	defer func() { t.watch = "" }()
+	if fp, ok = w.fingerprint(p); !ok {
+		return fp, false
+	}
+	for _, v := range t.watched {
+		w.prices = append(w.prices, md5Hex(t.buf[v.start:v.end]))
+	}
 	return fp, true
+}
+
+// md5Hex is the MD5 of b in hex, as PostgreSQL's md5 gives it.
+func md5Hex(b []byte) (h [32]byte) {
+	sum := md5.Sum(b)
+	hex.Encode(h[:], sum[:])
+	return h
 }
 
 // maxJSONBDepth bounds the nesting rendered: deeper values are left to
@@ -46,6 +71,15 @@ type jsonbText struct {
 	members []jsonbMember // a stack: each object's members above its base
 	keys    []byte        // the members' decoded keys
 	tmp     []byte
+	// watch, when set, is a key of the value rendered (an object): the
+	// objects its member's value yields directly to a lax [*] (the value
+	// itself, or each object in it if an array) are recorded in watched,
+	// as their spans in buf, for the last member of that key (the one
+	// jsonb keeps), so that a plan rendered once gives its prices' texts.
+	watch      string
+	watched    []span
+	watchedAt  int  // the start in buf of that member, until ordered
+	collecting bool // the watched member's value is being rendered
 }
 
 // jsonbMember is a rendered object member: where its decoded key sits in
@@ -99,13 +133,18 @@ func (t *jsonbText) array(src []byte, i, depth int) (int, bool) {
 		t.buf = append(t.buf, ']')
 		return i + 1, true
 	}
+	collect := t.collecting && depth == 1
 	for n := 0; ; n++ {
 		if n > 0 {
 			t.buf = append(t.buf, ", "...)
 		}
+		start := len(t.buf)
 		var ok bool
 		if i, ok = t.value(src, i, depth+1); !ok {
 			return 0, false
+		}
+		if collect && t.buf[start] == '{' {
+			t.watched = append(t.watched, span{start, len(t.buf)})
 		}
 		i = skipSpace(src, i)
 		if i >= len(src) {
@@ -156,8 +195,18 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 			return 0, false
 		}
 		t.buf = append(t.buf, ": "...)
-		if i, ok = t.value(src, i+1, depth+1); !ok {
+		watched := depth == 0 && t.watch != "" && string(key) == t.watch
+		if watched {
+			t.watched, t.watchedAt, t.collecting = t.watched[:0], m.start, true
+		}
+		valStart := len(t.buf)
+		i, ok = t.value(src, i+1, depth+1)
+		t.collecting = false
+		if !ok {
 			return 0, false
+		}
+		if watched && t.buf[valStart] == '{' {
+			t.watched = append(t.watched, span{valStart, len(t.buf)})
 		}
 		m.end = len(t.buf)
 		t.members = append(t.members, m)
@@ -172,15 +221,16 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 		if src[i] != '}' {
 			return 0, false
 		}
-		t.order(start, t.members[base:])
+		t.order(start, t.members[base:], depth)
 		return i + 1, true
 	}
 }
 
 // order rewrites the object rendered from buf[start] ('{'), its members
 // ms each rendered without separators, in jsonb's order with ", " between
-// them. Stable: of repeated keys the last stays last, and is kept.
-func (t *jsonbText) order(start int, ms []jsonbMember) {
+// them. Stable: of repeated keys the last stays last, and is kept. The
+// watched spans of the object at depth 0 move with their member.
+func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
 	slices.SortStableFunc(ms, func(a, b jsonbMember) int {
 		if la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart; la != lb {
 			return la - lb
@@ -197,6 +247,13 @@ func (t *jsonbText) order(start int, ms []jsonbMember) {
 			t.tmp = append(t.tmp, ", "...)
 		}
 		first = false
+		if depth == 0 && len(t.watched) > 0 && m.start == t.watchedAt {
+			delta := start + len(t.tmp) - m.start
+			for n := range t.watched {
+				t.watched[n].start += delta
+				t.watched[n].end += delta
+			}
+		}
 		t.tmp = append(t.tmp, t.buf[m.start:m.end]...)
 	}
 	t.tmp = append(t.tmp, '}')

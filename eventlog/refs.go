@@ -7,18 +7,19 @@ import (
 
 // EventRefs returns events.refs for an event whose body is body: the
 // skeleton of the subscription the payload carries, as JSON text, exactly
-// as the log's event_refs(payload) builds it in SQL (migrations 017 and
-// 022: each embedded price with its fingerprint), or
-// nil when the payload carries no subscription object. The service builds
-// it from the bytes it already holds, so PostgreSQL, which still parses
-// each body into payload, does not walk a ~54 KB subscription once more.
+// as the log's event_refs(payload) builds it in SQL (migrations 017, 022
+// and 025: the embedded customer, plan and prices with their
+// fingerprints), or nil when the payload carries no subscription object.
+// The service builds it from the bytes it already holds, so PostgreSQL,
+// which still parses each body into payload, does not walk a ~54 KB
+// subscription once more.
 //
 // ok is false when the body is not JSON this extractor can vouch for:
 // malformed, or a value copied whole into the skeleton (a customer that
 // is not an object, an id that is) holding an object with a repeated key,
-// or an embedded price whose jsonb text it cannot render with certainty
-// (jsonbText: an exponent, a negative zero, \u0000...). Keys
-// looked up may repeat (the last one wins, as in jsonb). The append
+// or an embedded customer, plan or price whose jsonb text it cannot render
+// with certainty (jsonbText: an exponent, a negative zero, \u0000...).
+// Keys looked up may repeat (the last one wins, as in jsonb). The append
 // then sends no refs and the log's trigger builds them, so refs are the
 // same whichever side built them.
 //
@@ -75,7 +76,10 @@ type refsWriter struct {
 	buf   []byte
 	comma bool // a member was written into the innermost open object
 	ok    bool
-	text  jsonbText // renders the prices to fingerprint
+	text  jsonbText // renders the objects to fingerprint
+	// prices are the fingerprints of the plan's prices the path yields
+	// directly, in path order (planFingerprints).
+	prices [][32]byte
 }
 
 func (w *refsWriter) kind(v span) byte { return w.src[v.start] }
@@ -144,18 +148,22 @@ func (w *refsWriter) customer(c span) {
 		w.field("email")
 		w.buf = append(w.buf, "true"...)
 	}
+	fp, ok := w.fingerprint(c)
+	w.fp(fp, ok)
 	w.close('}', outer)
 }
 
-// plan: {id, version, prices: [{id}]} of an object; any other value as
-// it is. The prices are those of the path
-// $.prices[*] ? (@.type() == "object").id.
+// plan: {id, version, prices: [{id, fp}], fp} of an object; any other
+// value as it is. The prices are those of the path
+// $.prices[*] ? (@.type() == "object").id. The plan is rendered once
+// (planFingerprints): its prices' fingerprints are taken from its text.
 func (w *refsWriter) plan(p span) {
 	if w.kind(p) != '{' {
 		w.member("plan", p, true)
 		return
 	}
 	f := w.lookup(p, "id", "version", "prices")
+	fp, ok := w.planFingerprints(p)
 	w.field("plan")
 	outer := w.open('{')
 	w.member("id", f.vals[0], f.has[0])
@@ -163,10 +171,38 @@ func (w *refsWriter) plan(p span) {
 	if f.has[2] {
 		w.field("prices")
 		list := w.open('[')
-		w.eachObject(f.vals[2], func(price span, direct bool) { w.idItem(price, "", direct) })
+		n := 0
+		w.eachObject(f.vals[2], func(price span, direct bool) {
+			if !direct {
+				w.idItem(price, "", nil)
+				return
+			}
+			// The n-th direct price is the n-th the rendered plan yields.
+			if n >= len(w.prices) {
+				w.ok = false
+				return
+			}
+			w.idItem(price, "", &w.prices[n])
+			n++
+		})
 		w.close(']', list)
+		w.ok = w.ok && n == len(w.prices)
 	}
+	w.fp(fp, ok)
 	w.close('}', outer)
+}
+
+// fp writes the member "fp" of an object's fingerprint, or records that
+// it could not be rendered.
+func (w *refsWriter) fp(fp [32]byte, ok bool) {
+	if !ok {
+		w.ok = false
+		return
+	}
+	w.field("fp")
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, fp[:]...)
+	w.buf = append(w.buf, '"')
 }
 
 // priceIntervals: [{price: {id}}], for the path
@@ -178,7 +214,15 @@ func (w *refsWriter) priceIntervals(intervals span) {
 	list := w.open('[')
 	w.eachItem(intervals, func(interval span) {
 		w.intervalPrice(interval, func(price span) {
-			w.objects(price, func(price span, direct bool) { w.idItem(price, "price", direct) })
+			w.objects(price, func(price span, direct bool) {
+				if !direct {
+					w.idItem(price, "price", nil)
+					return
+				}
+				fp, ok := w.fingerprint(price)
+				w.ok = w.ok && ok
+				w.idItem(price, "price", &fp)
+			})
 		})
 	})
 	w.close(']', list)
@@ -205,9 +249,10 @@ func (w *refsWriter) intervalPrice(interval span, fn func(span)) {
 
 // idItem writes the list item of an object that has an id: {"id": id},
 // or {wrap: {"id": id}}, with "fp", the object's fingerprint, when the
-// path yields the object itself (direct), not inside an array it yields:
-// only those are items the fold reads from the payload (migration 022).
-func (w *refsWriter) idItem(obj span, wrap string, direct bool) {
+// path yields the object itself (fp not nil), not inside an array it
+// yields: only those are items the fold reads from the payload (migration
+// 022).
+func (w *refsWriter) idItem(obj span, wrap string, fp *[32]byte) {
 	f := w.lookup(obj, "id")
 	if !f.has[0] {
 		return
@@ -217,29 +262,20 @@ func (w *refsWriter) idItem(obj span, wrap string, direct bool) {
 	if wrap != "" {
 		w.field(wrap)
 		inner := w.open('{')
-		w.idFields(obj, f.vals[0], direct)
+		w.idFields(f.vals[0], fp)
 		w.close('}', inner)
 	} else {
-		w.idFields(obj, f.vals[0], direct)
+		w.idFields(f.vals[0], fp)
 	}
 	w.close('}', item)
 }
 
-// idFields writes an item's id and, if direct, the fingerprint of obj.
-func (w *refsWriter) idFields(obj, id span, direct bool) {
+// idFields writes an item's id and, if fp is not nil, its fingerprint.
+func (w *refsWriter) idFields(id span, fp *[32]byte) {
 	w.member("id", id, true)
-	if !direct {
-		return
+	if fp != nil {
+		w.fp(*fp, true)
 	}
-	fp, ok := w.fingerprint(obj)
-	if !ok {
-		w.ok = false
-		return
-	}
-	w.field("fp")
-	w.buf = append(w.buf, '"')
-	w.buf = append(w.buf, fp[:]...)
-	w.buf = append(w.buf, '"')
 }
 
 // elements is eachElement, recording failure in w.ok.

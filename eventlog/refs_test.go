@@ -40,6 +40,12 @@ var refsCases = []string{
 	`{"subscription": {"customer": {"id": "c", "id": null}}}`,
 	`{"subscription": {"customer": {"id": {"k": 1, "k": null}}}}`,
 	`{"subscription": {"id": "sub", "customer": {"id": "c", "email": "e", "name": "n"}, "plan": {"id": "p", "version": 2, "prices": [{"id": "p1", "x": {}}, {"id": "p2"}]}, "price_intervals": [{"id": "i", "price": {"id": "p1"}}]}}`,
+	`{"subscription": {"customer": {"id": "c", "email": "e", "b": [1, {"z": 1, "a": "\u00e9"}], "a": null}, "plan": {"id": "p", "zz": 1, "prices": [{"id": "q", "b": 1, "a": 2}, [{"id": "r"}], {"id": "s"}, {"id": "t", "id": "u"}], "a": {"prices": [{"id": "x"}]}}}}`,
+	`{"subscription": {"plan": {"id": "p", "prices": [{"id": "q"}], "prices": [{"id": "r", "y": 1}, {"id": "s"}]}}}`,
+	`{"subscription": {"plan": {"id": "p", "prices": [{"id": "q"}], "prices": null}}}`,
+	`{"subscription": {"plan": {"prices": {"id": "single", "v": [1, 2]}, "id": "p", "long_key_first": {"prices": 1}}}}`,
+	`{"subscription": {"plan": {"id": "p", "prices": [{"id": "q", "n": 1e2}]}}}`,
+	`{"subscription": {"customer": {"id": "c", "balance": 1e2}}}`,
 	`{"subscription": {}} x`, `{"subscription": {"plan": {"prices": [}}}`, `{"a": "\"}"}`, ``,
 }
 
@@ -139,12 +145,15 @@ func TestEventRefsMatchesSQL(t *testing.T) {
 	}
 	for _, c := range refsCases {
 		valid, vouched := o.check(t, []byte(c))
-		repeated := strings.Contains(c, `"k": 1, "k"`)
-		if valid && !vouched && !repeated {
+		// A copied object with a repeated key, or an embedded object
+		// whose text the renderer does not vouch for (an exponent):
+		// the trigger builds those refs.
+		refused := strings.Contains(c, `"k": 1, "k"`) || strings.Contains(c, `1e2`)
+		if valid && !vouched && !refused {
 			t.Errorf("EventRefs(%q) does not vouch for valid JSON", c)
 		}
-		if valid && vouched && repeated {
-			t.Errorf("EventRefs(%q) vouches for a copied object with a repeated key", c)
+		if valid && vouched && refused {
+			t.Errorf("EventRefs(%q) vouches for a copied object with a repeated key, or an unrenderable one", c)
 		}
 	}
 }

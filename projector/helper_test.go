@@ -23,8 +23,11 @@ import (
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
-// waitTimeout bounds every wait on background work.
-const waitTimeout = 15 * time.Second
+// waitTimeout bounds every wait on background work. It is a bound, not a
+// duration: a wait returns as soon as its condition holds. 15 s was once
+// too short for TestNewLeadForgetsBackoff (four leads cut, four
+// elections) while a fuzz run held both cores of the 2-core machine.
+const waitTimeout = 60 * time.Second
 
 type testBundle struct {
 	schema   *pgtest.Schema

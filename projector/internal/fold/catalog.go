@@ -181,10 +181,13 @@ else r.balance end`
 // catalog is every projection, in apply order: the current-state tables,
 // then the history of those listed in versioned (history.go). Change a
 // projection's Version whenever its rows would come out differently from
-// the same log.
+// the same log. (customers 5, plans 4, plan_versions 2, prices 4,
+// credit_blocks 2, customer_balance_transactions 2: an id taken from an
+// object (IDKey) names an entity only if it is a non-empty JSON string;
+// see stringID.)
 var catalog = withHistory(append([]Projection{
 	{
-		Name: "customers", Table: "customers", Key: "id", Version: 4,
+		Name: "customers", Table: "customers", Key: "id", Version: 5,
 		Sources: []Source{
 			{Types: customerTypes, Object: `e.payload -> 'customer'`, Shape: Full},
 			// The customer's balance is the transaction's ending balance:
@@ -193,8 +196,10 @@ var catalog = withHistory(append([]Projection{
 				Extra: `jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}'))`},
 			// Every full subscription payload embeds the whole customer; a
 			// summary one may cut it down to {id, external_customer_id}.
+			// A full one is the customer itself: its fingerprint is its key.
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'customer'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}, Refs: true},
+				Shape: Summary, FullKey: "email", Allow: []string{"external_customer_id"}, Refs: true,
+				RepeatKey: embeddedRepeatKey},
 			// The backfill's marker for a customer gone from Orb's listing:
 			// recorded, never a delete; a newer full object clears it.
 			{Types: []string{"reconcile.missing"}, Object: `e.payload -> 'customer'`, Shape: Partial,
@@ -268,14 +273,17 @@ var catalog = withHistory(append([]Projection{
 		// A plan shows its default version (see Pin): subscriptions embed
 		// the version each is on, so the newest embed would flap between
 		// them. Every version is in plan_versions.
-		Name: "plans", Table: "plans", Key: "id", Version: 3,
+		Name: "plans", Table: "plans", Key: "id", Version: 4,
 		Pin: &Pin{Key: "version", DefaultValue: `e.payload #> '{properties,new_default_version_number}'`,
 			DefaultColumn: "default_version", LatestColumn: "latest_version"},
 		Sources: []Source{
 			// Every full subscription embeds its full plan; a plan without
 			// prices (summary payloads) only renames.
+			// A full one is the plan itself: its fingerprint is its key (its
+			// version, which the pin reads, is the plan's own).
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
-				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true, Refs: true},
+				Shape: Summary, FullKey: "prices", Allow: []string{"name", "external_plan_id"}, Versioned: true, Refs: true,
+				RepeatKey: embeddedRepeatKey},
 			{Types: []string{"snapshot.plan"}, Object: `e.payload -> 'plan'`, Shape: Full, Versioned: true},
 			// plan.* webhooks carry {id?, external_plan_id?, name?} only;
 			// one naming only its alias is resolved through plans.
@@ -290,7 +298,7 @@ var catalog = withHistory(append([]Projection{
 		// the full plans subscriptions and snapshots carry, and the version
 		// plan.version_created announces (a row with its number until an
 		// object of it is seen).
-		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 1,
+		Name: "plan_versions", Table: "plan_versions", Key: "version_key", Version: 2,
 		Sources: []Source{
 			{Types: subscriptionTypes, Object: `e.payload -> 'subscription' -> 'plan'`, IDKey: "id", Embedded: true,
 				IDSuffix: planVersion, Shape: Full, Refs: true,
@@ -315,7 +323,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "customer_balance_transactions", Table: "customer_balance_transactions", Key: "id", Version: 1,
+		Name: "customer_balance_transactions", Table: "customer_balance_transactions", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{"customer.balance_transaction_created"},
 				Object: `e.payload -> 'properties' -> 'balance_transaction'`, IDKey: "id", Shape: Full,
@@ -359,7 +367,7 @@ var moreObjects = []Projection{
 		// Every full price Orb sends: alone, and inside the full plans
 		// subscriptions and snapshots carry and a subscription's price
 		// intervals. A price that came inside a plan has its plan_id.
-		Name: "prices", Table: "prices", Key: "id", Version: 3,
+		Name: "prices", Table: "prices", Key: "id", Version: 4,
 		Sources: []Source{
 			// price.edited carries the whole price but not its plan: it is
 			// merged over the newest full copy, so plan_id stays.
@@ -394,7 +402,7 @@ var moreObjects = []Projection{
 		},
 	},
 	{
-		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 1,
+		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"},
 				Object: `e.payload -> 'block'`, Shape: Full,
@@ -425,6 +433,12 @@ const priceModelConfig = `jsonb_build_object('model_config', x.o -> ((x.o ->> 'm
 const planPriceRepeatKey = `case when jsonb_typeof({{refs}} -> 'plan') = 'object' ` +
 	`and coalesce(jsonb_typeof({{refs}} #> '{plan,id}') not in ('object', 'array'), true) ` +
 	`then coalesce({{refs}} #> '{plan,id}', 'null') end`
+
+// embeddedRepeatKey is the key of an embedded customer or plan whose
+// shaped full object is the object itself: its fingerprint, which refs
+// give an object (migration 025); a value refs copy from the payload (not
+// an object) has none, and ->> reads none from it.
+const embeddedRepeatKey = `{{refs}} ->> 'fp'`
 
 var paymentMethodTypes = []string{"payment_method.created", "payment_method.deleted"}
 

@@ -31,19 +31,29 @@ func rankObject(s Source) string {
 	return "coalesce(e.refs, e.payload)" + strings.TrimPrefix(s.Object, "e.payload")
 }
 
-// fanWhere leaves out the items another source folds (Source.Except).
+// idFilter is a JSON path filter for the items whose id is the string
+// $id: only a string id names an entity (see stringID). Lax == alone
+// unwraps an array id, so an item whose id is an array holding $id would
+// match too (and, before the real item in path order, be taken for it).
+// type() does not unwrap.
+const idFilter = ` ? (@.id == $id && @.id.type() == "string")`
+
+// fanWhere leaves out the items another source folds (Source.Except):
+// those whose id is among the other source's string ids, as the batch's
+// ranking finds them (fanBatchSelect).
 func fanWhere(s Source) string {
 	if s.Except == "" {
 		return ""
 	}
 	return fmt.Sprintf(" and not jsonb_path_exists(fp.o, %s, jsonb_build_object('id', o.o -> 'id'))",
-		orbsql.QuoteLiteral(s.Except+" ? (@.id == $id)"))
+		orbsql.QuoteLiteral(s.Except+idFilter))
 }
 
-// fanObject is the item of event e whose id is entity.
+// fanObject is the item of event e whose id is entity, the first in path
+// order.
 func fanObject(s Source, entity string) string {
 	return fmt.Sprintf("jsonb_path_query_first(%s, %s, jsonb_build_object('id', %s))",
-		s.Object, orbsql.QuoteLiteral(s.Each+" ? (@.id == $id)"), entity)
+		s.Object, orbsql.QuoteLiteral(s.Each+idFilter), entity)
 }
 
 // fanIDs is the array of the items' ids of event e, as the migration
@@ -168,12 +178,12 @@ func (g *sqlGen) liveCount() string {
 
 // fanBatchSelect ranks the batch's events of the fan sources members
 // (one fanGroup), reduced to the newest and oldest event per group of
-// equal ids, fanned out to one row per id and source. Groups are told
-// apart by the text of the ids' arrays (those of each member's Each and
-// Except paths, each path once) compared as bytes (k): cheaper to hash
-// than jsonb, equal texts are equal ids (equal ids spelt two ways only
-// make two groups), and the arrays' texts, each a whole JSON value, join
-// without ambiguity. The groups are hashed, not sorted: each keeps its
+// equal ids, fanned out to one row per string id (see stringID) and
+// source. Groups are told apart by the text of the ids' arrays (those of
+// each member's Each and Except paths, each path once) compared as bytes
+// (k): cheaper to hash than jsonb, equal texts are equal ids (equal ids
+// spelt two ways only make two groups), and the arrays' texts, each a
+// whole JSON value, join without ambiguity. The groups are hashed, not sorted: each keeps its
 // count and its newest and oldest event as the greatest and least
 // [epoch of created_at, seq] (numeric, exact to the microsecond, so the
 // order is (created_at, seq)); the two kept events are read again by
@@ -216,7 +226,8 @@ func (g *sqlGen) fanBatchSelect(members []int, where string) string {
     %[10]s
     cross join lateral (values %[8]s) f(src, ids, ex)
     cross join lateral jsonb_array_elements(f.ids) i(v)
-    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)`,
+    where (w.newest or k.cnt > 1) and jsonb_typeof(i.v) = 'string' and i.v <> '""'
+      and not coalesce(f.ex @> jsonb_build_array(i.v), false)`,
 		g.rankVer(s), g.events, rankObject(s), strings.Join(keys, " || "),
 		where, orbsql.TextArray(s.Types), g.notDead("e.seq"), strings.Join(rows, ", "),
 		groupEnds, g.keptEnds(", "+rankObject(s)+" as o"))

@@ -47,7 +47,7 @@ func (g *sqlGen) historyApplySQL() string {
 	key := pgx.Identifier{g.p.Key}.Sanitize()
 	var b strings.Builder
 	fmt.Fprintf(&b, "with ranked as materialized (\n%s\n),\nlive as materialized (\n  select b.* from ranked b\n  where b.entity is not null and %s\n),\n",
-		g.rankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
+		g.historyRankUnion("e.seq > $1 and e.seq <= $2", "", nil), g.notDead("b.seq"))
 	g.writeUnapplied(&b)
 	fmt.Fprintf(&b, `cur as materialized (
   select c.entity, h.folded_at, h.folded_seq, h.row, h.tid
@@ -82,8 +82,8 @@ cand as (
 base as materialized (
   select h.entity, h.row, h.tid from cur h, late l where h.entity <> all (l.ids)
 ),
-`, g.target, key, g.rankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
-		g.historyPinLate(), g.pinCol("b"), g.pinCol("r"))
+`, g.target, key, g.historyRankUnion("e.seq <= $2", "cross join late l", g.lookupWhere), g.notDead("r.seq"),
+		g.historyPinLate(), g.pinCol("b")+g.keyCol("b"), g.pinCol("r")+g.keyCol("r"))
 	fmt.Fprintf(&b, `cand_lf as (
   -- Each entity's newest event (lf_seq, lf_at: what its current version
   -- records as folded), while the rows carry no object: a window to the
@@ -104,7 +104,7 @@ base as materialized (
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, %[3]s as obj
     from (
-      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, %[19]s as payload
       from %[1]s v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select %[2]s as o offset 0) x
@@ -159,7 +159,7 @@ versions as materialized (
            -- taken from it, still compressed: the INSERT writes it as it is
            -- instead of compressing it again (storedDatums).
            case when not m.changed then null
-                when m.has_base then %[19]s
+                when m.has_base then %[20]s
                 else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
@@ -170,8 +170,8 @@ versions as materialized (
 ),
 `, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.objsCTE(),
-		g.objsPinCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
-		g.fingerprintCols("y.obj", "w.src"), g.fanKeysCTE(), g.storedDatums("m.r", "m.base"))
+		g.objsPinCols()+g.readKeyCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
+		g.fingerprintCols("y.obj", "w.src"), g.fanKeysCTE(), g.readPayload(), g.storedDatums("m.r", "m.base"))
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -372,18 +372,20 @@ func (g *sqlGen) repeatedWhen(equal string) string {
 	return "coalesce(" + same + ", false)"
 }
 
-// repeatedRead is repeated for the objects as read. For a pinned
+// repeatedRead is repeated for the objects as read (readEqual: keyed
+// objects by their keys). For a pinned
 // projection, both objects must also be of the same version and neither
 // from a source that sets the default: then the version shown, and so the
 // pinned object, is the same after both (see historyPin), and the second
 // changes nothing.
 func (g *sqlGen) repeatedRead() string {
+	same := g.repeatedWhen(g.readEqual())
 	if g.p.Pin == nil {
-		return g.repeated()
+		return same
 	}
 	ds := g.defaultSources()
 	return fmt.Sprintf("(%s and coalesce(o.src <> all (%s) and lag(o.src) over w <> all (%s) and o.ver is not distinct from lag(o.ver) over w, false))",
-		g.repeated(), ds, ds)
+		same, ds, ds)
 }
 
 // fanned lists the sources whose items the history fold reads together,
@@ -550,6 +552,9 @@ func (g *sqlGen) fingerprintCols(obj, src string) string {
 // their rows in read carry fingerprints instead of objects (fanRead), and
 // only the items kept are read whole.
 func (g *sqlGen) objsCTE() string {
+	if len(g.embeddedKeyed()) > 0 {
+		return g.keyedObjsCTE()
+	}
 	if len(g.fanned()) == 0 {
 		return `objs as (
   -- A full object equal to the full object just before it cannot change

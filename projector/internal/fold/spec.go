@@ -126,6 +126,16 @@ type Source struct {
 	// (a part of refs copied from the payload, not built), and the payload
 	// is read. Equal keys and fingerprints must mean equal shaped objects:
 	// the fold skips the second.
+	//
+	// For an embedded Refs source without Each (a subscription's customer
+	// or plan), RepeatKey is SQL over {{refs}}, the object as refs hold
+	// it, giving as text a key that two of its full objects share only if
+	// their shaped objects are equal: the object's fingerprint, "fp"
+	// (migration 025), and whatever else the shaped object reads; or NULL
+	// where refs cannot vouch for it. The history fold then skips a full
+	// object whose key repeats the one before it from the same source
+	// without reading the payload (see embeddedKeyed), and reads the
+	// payload of the others.
 	RepeatKey string
 }
 
@@ -247,6 +257,9 @@ func (p Projection) validate() error {
 			errs = append(errs, fmt.Errorf("source %d: %w", i, err))
 		}
 	}
+	if err := p.validateRepeatKeys(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := p.validatePin(); err != nil {
 		errs = append(errs, err)
 	}
@@ -310,10 +323,10 @@ func (s Source) validate() error {
 func (s Source) validateEach() error {
 	switch {
 	case s.Each == "":
-		if s.Except != "" || s.RepeatKey != "" {
-			return errors.New("Except and RepeatKey need Each")
+		if s.Except != "" {
+			return errors.New("Except needs Each")
 		}
-		return nil
+		return s.validateRepeatKey()
 	case !pathPattern.MatchString(s.Each) || (s.Except != "" && !pathPattern.MatchString(s.Except)):
 		return fmt.Errorf("paths %q, %q must match %s", s.Each, s.Except, pathPattern)
 	case s.IDKey != "id" || !s.Embedded || s.Shape != Full:
@@ -322,6 +335,36 @@ func (s Source) validateEach() error {
 		return errors.New("a source with Each takes no Resolve, IDSuffix, Versioned, SetsDefault or IDColumn")
 	case s.RepeatKey != "" && !s.Refs:
 		return errors.New("RepeatKey needs Refs")
+	}
+	return nil
+}
+
+// validateRepeatKeys refuses a projection with both an embedded source
+// keyed without Each and a source with Each: the history fold reads one
+// way or the other (embeddedKeyed, fanned).
+func (p Projection) validateRepeatKeys() error {
+	var each, keyed bool
+	for _, s := range p.Sources {
+		each = each || s.Each != ""
+		keyed = keyed || (s.Each == "" && s.RepeatKey != "")
+	}
+	if each && keyed {
+		return errors.New("a RepeatKey without Each in a projection with a source with Each")
+	}
+	return nil
+}
+
+// validateRepeatKey checks a RepeatKey without Each: the key stands for
+// the shaped full object, so that object must be the embedded object
+// itself, read from refs: no Extra, suffix, resolution or default.
+func (s Source) validateRepeatKey() error {
+	switch {
+	case s.RepeatKey == "":
+		return nil
+	case !s.Refs || !s.Embedded || s.IDKey != "id" || (s.Shape != Full && s.Shape != Summary):
+		return errors.New("a RepeatKey without Each needs Refs, Embedded, IDKey \"id\" and Shape Full or Summary")
+	case s.Extra != "" || s.IDSuffix != "" || s.Resolve != "" || s.SetsDefault || s.IDColumn != "":
+		return errors.New("a RepeatKey without Each takes no Extra, IDSuffix, Resolve, SetsDefault or IDColumn")
 	}
 	return nil
 }

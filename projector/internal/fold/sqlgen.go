@@ -450,11 +450,24 @@ func withSuffix(s Source, id, obj string) string {
 func baseID(s Source, obj string) string {
 	switch {
 	case s.IDKey != "":
-		return obj + " ->> " + orbsql.QuoteLiteral(s.IDKey)
+		return stringID(obj, s.IDKey)
 	case s.IDColumn == IDEvent:
 		return "e.event_id"
 	}
 	return "e.resource_id"
+}
+
+// stringID is the entity id under key in obj: a non-empty JSON string,
+// as the log's resource_id is (eventlog takes only those). Orb's ids are
+// opaque strings (FACTS.md); an object whose id is anything else (a
+// number, an array, an object) is not an entity of the table, in the
+// current fold and the history alike: ->> alone would name it by its
+// JSON text, which no item's id equals when the fold looks its object up
+// by id. An embedded object is then no news for the table; an event of a
+// source that must name an entity goes to dead_letters (unapplied).
+func stringID(obj, key string) string {
+	return fmt.Sprintf("case when jsonb_typeof(%[1]s -> %[2]s) = 'string' then nullif(%[1]s ->> %[2]s, '') end",
+		obj, orbsql.QuoteLiteral(key))
 }
 
 // withResolve falls back to the source's Resolve expression when the event
@@ -518,7 +531,11 @@ func lookupExpr(s Source) string {
 // entityExpr is the entity id over e alone, resolved where the source
 // resolves.
 func (g *sqlGen) entityExpr(s Source) string {
-	return withSuffix(s, g.withResolve(s, lookupExpr(s), "("+s.Object+")"), "("+s.Object+")")
+	id := lookupExpr(s)
+	if s.IDKey != "" {
+		id = stringID("("+rankObject(s)+")", s.IDKey)
+	}
+	return withSuffix(s, g.withResolve(s, id, "("+s.Object+")"), "("+s.Object+")")
 }
 
 // lookupWhere finds the late entities' events; IS NOT NULL matches the
@@ -614,8 +631,8 @@ func (g *sqlGen) entitiesSQL() string {
 	parts := make([]string, len(g.p.Sources))
 	for i, s := range g.p.Sources {
 		if s.Each != "" {
-			parts[i] = fmt.Sprintf("  select o.o ->> 'id' as entity from %s e%s where e.seq = any ($1::bigint[]) and e.type = any (%s)%s",
-				g.events, fanFrom(s), orbsql.TextArray(s.Types), fanWhere(s))
+			parts[i] = fmt.Sprintf("  select %s as entity from %s e%s where e.seq = any ($1::bigint[]) and e.type = any (%s)%s",
+				stringID("o.o", s.IDKey), g.events, fanFrom(s), orbsql.TextArray(s.Types), fanWhere(s))
 			continue
 		}
 		parts[i] = fmt.Sprintf("  select %s as entity from %s e where e.seq = any ($1::bigint[]) and e.type = any (%s)",

@@ -1,4 +1,4 @@
--- Projection credit_blocks_history (version 1) into orb.credit_blocks_history: generated from the catalog
+-- Projection credit_blocks_history (version 2) into orb.credit_blocks_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -8,7 +8,7 @@ with ranked as materialized (
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 1 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'properties' -> 'block' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.credit_ledger_incremented']::text[])
 ),
@@ -54,7 +54,7 @@ cand as (
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 1 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'properties' -> 'block' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'properties' -> 'block') ->> 'id') = any (l.ids) and ((e.payload -> 'properties' -> 'block') ->> 'id') is not null and e.type = any (array['customer.credit_ledger_incremented']::text[])
   ) r
@@ -227,7 +227,7 @@ order by e.seq;
 select distinct x.entity from (
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
   union all
-  select ((e.payload -> 'properties' -> 'block') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.credit_ledger_incremented']::text[])
+  select case when jsonb_typeof((e.payload -> 'properties' -> 'block') -> 'id') = 'string' then nullif((e.payload -> 'properties' -> 'block') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.credit_ledger_incremented']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

@@ -1,10 +1,10 @@
--- Projection customer_balance_transactions (version 1) into orb.customer_balance_transactions: generated from the catalog
+-- Projection customer_balance_transactions (version 2) into orb.customer_balance_transactions: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 0 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
 ),
@@ -32,7 +32,7 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 0 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['customer.balance_transaction_created']::text[])
       ) p
@@ -55,7 +55,7 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 0 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'properties' -> 'balance_transaction' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'properties' -> 'balance_transaction') ->> 'id') = any (l.ids) and ((e.payload -> 'properties' -> 'balance_transaction') ->> 'id') is not null and e.type = any (array['customer.balance_transaction_created']::text[])
   ) r
@@ -131,7 +131,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select ((e.payload -> 'properties' -> 'balance_transaction') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
+  select case when jsonb_typeof((e.payload -> 'properties' -> 'balance_transaction') -> 'id') = 'string' then nullif((e.payload -> 'properties' -> 'balance_transaction') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

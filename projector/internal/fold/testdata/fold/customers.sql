@@ -1,4 +1,4 @@
--- Projection customers (version 4) into orb.customers: generated from the catalog
+-- Projection customers (version 5) into orb.customers: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -12,7 +12,7 @@ with ranked as materialized (
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
@@ -20,7 +20,7 @@ with ranked as materialized (
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ),
@@ -56,7 +56,7 @@ stale as materialized (
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
@@ -64,7 +64,7 @@ stale as materialized (
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
       ) p
@@ -95,7 +95,7 @@ cand as (
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
@@ -103,7 +103,7 @@ cand as (
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'payment_method') ->> 'customer_id') = any (l.ids) and ((e.payload -> 'payment_method') ->> 'customer_id') is not null and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
   ) r
@@ -202,11 +202,11 @@ select distinct x.entity from (
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
   union all
-  select ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
   union all
-  select ((e.payload -> 'payment_method') ->> 'customer_id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+  select case when jsonb_typeof((e.payload -> 'payment_method') -> 'customer_id') = 'string' then nullif((e.payload -> 'payment_method') ->> 'customer_id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

@@ -1,26 +1,26 @@
--- Projection customers_history (version 4) into orb.customers_history: generated from the catalog
+-- Projection customers_history (version 5) into orb.customers_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src, null::text as key
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, null::text as key
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src, case when e.refs is not null and coalesce(o.o ? 'email', false) then (o.o ->> 'fp') end as key
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src, null::text as key
     from "orb"."events" e
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ),
@@ -58,27 +58,27 @@ late as materialized (
   ) as ids
 ),
 cand as (
-  select b.seq, b.created_at, b.entity, b.full, b.src from live b, late l where b.entity <> all (l.ids)
+  select b.seq, b.created_at, b.entity, b.full, b.src, b.key from live b, late l where b.entity <> all (l.ids)
   union all
-  select r.seq, r.created_at, r.entity, r.full, r.src
+  select r.seq, r.created_at, r.entity, r.full, r.src, r.key
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src, null::text as key
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, null::text as key
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'email', false) as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src, case when e.refs is not null and coalesce(o.o ? 'email', false) then (o.o ->> 'fp') end as key
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src, null::text as key
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'customer_id' as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'payment_method') ->> 'customer_id') = any (l.ids) and ((e.payload -> 'payment_method') ->> 'customer_id') is not null and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
   ) r
@@ -98,7 +98,7 @@ cand_lf as (
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
 read as (
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.key, w.src
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
   from (select c.* from cand_lf c order by c.entity, c.created_at, c.seq) w
@@ -107,7 +107,7 @@ read as (
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['folded_seq']::text[]) else sh.s end as obj
     from (
-      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, case when w.key is null then v.payload || '{}'::jsonb end as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') when 4 then (e.payload -> 'payment_method') end as o offset 0) x
@@ -126,15 +126,39 @@ read as (
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change
-  -- the state (a plan embedded unchanged in every subscription event): it
-  -- is left out before anything else, and only counts as folded (lf_seq,
-  -- lf_at: the entity's newest event).
-  select o.* from (
-    select o.*, coalesce(o.type <> all (array['customer.balance_transaction_created']::text[]) and lag(o.type) over w <> all (array['customer.balance_transaction_created']::text[]) and o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as repeated
+  -- the state (a plan or customer embedded unchanged in every
+  -- subscription event): it is left out before anything else, and only
+  -- counts as folded (lf_seq, lf_at: the entity's newest event). A keyed
+  -- object (key: its fingerprint from refs) is compared by key, and
+  -- read from the payload only if kept.
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, w.event_id, w.type, w.source, w.full,
+         coalesce(y.obj, w.obj) as obj, w.key, w.src, w.repeated
+  from (
+    select o.*, coalesce(o.type <> all (array['customer.balance_transaction_created']::text[]) and lag(o.type) over w <> all (array['customer.balance_transaction_created']::text[]) and o.full and lag(o.full) over w and (case when o.key is not null or lag(o.key) over w is not null
+      then o.key = lag(o.key) over w and o.src = lag(o.src) over w
+      else (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w) end), false) as repeated
     from read o
     window w as (partition by o.entity order by o.created_at, o.seq)
-  ) o
-  where not o.repeated
+  ) w
+  left join lateral (
+    select case when jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['folded_seq']::text[]) else sh.s end as obj
+    from (
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = w.seq and w.key is not null offset 0
+    ) e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'customer') when 1 then (e.payload -> 'customer') when 2 then (e.payload -> 'subscription' -> 'customer') when 3 then (e.payload -> 'customer') when 4 then (e.payload -> 'payment_method') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, case w.src when 2 then coalesce((x.o) ? 'email', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then x.o
+      when w.src = 1 then (x.o) || coalesce(jsonb_strip_nulls(jsonb_build_object('balance', e.payload #> '{properties,balance_transaction,ending_balance}')), '{}'::jsonb)
+      when w.src = 2 then case when f.full then x.o else (case when x.o ? 'external_customer_id' then jsonb_build_object('external_customer_id', x.o -> 'external_customer_id') else '{}'::jsonb end) end
+      when w.src = 3 then ((case when x.o ? 'missing_from_api_at' then jsonb_build_object('missing_from_api_at', x.o -> 'missing_from_api_at') else '{}'::jsonb end)) || coalesce(jsonb_build_object('missing_from_api_at', e.created_at), '{}'::jsonb)
+      when w.src = 4 then ((case when x.o ? 'default_payment_method' then jsonb_build_object('default_payment_method', x.o -> 'default_payment_method') else '{}'::jsonb end)) || coalesce(case when (x.o ->> 'default')::boolean is true then
+	jsonb_build_object('default_payment_method', case when e.type = 'payment_method.created' then x.o else 'null'::jsonb end)
+	else '{}'::jsonb end, '{}'::jsonb) end as s offset 0) sh
+    offset 0
+  ) y on true
+  where not w.repeated
 ),
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
@@ -285,11 +309,11 @@ select distinct x.entity from (
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
   union all
-  select ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
   union all
-  select ((e.payload -> 'payment_method') ->> 'customer_id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+  select case when jsonb_typeof((e.payload -> 'payment_method') -> 'customer_id') = 'string' then nullif((e.payload -> 'payment_method') ->> 'customer_id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

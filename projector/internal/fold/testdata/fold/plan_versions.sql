@@ -1,4 +1,4 @@
--- Projection plan_versions (version 1) into orb.plan_versions: generated from the catalog
+-- Projection plan_versions (version 2) into orb.plan_versions: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -7,7 +7,7 @@ with ranked as materialized (
     select e.seq, e.created_at, e.event_id, k.entity, true as full, 0 as src,
            case when w.newest then k.cnt else 0 end as n
     from (
-      select (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, count(*) as cnt,
+      select (case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, count(*) as cnt,
              max(array[extract(epoch from e.created_at), e.seq]) as hi,
              min(array[extract(epoch from e.created_at), e.seq]) as lo
       from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
@@ -52,7 +52,7 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, (case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
@@ -83,9 +83,9 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, (o.o ->> 'id') || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
+    select e.seq, e.created_at, e.event_id, (case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 0 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') = any (array(select split_part(x, '@', 1) from unnest(l.ids) x)) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') is not null and (((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id')) || '@' || (case when (e.payload -> 'subscription' -> 'plan') ? 'prices' then (e.payload -> 'subscription' -> 'plan') ->> 'version' end) = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') = any (array(select split_part(x, '@', 1) from unnest(l.ids) x)) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') is not null and (case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id', '') end) || '@' || (case when (e.payload -> 'subscription' -> 'plan') ? 'prices' then (e.payload -> 'subscription' -> 'plan') ->> 'version' end) = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
     select e.seq, e.created_at, e.event_id, (e.resource_id) || '@' || (case when o.o ? 'prices' then o.o ->> 'version' end) as entity, true as full, 1 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
@@ -168,7 +168,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select (((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id')) || '@' || (case when (e.payload -> 'subscription' -> 'plan') ? 'prices' then (e.payload -> 'subscription' -> 'plan') ->> 'version' end) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select (case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id', '') end) || '@' || (case when (e.payload -> 'subscription' -> 'plan') ? 'prices' then (e.payload -> 'subscription' -> 'plan') ->> 'version' end) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select (e.resource_id) || '@' || (case when (e.payload -> 'plan') ? 'prices' then (e.payload -> 'plan') ->> 'version' end) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all

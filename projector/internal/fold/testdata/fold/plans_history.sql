@@ -1,24 +1,24 @@
--- Projection plans_history (version 3) into orb.plans_history: generated from the catalog
+-- Projection plans_history (version 4) into orb.plans_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, case when e.refs is not null and coalesce(o.o ? 'prices', false) then (o.o ->> 'fp') end as key
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.version_created']::text[])
 ),
@@ -58,26 +58,26 @@ late as materialized (
   ) as ids
 ),
 cand as (
-  select b.seq, b.created_at, b.entity, b.full, b.src, b.ver from live b, late l where b.entity <> all (l.ids)
+  select b.seq, b.created_at, b.entity, b.full, b.src, b.ver, b.key from live b, late l where b.entity <> all (l.ids)
   union all
-  select r.seq, r.created_at, r.entity, r.full, r.src, r.ver
+  select r.seq, r.created_at, r.entity, r.full, r.src, r.ver, r.key
   from (
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'prices', false) as full, 0 as src, case when coalesce(o.o ? 'prices', false) and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, case when e.refs is not null and coalesce(o.o ? 'prices', false) then (o.o ->> 'fp') end as key
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver
+    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
 	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
     union all
     select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
 	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.version_created']::text[])
@@ -98,7 +98,7 @@ cand_lf as (
   window wl as (partition by c.entity order by c.created_at, c.seq rows between unbounded preceding and unbounded following)
 ),
 read as (
-  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.ver, w.src
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, y.event_id, y.type, y.source, y.full, y.obj, w.ver, w.src, w.key
   -- Sorted before the objects are read, in the order of every window
   -- after: objects (a plan in every subscription event) are never sorted.
   from (select c.* from cand_lf c order by c.entity, c.created_at, c.seq) w
@@ -107,7 +107,7 @@ read as (
   cross join lateral (
     select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'net_terms') = 'number' or jsonb_typeof(sh.s -> 'version') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' or jsonb_typeof(sh.s -> 'default_version') = 'number' or jsonb_typeof(sh.s -> 'latest_version') = 'number' then "orb"."jsonb_integral"(sh.s, array['net_terms', 'version', 'folded_seq', 'default_version', 'latest_version']::text[]) else sh.s end as obj
     from (
-      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, case when w.key is null then v.payload || '{}'::jsonb end as payload
       from "orb"."events" v where v.seq = w.seq offset 0
     ) e
     cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') when 3 then (e.payload -> 'plan') end as o offset 0) x
@@ -123,15 +123,36 @@ read as (
 ),
 objs as (
   -- A full object equal to the full object just before it cannot change
-  -- the state (a plan embedded unchanged in every subscription event): it
-  -- is left out before anything else, and only counts as folded (lf_seq,
-  -- lf_at: the entity's newest event).
-  select o.* from (
-    select o.*, (coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) and coalesce(o.src <> all (array[2]::int[]) and lag(o.src) over w <> all (array[2]::int[]) and o.ver is not distinct from lag(o.ver) over w, false)) as repeated
+  -- the state (a plan or customer embedded unchanged in every
+  -- subscription event): it is left out before anything else, and only
+  -- counts as folded (lf_seq, lf_at: the entity's newest event). A keyed
+  -- object (key: its fingerprint from refs) is compared by key, and
+  -- read from the payload only if kept.
+  select w.entity, w.seq, w.created_at, w.lf_seq, w.lf_at, w.event_id, w.type, w.source, w.full,
+         coalesce(y.obj, w.obj) as obj, w.ver, w.src, w.key, w.repeated
+  from (
+    select o.*, (coalesce(o.full and lag(o.full) over w and (case when o.key is not null or lag(o.key) over w is not null
+      then o.key = lag(o.key) over w and o.src = lag(o.src) over w
+      else (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w) end), false) and coalesce(o.src <> all (array[2]::int[]) and lag(o.src) over w <> all (array[2]::int[]) and o.ver is not distinct from lag(o.ver) over w, false)) as repeated
     from read o
     window w as (partition by o.entity order by o.created_at, o.seq)
-  ) o
-  where not o.repeated
+  ) w
+  left join lateral (
+    select case when jsonb_typeof(sh.s -> 'net_terms') = 'number' or jsonb_typeof(sh.s -> 'version') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' or jsonb_typeof(sh.s -> 'default_version') = 'number' or jsonb_typeof(sh.s -> 'latest_version') = 'number' then "orb"."jsonb_integral"(sh.s, array['net_terms', 'version', 'folded_seq', 'default_version', 'latest_version']::text[]) else sh.s end as obj
+    from (
+      select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
+      from "orb"."events" v where v.seq = w.seq and w.key is not null offset 0
+    ) e
+    cross join lateral (select case w.src when 0 then (e.payload -> 'subscription' -> 'plan') when 1 then (e.payload -> 'plan') when 2 then (e.payload -> 'plan') when 3 then (e.payload -> 'plan') end as o offset 0) x
+    cross join lateral (select coalesce(w.full, case w.src when 0 then coalesce((x.o) ? 'prices', false) else false end) as full) f
+    cross join lateral (select case when jsonb_typeof(x.o) is distinct from 'object' then '{}'::jsonb
+      when w.src = 0 then case when f.full then x.o else (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end
+      when w.src = 1 then x.o
+      when w.src = 2 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end)
+      when w.src = 3 then (case when x.o ? 'name' then jsonb_build_object('name', x.o -> 'name') else '{}'::jsonb end || case when x.o ? 'external_plan_id' then jsonb_build_object('external_plan_id', x.o -> 'external_plan_id') else '{}'::jsonb end) end as s offset 0) sh
+    offset 0
+  ) y on true
+  where not w.repeated
 ),
 pin_firsts as (
   select distinct on (o.entity, o.ver) o.entity, o.ver, o.created_at, o.seq
@@ -309,7 +330,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all

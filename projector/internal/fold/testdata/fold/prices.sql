@@ -1,4 +1,4 @@
--- Projection prices (version 3) into orb.prices: generated from the catalog
+-- Projection prices (version 4) into orb.prices: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -30,7 +30,8 @@ with ranked as materialized (
     cross join lateral (select e.seq, e.created_at, e.event_id, coalesce(e.refs, e.payload) -> 'subscription' as o from "orb"."events" e where e.seq = w.seq offset 0) e
     cross join lateral (values (2, jsonb_path_query_array(e.o, '$.plan.prices[*].id'), null::jsonb), (3, jsonb_path_query_array(e.o, '$.price_intervals[*].price.id'), jsonb_path_query_array(e.o, '$.plan.prices[*].id'))) f(src, ids, ex)
     cross join lateral jsonb_array_elements(f.ids) i(v)
-    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)
+    where (w.newest or k.cnt > 1) and jsonb_typeof(i.v) = 'string' and i.v <> '""'
+      and not coalesce(f.ex @> jsonb_build_array(i.v), false)
     union all
     select e.seq, e.created_at, e.event_id, i.v #>> '{}' as entity, true as full, f.src as src,
            case when w.newest then k.cnt else 0 end as n
@@ -50,7 +51,8 @@ with ranked as materialized (
     cross join lateral (select e.seq, e.created_at, e.event_id, e.payload -> 'plan' as o from "orb"."events" e where e.seq = w.seq offset 0) e
     cross join lateral (values (4, jsonb_path_query_array(e.o, '$.prices[*].id'), null::jsonb)) f(src, ids, ex)
     cross join lateral jsonb_array_elements(f.ids) i(v)
-    where (w.newest or k.cnt > 1) and not coalesce(f.ex @> jsonb_build_array(i.v), false)
+    where (w.newest or k.cnt > 1) and jsonb_typeof(i.v) = 'string' and i.v <> '""'
+      and not coalesce(f.ex @> jsonb_build_array(i.v), false)
 ),
 live as materialized (
   select b.* from ranked b
@@ -84,15 +86,15 @@ stale as materialized (
     from "orb"."events" e
     where e.seq = t.last_event_seq and e.type = any (array['snapshot.price']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 2 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 3 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
-    where e.seq = t.last_event_seq and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq = t.last_event_seq and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
     where e.seq = t.last_event_seq and e.type = any (array['snapshot.plan']::text[])
       ) p
@@ -123,15 +125,15 @@ cand as (
     from "orb"."events" e cross join late l
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.price']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 2 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 2 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o)
     where e.seq <= $2 and jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.plan.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 3 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 3 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o)
-    where e.seq <= $2 and jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.price_intervals[*].price.id') ?| l.ids and o.o ->> 'id' = any (l.ids) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+    where e.seq <= $2 and jsonb_path_query_array(coalesce(e.refs, e.payload) -> 'subscription', '$.price_intervals[*].price.id') ?| l.ids and o.o ->> 'id' = any (l.ids) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', o.o -> 'id')) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, o.o ->> 'id' as entity, true as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 4 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o)
     where e.seq <= $2 and jsonb_path_query_array(e.payload -> 'plan', '$.prices[*].id') ?| l.ids and o.o ->> 'id' = any (l.ids) and e.type = any (array['snapshot.plan']::text[])
   ) r
@@ -182,7 +184,7 @@ folded as (
       when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end, array['plan_phase_order']::text[]) as obj
-    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'price') when 1 then (e.payload -> 'price') when 2 then (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 3 then (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price ? (@.id == $id)', jsonb_build_object('id', w.entity))) when 4 then (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*] ? (@.id == $id)', jsonb_build_object('id', w.entity))) end as o offset 0) x
+    from "orb"."events" e cross join lateral (select case w.src when 0 then (e.payload -> 'price') when 1 then (e.payload -> 'price') when 2 then (jsonb_path_query_first(e.payload -> 'subscription', '$.plan.prices[*] ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', w.entity))) when 3 then (jsonb_path_query_first(e.payload -> 'subscription', '$.price_intervals[*].price ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', w.entity))) when 4 then (jsonb_path_query_first(e.payload -> 'plan', '$.prices[*] ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', w.entity))) end as o offset 0) x
     where e.seq = w.seq
     offset 0
   ) y
@@ -214,11 +216,11 @@ select distinct x.entity from (
   union all
   select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.price']::text[])
   union all
-  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
-  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id)', jsonb_build_object('id', o.o -> 'id'))
+  select case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.price_intervals[*].price') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[]) and not jsonb_path_exists(fp.o, '$.plan.prices[*] ? (@.id == $id && @.id.type() == "string")', jsonb_build_object('id', o.o -> 'id'))
   union all
-  select o.o ->> 'id' as entity from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
+  select case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]
