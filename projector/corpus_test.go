@@ -30,6 +30,9 @@ func corpus(t *testing.T) []eventlog.Event {
 			events = append(events, event(t, fmt.Sprintf("evt_case%d_%03d", pass, i), c.typ, at(start+i), c.fields))
 		}
 	}
+	item := itemObj("item_1") // typeCases' item, changed: a second version.
+	item["name"] = "API calls, renamed"
+	events = append(events, event(t, "evt_item_renamed", "snapshot.item", at(2500), map[string]any{"item": item}))
 	events = append(events, oddIDEvents(t, 3000)...)
 	return append(events, oddObjectEvents(t, 4000)...)
 }
@@ -96,6 +99,9 @@ func TestCorpusInvariants(t *testing.T) {
 	for _, p := range catalog {
 		if want.count(t, p.Table) == 0 {
 			t.Errorf("the corpus leaves %s empty: it tests nothing there", p.Table)
+		}
+		if p.History && want.count(t, p.Table) == want.count(t, p.BaseTable()) {
+			t.Errorf("the corpus gives no entity of %s a second version: it tests no interval there", p.BaseTable())
 		}
 	}
 	wantDead := want.deadLetterKeys(t)

@@ -92,3 +92,74 @@ func (b *testBundle) toastValues(t *testing.T, table string) []int64 {
 	}
 	return ids
 }
+
+// A history version takes a jsonb value alike byte for byte in the
+// current version from it, still compressed, instead of compressing the
+// event's copy again (storedDatums in package fold). The stored bytes
+// cannot be told apart from the same bytes compressed anew, except by
+// their compression: the test switches the history's plan column between
+// pglz and lz4 before every step, so a plan written anew takes the method
+// the column has then, and a plan taken from the version before keeps
+// that version's. Only the same bytes are taken: 1.0 then 1.00 (equal
+// jsonb) writes the new spelling.
+func TestHistoryVersionsKeepStoredBytes(t *testing.T) {
+	t.Parallel()
+	steps := []struct {
+		typ, name, netTerms string
+		planKept            bool // the plan is the stored one of the version before
+	}{
+		{"subscription.edited", "Pro", "1.0", false},
+		{"subscription.edited", "Pro", "1.0", true},
+		{"snapshot.subscription", "Pro", "1.0", true}, // Another source, the same bytes.
+		{"subscription.edited", "Pro", "1.00", false}, // Equal as jsonb, not the same bytes.
+		{"subscription.edited", "Pro", "1.00", true},
+		{"subscription.edited", "Pro renamed", "1.00", false},
+	}
+	b := setup(t)
+	ctx := context.Background()
+	hist := pgx.Identifier{b.schema.Name, "subscriptions_history"}.Sanitize()
+	other := map[string]string{"lz4": "pglz", "pglz": "lz4"}
+	method := "pglz" // The plan column's compression for the next step.
+	var prev string  // The compression of the version before's plan.
+	for i, st := range steps {
+		if _, err := b.schema.Pool.Exec(ctx, "alter table "+hist+" alter column plan set compression "+method); err != nil {
+			t.Fatal(err)
+		}
+		ev := planEdit(t, i, st.name, st.netTerms)
+		if st.typ != ev.Type { // The same object, spelled as it is, in another event.
+			var payload struct{ Subscription json.RawMessage }
+			if err := json.Unmarshal(ev.Body, &payload); err != nil {
+				t.Fatal(err)
+			}
+			ev = event(t, "evt_"+strconv.Itoa(i), st.typ, at(i+1), map[string]any{"subscription": payload.Subscription})
+		}
+		b.append(t, ev)
+		b.drain(t, 1) // Folded onto the current version.
+		var n int
+		var name, netTerms string
+		var compression *string
+		if err := b.schema.Pool.QueryRow(ctx, "select count(*) over (), plan ->> 'name', (plan -> 'net_terms')::text, pg_column_compression(plan) from "+
+			hist+" where id = 'sub_1' order by valid_from desc, last_event_seq desc limit 1").Scan(&n, &name, &netTerms, &compression); err != nil {
+			t.Fatal(err)
+		}
+		if n != i+1 {
+			t.Fatalf("step %d: %d versions, want %d", i, n, i+1)
+		}
+		if name != st.name || netTerms != st.netTerms {
+			t.Errorf("step %d: plan name %q net_terms %s, want %q %s", i, name, netTerms, st.name, st.netTerms)
+		}
+		if compression == nil {
+			t.Fatalf("step %d: the plan is not compressed; the test would prove nothing", i)
+		}
+		want := method
+		if st.planKept {
+			want = prev
+		}
+		if *compression != want {
+			t.Errorf("step %d: the plan is compressed with %s, want %s (kept: %v)", i, *compression, want, st.planKept)
+		}
+		prev, method = *compression, other[*compression]
+	}
+	b.checkHistoryMatchesCurrent(t)
+	b.checkRebuildMatches(t)
+}

@@ -117,7 +117,7 @@ base as materialized (
 %[10]s%[12]sfolds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::%[5]s else b.row end,
@@ -128,7 +128,7 @@ base as materialized (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, %[9]s as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, %[9]s as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -136,7 +136,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or %[7]s else %[8]s end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -146,15 +146,21 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then %[20]s
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -165,7 +171,7 @@ versions as materialized (
 `, g.events, g.objectCase(), g.integralOf("sh.s"), g.fullFromObject("x.o"), g.target, g.foldAgg,
 		g.differs("s.r", "s.base"), g.differs("s.r", "s.prev"), g.historyDerived("s"), g.objsCTE(),
 		g.objsPinCols()+g.readKeyCols(), g.historyPin(), g.historyObjs(), g.fanReadWhere(), g.fanRead(fanFingerprint), g.shapeCaseFor("f.full"),
-		g.fingerprintCols("y.obj", "w.src"), g.fanKeysCTE(), g.readPayload())
+		g.fingerprintCols("y.obj", "w.src"), g.fanKeysCTE(), g.readPayload(), g.storedDatums("m.r", "m.base"))
 	var names, values []string
 	names = append(names, key)
 	values = append(values, "v.entity")
@@ -195,14 +201,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h.%[2]s = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
@@ -217,6 +223,33 @@ select (select count(*) from live), (select count(*) from written), (select card
        (select count(*) from unapplied)`,
 		g.target, key, strings.Join(names, ", "), strings.Join(values, ", "))
 	return b.String()
+}
+
+// storedDatums is the version r with each jsonb column that is the same,
+// byte for byte, as the current version's (base) taken from base: the
+// datum as stored, still compressed (cur reads the current version whole,
+// which fetches its TOAST values but leaves them compressed). The INSERT
+// then writes those bytes as they are, where a value built from the event
+// is compressed again: a subscription version repeats its plan, price
+// intervals and customer (~50 KB) in nearly every event, and compressing
+// them was about a third of the INSERT's time. The same bytes, not equal
+// jsonb (1.0 and 1.00 are equal): the row written is the one r would
+// write. The comparison decompresses the stored value, cheaper than
+// compressing it again; values of another size are told apart without
+// it. The versions also carry less: a compressed value, not the whole
+// one.
+func (g *sqlGen) storedDatums(r, base string) string {
+	cols := make([]string, len(g.columns))
+	for i, c := range g.columns {
+		id := pgx.Identifier{c.Name}.Sanitize()
+		v := fmt.Sprintf("(%s).%s", r, id)
+		if c.Type == "jsonb" && !c.Generated {
+			stored := fmt.Sprintf("(%s).%s", base, id)
+			v = fmt.Sprintf("case when %s then %s else %s end", sameImage("row("+v+")", "row("+stored+")"), stored, v)
+		}
+		cols[i] = v
+	}
+	return fmt.Sprintf("row(\n                  %s\n                )::%s", strings.Join(cols, ",\n                  "), g.target)
 }
 
 // historyData lists the columns a version takes from the folded object:

@@ -111,7 +111,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."credit_blocks_history" else b.row end,
@@ -122,7 +122,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r0 as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -130,7 +130,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."balance" is distinct from (s.base)."balance" or (s.r)."credit_block_source" is distinct from (s.base)."credit_block_source" or (s.r)."customer_id" is distinct from (s.base)."customer_id" or (s.r)."effective_date" is distinct from (s.base)."effective_date" or (s.r)."expiry_date" is distinct from (s.base)."expiry_date" or (s.r)."maximum_initial_balance" is distinct from (s.base)."maximum_initial_balance" or (s.r)."per_unit_cost_basis" is distinct from (s.base)."per_unit_cost_basis" or (s.r)."status" is distinct from (s.base)."status" or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.base)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.base)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."credit_commitment"), row((s.base)."credit_commitment")) and (s.r)."credit_commitment" is distinct from (s.base)."credit_commitment") or (not pg_catalog.record_image_eq(row((s.r)."filters"), row((s.base)."filters")) and (s.r)."filters" is distinct from (s.base)."filters") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."pricing_unit"), row((s.base)."pricing_unit")) and (s.r)."pricing_unit" is distinct from (s.base)."pricing_unit")) else ((s.r)."balance" is distinct from (s.prev)."balance" or (s.r)."credit_block_source" is distinct from (s.prev)."credit_block_source" or (s.r)."customer_id" is distinct from (s.prev)."customer_id" or (s.r)."effective_date" is distinct from (s.prev)."effective_date" or (s.r)."expiry_date" is distinct from (s.prev)."expiry_date" or (s.r)."maximum_initial_balance" is distinct from (s.prev)."maximum_initial_balance" or (s.r)."per_unit_cost_basis" is distinct from (s.prev)."per_unit_cost_basis" or (s.r)."status" is distinct from (s.prev)."status" or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.prev)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.prev)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."credit_commitment"), row((s.prev)."credit_commitment")) and (s.r)."credit_commitment" is distinct from (s.prev)."credit_commitment") or (not pg_catalog.record_image_eq(row((s.r)."filters"), row((s.prev)."filters")) and (s.r)."filters" is distinct from (s.prev)."filters") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."pricing_unit"), row((s.prev)."pricing_unit")) and (s.r)."pricing_unit" is distinct from (s.prev)."pricing_unit")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -140,15 +140,45 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_allocation"), row((m.base)."credit_allocation")) then (m.base)."credit_allocation" else (m.r)."credit_allocation" end,
+                  (m.r)."credit_block_source",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_commitment"), row((m.base)."credit_commitment")) then (m.base)."credit_commitment" else (m.r)."credit_commitment" end,
+                  (m.r)."customer_id",
+                  (m.r)."effective_date",
+                  (m.r)."expiry_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."filters"), row((m.base)."filters")) then (m.base)."filters" else (m.r)."filters" end,
+                  (m.r)."maximum_initial_balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  (m.r)."per_unit_cost_basis",
+                  case when pg_catalog.record_image_eq(row((m.r)."pricing_unit"), row((m.base)."pricing_unit")) then (m.base)."pricing_unit" else (m.r)."pricing_unit" end,
+                  (m.r)."status",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."credit_blocks_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -167,14 +197,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

@@ -101,7 +101,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."credit_notes_history" else b.row end,
@@ -112,7 +112,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r0 as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -120,7 +120,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."credit_note_number" is distinct from (s.base)."credit_note_number" or (s.r)."credit_note_pdf" is distinct from (s.base)."credit_note_pdf" or (s.r)."invoice_id" is distinct from (s.base)."invoice_id" or (s.r)."memo" is distinct from (s.base)."memo" or (s.r)."minimum_amount_refunded" is distinct from (s.base)."minimum_amount_refunded" or (s.r)."reason" is distinct from (s.base)."reason" or (s.r)."subtotal" is distinct from (s.base)."subtotal" or (s.r)."total" is distinct from (s.base)."total" or (s.r)."type" is distinct from (s.base)."type" or (s.r)."voided_at" is distinct from (s.base)."voided_at" or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.base)."customer")) and (s.r)."customer" is distinct from (s.base)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.base)."discounts")) and (s.r)."discounts" is distinct from (s.base)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.base)."line_items")) and (s.r)."line_items" is distinct from (s.base)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum_amount_adjustment"), row((s.base)."maximum_amount_adjustment")) and (s.r)."maximum_amount_adjustment" is distinct from (s.base)."maximum_amount_adjustment")) else ((s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."credit_note_number" is distinct from (s.prev)."credit_note_number" or (s.r)."credit_note_pdf" is distinct from (s.prev)."credit_note_pdf" or (s.r)."invoice_id" is distinct from (s.prev)."invoice_id" or (s.r)."memo" is distinct from (s.prev)."memo" or (s.r)."minimum_amount_refunded" is distinct from (s.prev)."minimum_amount_refunded" or (s.r)."reason" is distinct from (s.prev)."reason" or (s.r)."subtotal" is distinct from (s.prev)."subtotal" or (s.r)."total" is distinct from (s.prev)."total" or (s.r)."type" is distinct from (s.prev)."type" or (s.r)."voided_at" is distinct from (s.prev)."voided_at" or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.prev)."customer")) and (s.r)."customer" is distinct from (s.prev)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.prev)."discounts")) and (s.r)."discounts" is distinct from (s.prev)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.prev)."line_items")) and (s.r)."line_items" is distinct from (s.prev)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum_amount_adjustment"), row((s.prev)."maximum_amount_adjustment")) and (s.r)."maximum_amount_adjustment" is distinct from (s.prev)."maximum_amount_adjustment")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -130,15 +130,49 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."created_at",
+                  (m.r)."credit_note_number",
+                  (m.r)."credit_note_pdf",
+                  case when pg_catalog.record_image_eq(row((m.r)."customer"), row((m.base)."customer")) then (m.base)."customer" else (m.r)."customer" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discounts"), row((m.base)."discounts")) then (m.base)."discounts" else (m.r)."discounts" end,
+                  (m.r)."invoice_id",
+                  case when pg_catalog.record_image_eq(row((m.r)."line_items"), row((m.base)."line_items")) then (m.base)."line_items" else (m.r)."line_items" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum_amount_adjustment"), row((m.base)."maximum_amount_adjustment")) then (m.base)."maximum_amount_adjustment" else (m.r)."maximum_amount_adjustment" end,
+                  (m.r)."memo",
+                  (m.r)."minimum_amount_refunded",
+                  (m.r)."reason",
+                  (m.r)."subtotal",
+                  (m.r)."total",
+                  (m.r)."type",
+                  (m.r)."voided_at",
+                  (m.r)."customer_id",
+                  (m.r)."external_customer_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."credit_notes_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -157,14 +191,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

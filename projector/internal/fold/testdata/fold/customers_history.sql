@@ -163,7 +163,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."customers_history" else b.row end,
@@ -174,7 +174,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, (select jsonb_populate_record(s.r0, jsonb_build_object('balance', (case when exists (
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, (select jsonb_populate_record(s.r0, jsonb_build_object('balance', (case when exists (
 	select from "orb"."events" h where h.seq = f.last_seq and h.type = 'customer.balance_transaction_created')
 then coalesce((
 	select min((x.t ->> 'ending_balance')::numeric)
@@ -197,7 +197,7 @@ else r.balance end)))
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."auto_collection" is distinct from (s.base)."auto_collection" or (s.r)."auto_issuance" is distinct from (s.base)."auto_issuance" or (s.r)."automatic_tax_enabled" is distinct from (s.base)."automatic_tax_enabled" or (s.r)."balance" is distinct from (s.base)."balance" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."currency" is distinct from (s.base)."currency" or (s.r)."email" is distinct from (s.base)."email" or (s.r)."email_delivery" is distinct from (s.base)."email_delivery" or (s.r)."exempt_from_automated_tax" is distinct from (s.base)."exempt_from_automated_tax" or (s.r)."external_customer_id" is distinct from (s.base)."external_customer_id" or (s.r)."name" is distinct from (s.base)."name" or (s.r)."payment_provider" is distinct from (s.base)."payment_provider" or (s.r)."payment_provider_id" is distinct from (s.base)."payment_provider_id" or (s.r)."portal_url" is distinct from (s.base)."portal_url" or (s.r)."timezone" is distinct from (s.base)."timezone" or (s.r)."missing_from_api_at" is distinct from (s.base)."missing_from_api_at" or (not pg_catalog.record_image_eq(row((s.r)."accounting_sync_configuration"), row((s.base)."accounting_sync_configuration")) and (s.r)."accounting_sync_configuration" is distinct from (s.base)."accounting_sync_configuration") or (not pg_catalog.record_image_eq(row((s.r)."additional_emails"), row((s.base)."additional_emails")) and (s.r)."additional_emails" is distinct from (s.base)."additional_emails") or (not pg_catalog.record_image_eq(row((s.r)."billing_address"), row((s.base)."billing_address")) and (s.r)."billing_address" is distinct from (s.base)."billing_address") or (not pg_catalog.record_image_eq(row((s.r)."default_payment_method"), row((s.base)."default_payment_method")) and (s.r)."default_payment_method" is distinct from (s.base)."default_payment_method") or (not pg_catalog.record_image_eq(row((s.r)."hierarchy"), row((s.base)."hierarchy")) and (s.r)."hierarchy" is distinct from (s.base)."hierarchy") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."payment_configuration"), row((s.base)."payment_configuration")) and (s.r)."payment_configuration" is distinct from (s.base)."payment_configuration") or (not pg_catalog.record_image_eq(row((s.r)."reporting_configuration"), row((s.base)."reporting_configuration")) and (s.r)."reporting_configuration" is distinct from (s.base)."reporting_configuration") or (not pg_catalog.record_image_eq(row((s.r)."shipping_address"), row((s.base)."shipping_address")) and (s.r)."shipping_address" is distinct from (s.base)."shipping_address") or (not pg_catalog.record_image_eq(row((s.r)."tax_id"), row((s.base)."tax_id")) and (s.r)."tax_id" is distinct from (s.base)."tax_id")) else ((s.r)."auto_collection" is distinct from (s.prev)."auto_collection" or (s.r)."auto_issuance" is distinct from (s.prev)."auto_issuance" or (s.r)."automatic_tax_enabled" is distinct from (s.prev)."automatic_tax_enabled" or (s.r)."balance" is distinct from (s.prev)."balance" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."currency" is distinct from (s.prev)."currency" or (s.r)."email" is distinct from (s.prev)."email" or (s.r)."email_delivery" is distinct from (s.prev)."email_delivery" or (s.r)."exempt_from_automated_tax" is distinct from (s.prev)."exempt_from_automated_tax" or (s.r)."external_customer_id" is distinct from (s.prev)."external_customer_id" or (s.r)."name" is distinct from (s.prev)."name" or (s.r)."payment_provider" is distinct from (s.prev)."payment_provider" or (s.r)."payment_provider_id" is distinct from (s.prev)."payment_provider_id" or (s.r)."portal_url" is distinct from (s.prev)."portal_url" or (s.r)."timezone" is distinct from (s.prev)."timezone" or (s.r)."missing_from_api_at" is distinct from (s.prev)."missing_from_api_at" or (not pg_catalog.record_image_eq(row((s.r)."accounting_sync_configuration"), row((s.prev)."accounting_sync_configuration")) and (s.r)."accounting_sync_configuration" is distinct from (s.prev)."accounting_sync_configuration") or (not pg_catalog.record_image_eq(row((s.r)."additional_emails"), row((s.prev)."additional_emails")) and (s.r)."additional_emails" is distinct from (s.prev)."additional_emails") or (not pg_catalog.record_image_eq(row((s.r)."billing_address"), row((s.prev)."billing_address")) and (s.r)."billing_address" is distinct from (s.prev)."billing_address") or (not pg_catalog.record_image_eq(row((s.r)."default_payment_method"), row((s.prev)."default_payment_method")) and (s.r)."default_payment_method" is distinct from (s.prev)."default_payment_method") or (not pg_catalog.record_image_eq(row((s.r)."hierarchy"), row((s.prev)."hierarchy")) and (s.r)."hierarchy" is distinct from (s.prev)."hierarchy") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."payment_configuration"), row((s.prev)."payment_configuration")) and (s.r)."payment_configuration" is distinct from (s.prev)."payment_configuration") or (not pg_catalog.record_image_eq(row((s.r)."reporting_configuration"), row((s.prev)."reporting_configuration")) and (s.r)."reporting_configuration" is distinct from (s.prev)."reporting_configuration") or (not pg_catalog.record_image_eq(row((s.r)."shipping_address"), row((s.prev)."shipping_address")) and (s.r)."shipping_address" is distinct from (s.prev)."shipping_address") or (not pg_catalog.record_image_eq(row((s.r)."tax_id"), row((s.prev)."tax_id")) and (s.r)."tax_id" is distinct from (s.prev)."tax_id")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -207,15 +207,58 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."accounting_sync_configuration"), row((m.base)."accounting_sync_configuration")) then (m.base)."accounting_sync_configuration" else (m.r)."accounting_sync_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."additional_emails"), row((m.base)."additional_emails")) then (m.base)."additional_emails" else (m.r)."additional_emails" end,
+                  (m.r)."auto_collection",
+                  (m.r)."auto_issuance",
+                  (m.r)."automatic_tax_enabled",
+                  (m.r)."balance",
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_address"), row((m.base)."billing_address")) then (m.base)."billing_address" else (m.r)."billing_address" end,
+                  (m.r)."created_at",
+                  (m.r)."currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."default_payment_method"), row((m.base)."default_payment_method")) then (m.base)."default_payment_method" else (m.r)."default_payment_method" end,
+                  (m.r)."email",
+                  (m.r)."email_delivery",
+                  (m.r)."exempt_from_automated_tax",
+                  (m.r)."external_customer_id",
+                  case when pg_catalog.record_image_eq(row((m.r)."hierarchy"), row((m.base)."hierarchy")) then (m.base)."hierarchy" else (m.r)."hierarchy" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  (m.r)."name",
+                  case when pg_catalog.record_image_eq(row((m.r)."payment_configuration"), row((m.base)."payment_configuration")) then (m.base)."payment_configuration" else (m.r)."payment_configuration" end,
+                  (m.r)."payment_provider",
+                  (m.r)."payment_provider_id",
+                  (m.r)."portal_url",
+                  case when pg_catalog.record_image_eq(row((m.r)."reporting_configuration"), row((m.base)."reporting_configuration")) then (m.base)."reporting_configuration" else (m.r)."reporting_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."shipping_address"), row((m.base)."shipping_address")) then (m.base)."shipping_address" else (m.r)."shipping_address" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."tax_id"), row((m.base)."tax_id")) then (m.base)."tax_id" else (m.r)."tax_id" end,
+                  (m.r)."timezone",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."missing_from_api_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."customers_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -234,14 +277,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

@@ -122,7 +122,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."invoices_history" else b.row end,
@@ -133,7 +133,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r0 as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -141,7 +141,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."amount_due" is distinct from (s.base)."amount_due" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."currency" is distinct from (s.base)."currency" or (s.r)."due_date" is distinct from (s.base)."due_date" or (s.r)."eligible_to_issue_at" is distinct from (s.base)."eligible_to_issue_at" or (s.r)."hosted_invoice_url" is distinct from (s.base)."hosted_invoice_url" or (s.r)."invoice_date" is distinct from (s.base)."invoice_date" or (s.r)."invoice_number" is distinct from (s.base)."invoice_number" or (s.r)."invoice_pdf" is distinct from (s.base)."invoice_pdf" or (s.r)."invoice_source" is distinct from (s.base)."invoice_source" or (s.r)."issue_failed_at" is distinct from (s.base)."issue_failed_at" or (s.r)."issued_at" is distinct from (s.base)."issued_at" or (s.r)."maximum_amount" is distinct from (s.base)."maximum_amount" or (s.r)."memo" is distinct from (s.base)."memo" or (s.r)."minimum_amount" is distinct from (s.base)."minimum_amount" or (s.r)."paid_at" is distinct from (s.base)."paid_at" or (s.r)."payment_failed_at" is distinct from (s.base)."payment_failed_at" or (s.r)."payment_started_at" is distinct from (s.base)."payment_started_at" or (s.r)."scheduled_issue_at" is distinct from (s.base)."scheduled_issue_at" or (s.r)."status" is distinct from (s.base)."status" or (s.r)."subtotal" is distinct from (s.base)."subtotal" or (s.r)."sync_failed_at" is distinct from (s.base)."sync_failed_at" or (s.r)."total" is distinct from (s.base)."total" or (s.r)."voided_at" is distinct from (s.base)."voided_at" or (s.r)."will_auto_issue" is distinct from (s.base)."will_auto_issue" or (not pg_catalog.record_image_eq(row((s.r)."auto_collection"), row((s.base)."auto_collection")) and (s.r)."auto_collection" is distinct from (s.base)."auto_collection") or (not pg_catalog.record_image_eq(row((s.r)."billing_address"), row((s.base)."billing_address")) and (s.r)."billing_address" is distinct from (s.base)."billing_address") or (not pg_catalog.record_image_eq(row((s.r)."credit_notes"), row((s.base)."credit_notes")) and (s.r)."credit_notes" is distinct from (s.base)."credit_notes") or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.base)."customer")) and (s.r)."customer" is distinct from (s.base)."customer") or (not pg_catalog.record_image_eq(row((s.r)."customer_balance_transactions"), row((s.base)."customer_balance_transactions")) and (s.r)."customer_balance_transactions" is distinct from (s.base)."customer_balance_transactions") or (not pg_catalog.record_image_eq(row((s.r)."customer_tax_id"), row((s.base)."customer_tax_id")) and (s.r)."customer_tax_id" is distinct from (s.base)."customer_tax_id") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.base)."discount")) and (s.r)."discount" is distinct from (s.base)."discount") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.base)."discounts")) and (s.r)."discounts" is distinct from (s.base)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.base)."line_items")) and (s.r)."line_items" is distinct from (s.base)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.base)."maximum")) and (s.r)."maximum" is distinct from (s.base)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.base)."minimum")) and (s.r)."minimum" is distinct from (s.base)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."payment_attempts"), row((s.base)."payment_attempts")) and (s.r)."payment_attempts" is distinct from (s.base)."payment_attempts") or (not pg_catalog.record_image_eq(row((s.r)."shipping_address"), row((s.base)."shipping_address")) and (s.r)."shipping_address" is distinct from (s.base)."shipping_address") or (not pg_catalog.record_image_eq(row((s.r)."subscription"), row((s.base)."subscription")) and (s.r)."subscription" is distinct from (s.base)."subscription")) else ((s.r)."amount_due" is distinct from (s.prev)."amount_due" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."currency" is distinct from (s.prev)."currency" or (s.r)."due_date" is distinct from (s.prev)."due_date" or (s.r)."eligible_to_issue_at" is distinct from (s.prev)."eligible_to_issue_at" or (s.r)."hosted_invoice_url" is distinct from (s.prev)."hosted_invoice_url" or (s.r)."invoice_date" is distinct from (s.prev)."invoice_date" or (s.r)."invoice_number" is distinct from (s.prev)."invoice_number" or (s.r)."invoice_pdf" is distinct from (s.prev)."invoice_pdf" or (s.r)."invoice_source" is distinct from (s.prev)."invoice_source" or (s.r)."issue_failed_at" is distinct from (s.prev)."issue_failed_at" or (s.r)."issued_at" is distinct from (s.prev)."issued_at" or (s.r)."maximum_amount" is distinct from (s.prev)."maximum_amount" or (s.r)."memo" is distinct from (s.prev)."memo" or (s.r)."minimum_amount" is distinct from (s.prev)."minimum_amount" or (s.r)."paid_at" is distinct from (s.prev)."paid_at" or (s.r)."payment_failed_at" is distinct from (s.prev)."payment_failed_at" or (s.r)."payment_started_at" is distinct from (s.prev)."payment_started_at" or (s.r)."scheduled_issue_at" is distinct from (s.prev)."scheduled_issue_at" or (s.r)."status" is distinct from (s.prev)."status" or (s.r)."subtotal" is distinct from (s.prev)."subtotal" or (s.r)."sync_failed_at" is distinct from (s.prev)."sync_failed_at" or (s.r)."total" is distinct from (s.prev)."total" or (s.r)."voided_at" is distinct from (s.prev)."voided_at" or (s.r)."will_auto_issue" is distinct from (s.prev)."will_auto_issue" or (not pg_catalog.record_image_eq(row((s.r)."auto_collection"), row((s.prev)."auto_collection")) and (s.r)."auto_collection" is distinct from (s.prev)."auto_collection") or (not pg_catalog.record_image_eq(row((s.r)."billing_address"), row((s.prev)."billing_address")) and (s.r)."billing_address" is distinct from (s.prev)."billing_address") or (not pg_catalog.record_image_eq(row((s.r)."credit_notes"), row((s.prev)."credit_notes")) and (s.r)."credit_notes" is distinct from (s.prev)."credit_notes") or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.prev)."customer")) and (s.r)."customer" is distinct from (s.prev)."customer") or (not pg_catalog.record_image_eq(row((s.r)."customer_balance_transactions"), row((s.prev)."customer_balance_transactions")) and (s.r)."customer_balance_transactions" is distinct from (s.prev)."customer_balance_transactions") or (not pg_catalog.record_image_eq(row((s.r)."customer_tax_id"), row((s.prev)."customer_tax_id")) and (s.r)."customer_tax_id" is distinct from (s.prev)."customer_tax_id") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.prev)."discount")) and (s.r)."discount" is distinct from (s.prev)."discount") or (not pg_catalog.record_image_eq(row((s.r)."discounts"), row((s.prev)."discounts")) and (s.r)."discounts" is distinct from (s.prev)."discounts") or (not pg_catalog.record_image_eq(row((s.r)."line_items"), row((s.prev)."line_items")) and (s.r)."line_items" is distinct from (s.prev)."line_items") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.prev)."maximum")) and (s.r)."maximum" is distinct from (s.prev)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.prev)."minimum")) and (s.r)."minimum" is distinct from (s.prev)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."payment_attempts"), row((s.prev)."payment_attempts")) and (s.r)."payment_attempts" is distinct from (s.prev)."payment_attempts") or (not pg_catalog.record_image_eq(row((s.r)."shipping_address"), row((s.prev)."shipping_address")) and (s.r)."shipping_address" is distinct from (s.prev)."shipping_address") or (not pg_catalog.record_image_eq(row((s.r)."subscription"), row((s.prev)."subscription")) and (s.r)."subscription" is distinct from (s.prev)."subscription")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -151,15 +151,75 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."amount_due",
+                  case when pg_catalog.record_image_eq(row((m.r)."auto_collection"), row((m.base)."auto_collection")) then (m.base)."auto_collection" else (m.r)."auto_collection" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_address"), row((m.base)."billing_address")) then (m.base)."billing_address" else (m.r)."billing_address" end,
+                  (m.r)."created_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_notes"), row((m.base)."credit_notes")) then (m.base)."credit_notes" else (m.r)."credit_notes" end,
+                  (m.r)."currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."customer"), row((m.base)."customer")) then (m.base)."customer" else (m.r)."customer" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."customer_balance_transactions"), row((m.base)."customer_balance_transactions")) then (m.base)."customer_balance_transactions" else (m.r)."customer_balance_transactions" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."customer_tax_id"), row((m.base)."customer_tax_id")) then (m.base)."customer_tax_id" else (m.r)."customer_tax_id" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discounts"), row((m.base)."discounts")) then (m.base)."discounts" else (m.r)."discounts" end,
+                  (m.r)."due_date",
+                  (m.r)."eligible_to_issue_at",
+                  (m.r)."hosted_invoice_url",
+                  (m.r)."invoice_date",
+                  (m.r)."invoice_number",
+                  (m.r)."invoice_pdf",
+                  (m.r)."invoice_source",
+                  (m.r)."issue_failed_at",
+                  (m.r)."issued_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."line_items"), row((m.base)."line_items")) then (m.base)."line_items" else (m.r)."line_items" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum"), row((m.base)."maximum")) then (m.base)."maximum" else (m.r)."maximum" end,
+                  (m.r)."maximum_amount",
+                  (m.r)."memo",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum"), row((m.base)."minimum")) then (m.base)."minimum" else (m.r)."minimum" end,
+                  (m.r)."minimum_amount",
+                  (m.r)."paid_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."payment_attempts"), row((m.base)."payment_attempts")) then (m.base)."payment_attempts" else (m.r)."payment_attempts" end,
+                  (m.r)."payment_failed_at",
+                  (m.r)."payment_started_at",
+                  (m.r)."scheduled_issue_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."shipping_address"), row((m.base)."shipping_address")) then (m.base)."shipping_address" else (m.r)."shipping_address" end,
+                  (m.r)."status",
+                  case when pg_catalog.record_image_eq(row((m.r)."subscription"), row((m.base)."subscription")) then (m.base)."subscription" else (m.r)."subscription" end,
+                  (m.r)."subtotal",
+                  (m.r)."sync_failed_at",
+                  (m.r)."total",
+                  (m.r)."voided_at",
+                  (m.r)."will_auto_issue",
+                  (m.r)."customer_id",
+                  (m.r)."external_customer_id",
+                  (m.r)."subscription_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."invoices_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -178,14 +238,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

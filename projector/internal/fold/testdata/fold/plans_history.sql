@@ -201,7 +201,7 @@ pinned_objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."plans_history" else b.row end,
@@ -215,7 +215,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r0 as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -223,7 +223,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."base_plan_id" is distinct from (s.base)."base_plan_id" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."currency" is distinct from (s.base)."currency" or (s.r)."default_invoice_memo" is distinct from (s.base)."default_invoice_memo" or (s.r)."description" is distinct from (s.base)."description" or (s.r)."external_plan_id" is distinct from (s.base)."external_plan_id" or (s.r)."invoicing_currency" is distinct from (s.base)."invoicing_currency" or (s.r)."maximum_amount" is distinct from (s.base)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.base)."minimum_amount" or (s.r)."name" is distinct from (s.base)."name" or (s.r)."net_terms" is distinct from (s.base)."net_terms" or (s.r)."status" is distinct from (s.base)."status" or (s.r)."version" is distinct from (s.base)."version" or (s.r)."default_version" is distinct from (s.base)."default_version" or (s.r)."latest_version" is distinct from (s.base)."latest_version" or (not pg_catalog.record_image_eq(row((s.r)."adjustments"), row((s.base)."adjustments")) and (s.r)."adjustments" is distinct from (s.base)."adjustments") or (not pg_catalog.record_image_eq(row((s.r)."base_plan"), row((s.base)."base_plan")) and (s.r)."base_plan" is distinct from (s.base)."base_plan") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.base)."discount")) and (s.r)."discount" is distinct from (s.base)."discount") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.base)."maximum")) and (s.r)."maximum" is distinct from (s.base)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.base)."minimum")) and (s.r)."minimum" is distinct from (s.base)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."plan_phases"), row((s.base)."plan_phases")) and (s.r)."plan_phases" is distinct from (s.base)."plan_phases") or (not pg_catalog.record_image_eq(row((s.r)."prices"), row((s.base)."prices")) and (s.r)."prices" is distinct from (s.base)."prices") or (not pg_catalog.record_image_eq(row((s.r)."product"), row((s.base)."product")) and (s.r)."product" is distinct from (s.base)."product") or (not pg_catalog.record_image_eq(row((s.r)."trial_config"), row((s.base)."trial_config")) and (s.r)."trial_config" is distinct from (s.base)."trial_config")) else ((s.r)."base_plan_id" is distinct from (s.prev)."base_plan_id" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."currency" is distinct from (s.prev)."currency" or (s.r)."default_invoice_memo" is distinct from (s.prev)."default_invoice_memo" or (s.r)."description" is distinct from (s.prev)."description" or (s.r)."external_plan_id" is distinct from (s.prev)."external_plan_id" or (s.r)."invoicing_currency" is distinct from (s.prev)."invoicing_currency" or (s.r)."maximum_amount" is distinct from (s.prev)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.prev)."minimum_amount" or (s.r)."name" is distinct from (s.prev)."name" or (s.r)."net_terms" is distinct from (s.prev)."net_terms" or (s.r)."status" is distinct from (s.prev)."status" or (s.r)."version" is distinct from (s.prev)."version" or (s.r)."default_version" is distinct from (s.prev)."default_version" or (s.r)."latest_version" is distinct from (s.prev)."latest_version" or (not pg_catalog.record_image_eq(row((s.r)."adjustments"), row((s.prev)."adjustments")) and (s.r)."adjustments" is distinct from (s.prev)."adjustments") or (not pg_catalog.record_image_eq(row((s.r)."base_plan"), row((s.prev)."base_plan")) and (s.r)."base_plan" is distinct from (s.prev)."base_plan") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.prev)."discount")) and (s.r)."discount" is distinct from (s.prev)."discount") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.prev)."maximum")) and (s.r)."maximum" is distinct from (s.prev)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.prev)."minimum")) and (s.r)."minimum" is distinct from (s.prev)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."plan_phases"), row((s.prev)."plan_phases")) and (s.r)."plan_phases" is distinct from (s.prev)."plan_phases") or (not pg_catalog.record_image_eq(row((s.r)."prices"), row((s.prev)."prices")) and (s.r)."prices" is distinct from (s.prev)."prices") or (not pg_catalog.record_image_eq(row((s.r)."product"), row((s.prev)."product")) and (s.r)."product" is distinct from (s.prev)."product") or (not pg_catalog.record_image_eq(row((s.r)."trial_config"), row((s.prev)."trial_config")) and (s.r)."trial_config" is distinct from (s.prev)."trial_config")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -233,15 +233,57 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."adjustments"), row((m.base)."adjustments")) then (m.base)."adjustments" else (m.r)."adjustments" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."base_plan"), row((m.base)."base_plan")) then (m.base)."base_plan" else (m.r)."base_plan" end,
+                  (m.r)."base_plan_id",
+                  (m.r)."created_at",
+                  (m.r)."currency",
+                  (m.r)."default_invoice_memo",
+                  (m.r)."description",
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  (m.r)."external_plan_id",
+                  (m.r)."invoicing_currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum"), row((m.base)."maximum")) then (m.base)."maximum" else (m.r)."maximum" end,
+                  (m.r)."maximum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum"), row((m.base)."minimum")) then (m.base)."minimum" else (m.r)."minimum" end,
+                  (m.r)."minimum_amount",
+                  (m.r)."name",
+                  (m.r)."net_terms",
+                  case when pg_catalog.record_image_eq(row((m.r)."plan_phases"), row((m.base)."plan_phases")) then (m.base)."plan_phases" else (m.r)."plan_phases" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."prices"), row((m.base)."prices")) then (m.base)."prices" else (m.r)."prices" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."product"), row((m.base)."product")) then (m.base)."product" else (m.r)."product" end,
+                  (m.r)."status",
+                  case when pg_catalog.record_image_eq(row((m.r)."trial_config"), row((m.base)."trial_config")) then (m.base)."trial_config" else (m.r)."trial_config" end,
+                  (m.r)."version",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at",
+                  (m.r)."default_version",
+                  (m.r)."latest_version"
+                )::"orb"."plans_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -260,14 +302,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

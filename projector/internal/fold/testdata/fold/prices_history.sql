@@ -256,7 +256,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."prices_history" else b.row end,
@@ -267,7 +267,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r0 as r from folds s
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r0 as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
   -- subscription's ~50 KB each) once more, spilling to disk.
@@ -275,7 +275,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."billing_mode" is distinct from (s.base)."billing_mode" or (s.r)."cadence" is distinct from (s.base)."cadence" or (s.r)."conversion_rate" is distinct from (s.base)."conversion_rate" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."currency" is distinct from (s.base)."currency" or (s.r)."external_price_id" is distinct from (s.base)."external_price_id" or (s.r)."fixed_price_quantity" is distinct from (s.base)."fixed_price_quantity" or (s.r)."invoice_grouping_key" is distinct from (s.base)."invoice_grouping_key" or (s.r)."maximum_amount" is distinct from (s.base)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.base)."minimum_amount" or (s.r)."model_type" is distinct from (s.base)."model_type" or (s.r)."name" is distinct from (s.base)."name" or (s.r)."plan_id" is distinct from (s.base)."plan_id" or (s.r)."plan_phase_order" is distinct from (s.base)."plan_phase_order" or (s.r)."price_type" is distinct from (s.base)."price_type" or (s.r)."replaces_price_id" is distinct from (s.base)."replaces_price_id" or (not pg_catalog.record_image_eq(row((s.r)."billable_metric"), row((s.base)."billable_metric")) and (s.r)."billable_metric" is distinct from (s.base)."billable_metric") or (not pg_catalog.record_image_eq(row((s.r)."billing_cycle_configuration"), row((s.base)."billing_cycle_configuration")) and (s.r)."billing_cycle_configuration" is distinct from (s.base)."billing_cycle_configuration") or (not pg_catalog.record_image_eq(row((s.r)."conversion_rate_config"), row((s.base)."conversion_rate_config")) and (s.r)."conversion_rate_config" is distinct from (s.base)."conversion_rate_config") or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.base)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.base)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."dimensional_price_configuration"), row((s.base)."dimensional_price_configuration")) and (s.r)."dimensional_price_configuration" is distinct from (s.base)."dimensional_price_configuration") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.base)."discount")) and (s.r)."discount" is distinct from (s.base)."discount") or (not pg_catalog.record_image_eq(row((s.r)."invoicing_cycle_configuration"), row((s.base)."invoicing_cycle_configuration")) and (s.r)."invoicing_cycle_configuration" is distinct from (s.base)."invoicing_cycle_configuration") or (not pg_catalog.record_image_eq(row((s.r)."item"), row((s.base)."item")) and (s.r)."item" is distinct from (s.base)."item") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.base)."maximum")) and (s.r)."maximum" is distinct from (s.base)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.base)."minimum")) and (s.r)."minimum" is distinct from (s.base)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."model_config"), row((s.base)."model_config")) and (s.r)."model_config" is distinct from (s.base)."model_config")) else ((s.r)."billing_mode" is distinct from (s.prev)."billing_mode" or (s.r)."cadence" is distinct from (s.prev)."cadence" or (s.r)."conversion_rate" is distinct from (s.prev)."conversion_rate" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."currency" is distinct from (s.prev)."currency" or (s.r)."external_price_id" is distinct from (s.prev)."external_price_id" or (s.r)."fixed_price_quantity" is distinct from (s.prev)."fixed_price_quantity" or (s.r)."invoice_grouping_key" is distinct from (s.prev)."invoice_grouping_key" or (s.r)."maximum_amount" is distinct from (s.prev)."maximum_amount" or (s.r)."minimum_amount" is distinct from (s.prev)."minimum_amount" or (s.r)."model_type" is distinct from (s.prev)."model_type" or (s.r)."name" is distinct from (s.prev)."name" or (s.r)."plan_id" is distinct from (s.prev)."plan_id" or (s.r)."plan_phase_order" is distinct from (s.prev)."plan_phase_order" or (s.r)."price_type" is distinct from (s.prev)."price_type" or (s.r)."replaces_price_id" is distinct from (s.prev)."replaces_price_id" or (not pg_catalog.record_image_eq(row((s.r)."billable_metric"), row((s.prev)."billable_metric")) and (s.r)."billable_metric" is distinct from (s.prev)."billable_metric") or (not pg_catalog.record_image_eq(row((s.r)."billing_cycle_configuration"), row((s.prev)."billing_cycle_configuration")) and (s.r)."billing_cycle_configuration" is distinct from (s.prev)."billing_cycle_configuration") or (not pg_catalog.record_image_eq(row((s.r)."conversion_rate_config"), row((s.prev)."conversion_rate_config")) and (s.r)."conversion_rate_config" is distinct from (s.prev)."conversion_rate_config") or (not pg_catalog.record_image_eq(row((s.r)."credit_allocation"), row((s.prev)."credit_allocation")) and (s.r)."credit_allocation" is distinct from (s.prev)."credit_allocation") or (not pg_catalog.record_image_eq(row((s.r)."dimensional_price_configuration"), row((s.prev)."dimensional_price_configuration")) and (s.r)."dimensional_price_configuration" is distinct from (s.prev)."dimensional_price_configuration") or (not pg_catalog.record_image_eq(row((s.r)."discount"), row((s.prev)."discount")) and (s.r)."discount" is distinct from (s.prev)."discount") or (not pg_catalog.record_image_eq(row((s.r)."invoicing_cycle_configuration"), row((s.prev)."invoicing_cycle_configuration")) and (s.r)."invoicing_cycle_configuration" is distinct from (s.prev)."invoicing_cycle_configuration") or (not pg_catalog.record_image_eq(row((s.r)."item"), row((s.prev)."item")) and (s.r)."item" is distinct from (s.prev)."item") or (not pg_catalog.record_image_eq(row((s.r)."maximum"), row((s.prev)."maximum")) and (s.r)."maximum" is distinct from (s.prev)."maximum") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum"), row((s.prev)."minimum")) and (s.r)."minimum" is distinct from (s.prev)."minimum") or (not pg_catalog.record_image_eq(row((s.r)."model_config"), row((s.prev)."model_config")) and (s.r)."model_config" is distinct from (s.prev)."model_config")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -285,15 +285,62 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  case when pg_catalog.record_image_eq(row((m.r)."billable_metric"), row((m.base)."billable_metric")) then (m.base)."billable_metric" else (m.r)."billable_metric" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_cycle_configuration"), row((m.base)."billing_cycle_configuration")) then (m.base)."billing_cycle_configuration" else (m.r)."billing_cycle_configuration" end,
+                  (m.r)."billing_mode",
+                  (m.r)."cadence",
+                  (m.r)."conversion_rate",
+                  case when pg_catalog.record_image_eq(row((m.r)."conversion_rate_config"), row((m.base)."conversion_rate_config")) then (m.base)."conversion_rate_config" else (m.r)."conversion_rate_config" end,
+                  (m.r)."created_at",
+                  case when pg_catalog.record_image_eq(row((m.r)."credit_allocation"), row((m.base)."credit_allocation")) then (m.base)."credit_allocation" else (m.r)."credit_allocation" end,
+                  (m.r)."currency",
+                  case when pg_catalog.record_image_eq(row((m.r)."dimensional_price_configuration"), row((m.base)."dimensional_price_configuration")) then (m.base)."dimensional_price_configuration" else (m.r)."dimensional_price_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."discount"), row((m.base)."discount")) then (m.base)."discount" else (m.r)."discount" end,
+                  (m.r)."external_price_id",
+                  (m.r)."fixed_price_quantity",
+                  (m.r)."invoice_grouping_key",
+                  case when pg_catalog.record_image_eq(row((m.r)."invoicing_cycle_configuration"), row((m.base)."invoicing_cycle_configuration")) then (m.base)."invoicing_cycle_configuration" else (m.r)."invoicing_cycle_configuration" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."item"), row((m.base)."item")) then (m.base)."item" else (m.r)."item" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum"), row((m.base)."maximum")) then (m.base)."maximum" else (m.r)."maximum" end,
+                  (m.r)."maximum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum"), row((m.base)."minimum")) then (m.base)."minimum" else (m.r)."minimum" end,
+                  (m.r)."minimum_amount",
+                  case when pg_catalog.record_image_eq(row((m.r)."model_config"), row((m.base)."model_config")) then (m.base)."model_config" else (m.r)."model_config" end,
+                  (m.r)."model_type",
+                  (m.r)."name",
+                  (m.r)."plan_id",
+                  (m.r)."plan_phase_order",
+                  (m.r)."price_type",
+                  (m.r)."replaces_price_id",
+                  (m.r)."item_id",
+                  (m.r)."billable_metric_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."prices_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -312,14 +359,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),

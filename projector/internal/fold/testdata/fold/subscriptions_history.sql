@@ -112,7 +112,7 @@ objs as (
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,
   -- while they carry only their objects, and never again.
-  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base,
+  select o.entity, o.seq, o.created_at, o.event_id, o.type, o.source, o.lf_seq, o.lf_at, b.entity is not null as has_base, b.row as base, b.tid as base_tid,
          -- A full object starts the fold anew (the base is left out from
          -- the first one on).
          jsonb_populate_record(case when count(*) filter (where o.full) over w > 0 then null::"orb"."subscriptions_history" else b.row end,
@@ -123,7 +123,7 @@ folds as (
   window w as (partition by o.entity order by o.created_at, o.seq)
 ),
 states as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, (select jsonb_populate_record(s.r0, jsonb_build_object('customer_id', (coalesce(r.customer_id, r.customer ->> 'id')), 'external_customer_id', (coalesce(r.external_customer_id, r.customer ->> 'external_customer_id')), 'plan_id', (coalesce(r.plan_id, r.plan ->> 'id'))))
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, (select jsonb_populate_record(s.r0, jsonb_build_object('customer_id', (coalesce(r.customer_id, r.customer ->> 'id')), 'external_customer_id', (coalesce(r.external_customer_id, r.customer ->> 'external_customer_id')), 'plan_id', (coalesce(r.plan_id, r.plan ->> 'id'))))
      from (select s.entity, s.seq as last_seq, s.created_at as last_at) f, (select (s.r0).*) r) as r from folds s
   -- In folds' order, said again: without an order of its own this level
   -- forgets it, and marked's window sorted every state (whole rows, a
@@ -132,7 +132,7 @@ states as (
   offset 0 -- Each state computed once: marked's lag(s.r) would compute it again.
 ),
 marked as (
-  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.r,
+  select s.entity, s.seq, s.created_at, s.event_id, s.type, s.source, s.lf_seq, s.lf_at, s.has_base, s.base, s.base_tid, s.r,
          case when s.prev_seq is null then not s.has_base or ((s.r)."active_plan_phase_order" is distinct from (s.base)."active_plan_phase_order" or (s.r)."auto_collection" is distinct from (s.base)."auto_collection" or (s.r)."auto_issuance" is distinct from (s.base)."auto_issuance" or (s.r)."billing_cycle_day" is distinct from (s.base)."billing_cycle_day" or (s.r)."created_at" is distinct from (s.base)."created_at" or (s.r)."current_billing_period_end_date" is distinct from (s.base)."current_billing_period_end_date" or (s.r)."current_billing_period_start_date" is distinct from (s.base)."current_billing_period_start_date" or (s.r)."default_invoice_memo" is distinct from (s.base)."default_invoice_memo" or (s.r)."end_date" is distinct from (s.base)."end_date" or (s.r)."invoicing_threshold" is distinct from (s.base)."invoicing_threshold" or (s.r)."name" is distinct from (s.base)."name" or (s.r)."net_terms" is distinct from (s.base)."net_terms" or (s.r)."start_date" is distinct from (s.base)."start_date" or (s.r)."status" is distinct from (s.base)."status" or (s.r)."customer_id" is distinct from (s.base)."customer_id" or (s.r)."external_customer_id" is distinct from (s.base)."external_customer_id" or (s.r)."plan_id" is distinct from (s.base)."plan_id" or (not pg_catalog.record_image_eq(row((s.r)."adjustment_intervals"), row((s.base)."adjustment_intervals")) and (s.r)."adjustment_intervals" is distinct from (s.base)."adjustment_intervals") or (not pg_catalog.record_image_eq(row((s.r)."billing_cycle_anchor_configuration"), row((s.base)."billing_cycle_anchor_configuration")) and (s.r)."billing_cycle_anchor_configuration" is distinct from (s.base)."billing_cycle_anchor_configuration") or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.base)."customer")) and (s.r)."customer" is distinct from (s.base)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discount_intervals"), row((s.base)."discount_intervals")) and (s.r)."discount_intervals" is distinct from (s.base)."discount_intervals") or (not pg_catalog.record_image_eq(row((s.r)."fixed_fee_quantity_schedule"), row((s.base)."fixed_fee_quantity_schedule")) and (s.r)."fixed_fee_quantity_schedule" is distinct from (s.base)."fixed_fee_quantity_schedule") or (not pg_catalog.record_image_eq(row((s.r)."maximum_intervals"), row((s.base)."maximum_intervals")) and (s.r)."maximum_intervals" is distinct from (s.base)."maximum_intervals") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.base)."metadata")) and (s.r)."metadata" is distinct from (s.base)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum_intervals"), row((s.base)."minimum_intervals")) and (s.r)."minimum_intervals" is distinct from (s.base)."minimum_intervals") or (not pg_catalog.record_image_eq(row((s.r)."pending_subscription_change"), row((s.base)."pending_subscription_change")) and (s.r)."pending_subscription_change" is distinct from (s.base)."pending_subscription_change") or (not pg_catalog.record_image_eq(row((s.r)."plan"), row((s.base)."plan")) and (s.r)."plan" is distinct from (s.base)."plan") or (not pg_catalog.record_image_eq(row((s.r)."price_intervals"), row((s.base)."price_intervals")) and (s.r)."price_intervals" is distinct from (s.base)."price_intervals") or (not pg_catalog.record_image_eq(row((s.r)."redeemed_coupon"), row((s.base)."redeemed_coupon")) and (s.r)."redeemed_coupon" is distinct from (s.base)."redeemed_coupon") or (not pg_catalog.record_image_eq(row((s.r)."trial_info"), row((s.base)."trial_info")) and (s.r)."trial_info" is distinct from (s.base)."trial_info")) else ((s.r)."active_plan_phase_order" is distinct from (s.prev)."active_plan_phase_order" or (s.r)."auto_collection" is distinct from (s.prev)."auto_collection" or (s.r)."auto_issuance" is distinct from (s.prev)."auto_issuance" or (s.r)."billing_cycle_day" is distinct from (s.prev)."billing_cycle_day" or (s.r)."created_at" is distinct from (s.prev)."created_at" or (s.r)."current_billing_period_end_date" is distinct from (s.prev)."current_billing_period_end_date" or (s.r)."current_billing_period_start_date" is distinct from (s.prev)."current_billing_period_start_date" or (s.r)."default_invoice_memo" is distinct from (s.prev)."default_invoice_memo" or (s.r)."end_date" is distinct from (s.prev)."end_date" or (s.r)."invoicing_threshold" is distinct from (s.prev)."invoicing_threshold" or (s.r)."name" is distinct from (s.prev)."name" or (s.r)."net_terms" is distinct from (s.prev)."net_terms" or (s.r)."start_date" is distinct from (s.prev)."start_date" or (s.r)."status" is distinct from (s.prev)."status" or (s.r)."customer_id" is distinct from (s.prev)."customer_id" or (s.r)."external_customer_id" is distinct from (s.prev)."external_customer_id" or (s.r)."plan_id" is distinct from (s.prev)."plan_id" or (not pg_catalog.record_image_eq(row((s.r)."adjustment_intervals"), row((s.prev)."adjustment_intervals")) and (s.r)."adjustment_intervals" is distinct from (s.prev)."adjustment_intervals") or (not pg_catalog.record_image_eq(row((s.r)."billing_cycle_anchor_configuration"), row((s.prev)."billing_cycle_anchor_configuration")) and (s.r)."billing_cycle_anchor_configuration" is distinct from (s.prev)."billing_cycle_anchor_configuration") or (not pg_catalog.record_image_eq(row((s.r)."customer"), row((s.prev)."customer")) and (s.r)."customer" is distinct from (s.prev)."customer") or (not pg_catalog.record_image_eq(row((s.r)."discount_intervals"), row((s.prev)."discount_intervals")) and (s.r)."discount_intervals" is distinct from (s.prev)."discount_intervals") or (not pg_catalog.record_image_eq(row((s.r)."fixed_fee_quantity_schedule"), row((s.prev)."fixed_fee_quantity_schedule")) and (s.r)."fixed_fee_quantity_schedule" is distinct from (s.prev)."fixed_fee_quantity_schedule") or (not pg_catalog.record_image_eq(row((s.r)."maximum_intervals"), row((s.prev)."maximum_intervals")) and (s.r)."maximum_intervals" is distinct from (s.prev)."maximum_intervals") or (not pg_catalog.record_image_eq(row((s.r)."metadata"), row((s.prev)."metadata")) and (s.r)."metadata" is distinct from (s.prev)."metadata") or (not pg_catalog.record_image_eq(row((s.r)."minimum_intervals"), row((s.prev)."minimum_intervals")) and (s.r)."minimum_intervals" is distinct from (s.prev)."minimum_intervals") or (not pg_catalog.record_image_eq(row((s.r)."pending_subscription_change"), row((s.prev)."pending_subscription_change")) and (s.r)."pending_subscription_change" is distinct from (s.prev)."pending_subscription_change") or (not pg_catalog.record_image_eq(row((s.r)."plan"), row((s.prev)."plan")) and (s.r)."plan" is distinct from (s.prev)."plan") or (not pg_catalog.record_image_eq(row((s.r)."price_intervals"), row((s.prev)."price_intervals")) and (s.r)."price_intervals" is distinct from (s.prev)."price_intervals") or (not pg_catalog.record_image_eq(row((s.r)."redeemed_coupon"), row((s.prev)."redeemed_coupon")) and (s.r)."redeemed_coupon" is distinct from (s.prev)."redeemed_coupon") or (not pg_catalog.record_image_eq(row((s.r)."trial_info"), row((s.prev)."trial_info")) and (s.r)."trial_info" is distinct from (s.prev)."trial_info")) end as changed
   from (
     select s.*, lag(s.seq) over w as prev_seq, lag(s.r) over w as prev
@@ -142,15 +142,62 @@ marked as (
 -- The versions, and for an entity that has none its newest event folded
 -- (to record it on its current version): lf_seq, lf_at are the entity's
 -- newest event folded, first_new where its first version starts,
--- base_from, base_seq the key of its current version, if any.
+-- base_from, base_seq the key of its current version, if any, and base_tid
+-- where cur read it.
 versions as materialized (
   select v.entity, v.seq, v.created_at, v.event_id, v.type, v.source, v.changed, v.lf_seq, v.lf_at, v.has_base,
-         v.base_from, v.base_seq, v.first_new, v.r,
+         v.base_from, v.base_seq, v.base_tid, v.first_new, v.r,
          lead(v.created_at) over w as next_from, lead(v.seq) over w is null as newest
   from (
     select m.entity, m.seq, m.created_at, m.event_id, m.type, m.source, m.changed, m.lf_seq, m.lf_at, m.has_base,
-           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq,
-           case when m.changed then m.r end as r,
+           (m.base).valid_from as base_from, (m.base).last_event_seq as base_seq, m.base_tid,
+           -- A jsonb column alike byte for byte in the current version is
+           -- taken from it, still compressed: the INSERT writes it as it is
+           -- instead of compressing it again (storedDatums).
+           case when not m.changed then null
+                when m.has_base then row(
+                  (m.r)."id",
+                  (m.r)."active_plan_phase_order",
+                  case when pg_catalog.record_image_eq(row((m.r)."adjustment_intervals"), row((m.base)."adjustment_intervals")) then (m.base)."adjustment_intervals" else (m.r)."adjustment_intervals" end,
+                  (m.r)."auto_collection",
+                  (m.r)."auto_issuance",
+                  case when pg_catalog.record_image_eq(row((m.r)."billing_cycle_anchor_configuration"), row((m.base)."billing_cycle_anchor_configuration")) then (m.base)."billing_cycle_anchor_configuration" else (m.r)."billing_cycle_anchor_configuration" end,
+                  (m.r)."billing_cycle_day",
+                  (m.r)."created_at",
+                  (m.r)."current_billing_period_end_date",
+                  (m.r)."current_billing_period_start_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."customer"), row((m.base)."customer")) then (m.base)."customer" else (m.r)."customer" end,
+                  (m.r)."default_invoice_memo",
+                  case when pg_catalog.record_image_eq(row((m.r)."discount_intervals"), row((m.base)."discount_intervals")) then (m.base)."discount_intervals" else (m.r)."discount_intervals" end,
+                  (m.r)."end_date",
+                  case when pg_catalog.record_image_eq(row((m.r)."fixed_fee_quantity_schedule"), row((m.base)."fixed_fee_quantity_schedule")) then (m.base)."fixed_fee_quantity_schedule" else (m.r)."fixed_fee_quantity_schedule" end,
+                  (m.r)."invoicing_threshold",
+                  case when pg_catalog.record_image_eq(row((m.r)."maximum_intervals"), row((m.base)."maximum_intervals")) then (m.base)."maximum_intervals" else (m.r)."maximum_intervals" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."metadata"), row((m.base)."metadata")) then (m.base)."metadata" else (m.r)."metadata" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."minimum_intervals"), row((m.base)."minimum_intervals")) then (m.base)."minimum_intervals" else (m.r)."minimum_intervals" end,
+                  (m.r)."name",
+                  (m.r)."net_terms",
+                  case when pg_catalog.record_image_eq(row((m.r)."pending_subscription_change"), row((m.base)."pending_subscription_change")) then (m.base)."pending_subscription_change" else (m.r)."pending_subscription_change" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."plan"), row((m.base)."plan")) then (m.base)."plan" else (m.r)."plan" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."price_intervals"), row((m.base)."price_intervals")) then (m.base)."price_intervals" else (m.r)."price_intervals" end,
+                  case when pg_catalog.record_image_eq(row((m.r)."redeemed_coupon"), row((m.base)."redeemed_coupon")) then (m.base)."redeemed_coupon" else (m.r)."redeemed_coupon" end,
+                  (m.r)."start_date",
+                  (m.r)."status",
+                  case when pg_catalog.record_image_eq(row((m.r)."trial_info"), row((m.base)."trial_info")) then (m.base)."trial_info" else (m.r)."trial_info" end,
+                  (m.r)."customer_id",
+                  (m.r)."external_customer_id",
+                  (m.r)."plan_id",
+                  (m.r)."last_event_id",
+                  (m.r)."last_event_seq",
+                  (m.r)."last_event_at",
+                  (m.r)."valid_from",
+                  (m.r)."valid_to",
+                  (m.r)."event_type",
+                  (m.r)."event_source",
+                  (m.r)."folded_seq",
+                  (m.r)."folded_at"
+                )::"orb"."subscriptions_history"
+                else m.r end as r,
            min(m.created_at) filter (where m.changed) over (partition by m.entity) as first_new,
            lead(m.seq) over w is null as last
     from marked m window w as (partition by m.entity order by m.created_at, m.seq)
@@ -169,14 +216,14 @@ closed as (
   from (
     -- Only the columns used (offset 0: not the versions' whole states,
     -- which a hash of this side would carry, spilling them to disk).
-    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq
+    select v.entity, v.first_new, v.lf_seq, v.lf_at, v.base_from, v.base_seq, v.base_tid
     from versions v where v.has_base and v.newest offset 0
   ) v
-  -- The current versions where cur read them (their tids, in this
-  -- statement's snapshot), each matched by its primary key; one row per
-  -- continuing entity. By the key alone the join could be planned as a
-  -- scan of the whole history every round.
-  where h.ctid = any (array(select b.tid from base b))
+  -- Each continuing entity's current version where cur read it (its tid,
+  -- in this statement's snapshot): one lookup by tid, not a descent of
+  -- the primary key, which is checked as well. By the key alone the join
+  -- could be planned as a scan of the whole history every round.
+  where h.ctid = v.base_tid
     and h."id" = v.entity and h.valid_from = v.base_from and h.last_event_seq = v.base_seq
   returning 1
 ),
