@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -89,6 +90,9 @@ type jsonGen struct {
 	src []byte
 	i   int
 	out []byte
+	// refs biases the text toward what EventRefs reads: keys from
+	// refsKeyPieces, objects and arrays more often, nested deeper.
+	refs bool
 }
 
 func (g *jsonGen) next() int {
@@ -99,22 +103,40 @@ func (g *jsonGen) next() int {
 	return int(g.src[g.i-1])
 }
 
+// bad chooses an invalid piece, one time in n; in refs mode, whose
+// bodies are bigger, one in 2048, and never once src runs out.
+func (g *jsonGen) bad(n int) bool {
+	if g.refs {
+		return g.pick(256) == 1 && g.pick(8) == 1
+	}
+	return g.pick(n) == 0
+}
+
 // pick returns a choice in [0, n).
 func (g *jsonGen) pick(n int) int { return g.next() % n }
 
 func (g *jsonGen) value(depth int) []byte {
 	g.space()
-	switch k := g.pick(9); {
-	case k <= 1 && depth < 5:
+	k, limit := g.pick(9), 5
+	if g.refs {
+		// Objects and arrays twice as often, nested deeper.
+		k, limit = []int{0, 0, 1, 1, 2, 2, 3, 5, 6}[k], 7
+	}
+	switch {
+	case k <= 1 && depth < limit:
 		g.object(depth)
-	case k == 2 && depth < 5:
+	case k == 2 && depth < limit:
 		g.array(depth)
 	case k <= 4:
 		g.str(false)
 	case k <= 5:
 		g.number()
 	default:
-		g.out = append(g.out, []string{"true", "false", "null", "true", "false", "null", "nul", "True"}[g.pick(8)]...)
+		lits := []string{"true", "false", "null", "true", "false", "null", "nul", "True"}
+		if g.refs && !g.bad(4) {
+			lits = lits[:6]
+		}
+		g.out = append(g.out, lits[g.pick(len(lits))]...)
 	}
 	g.space()
 	return g.out
@@ -133,7 +155,7 @@ func (g *jsonGen) object(depth int) {
 		g.out = append(g.out, ':')
 		g.value(depth + 1)
 	}
-	if g.pick(60) == 0 {
+	if g.bad(60) {
 		g.out = append(g.out, ',') // invalid trailing comma
 	}
 	g.out = append(g.out, '}')
@@ -154,7 +176,7 @@ func (g *jsonGen) array(depth int) {
 // space writes whitespace: mostly JSON's own, rarely what JSON lacks.
 func (g *jsonGen) space() {
 	for n := g.pick(4); n > 0; n-- {
-		if g.pick(30) == 0 {
+		if g.bad(30) {
 			g.out = append(g.out, []string{"\f", "\v", "\u00a0"}[g.pick(3)]...)
 			continue
 		}
@@ -168,6 +190,13 @@ var keyPieces = []string{
 	`a`, `\u0061`, `\u0041`, `A`, `b`, `aa`, `ab`, ``, `é`, `\u00e9`, `\u00E9`, `e\u0301`, `z`, `zz`, `_`, `id`, `\u0069d`,
 	`\"`, `\\`, `\/`, `/`, `\n`, `\u000a`, `\u001f`, `\u007f`, "\x7f", `😀`, `\ud83d\ude00`, `\uD83D\uDE00`, `ÿ`, `\u00ff`,
 	`\u2028`, "\u2028", `ā`, `\u0100`,
+}
+
+// refsKeyPieces are the keys EventRefs looks up, some spelled with
+// escapes (the same key to jsonb), and keys that sort around them.
+var refsKeyPieces = []string{
+	`id`, `id`, `\u0069d`, `prices`, `prices`, `prices`, `pri\u0063es`, `version`, `email`, `price`, `fp`,
+	`customer`, `plan`, `price_intervals`, `a`, `zzzzzzz`, `pricez`, `ids`,
 }
 
 // strPieces are the parts of a string value: every escape, surrogate
@@ -192,6 +221,11 @@ var dupKeys = []string{`a`, `\u0061`, `b`, `aa`, `é`, `\u00e9`, ``, `\u0062`}
 // str writes a string token: for a key, mostly from dupKeys and keyPieces.
 func (g *jsonGen) str(key bool) {
 	g.out = append(g.out, '"')
+	if key && g.refs && g.pick(3) != 0 {
+		g.out = append(g.out, refsKeyPieces[g.pick(len(refsKeyPieces))]...)
+		g.out = append(g.out, '"')
+		return
+	}
 	if key && g.pick(2) == 0 {
 		g.out = append(g.out, dupKeys[g.pick(len(dupKeys))]...)
 		g.out = append(g.out, '"')
@@ -206,7 +240,7 @@ func (g *jsonGen) str(key bool) {
 			g.out = append(g.out, keyPieces[g.pick(len(keyPieces))]...)
 			continue
 		}
-		if g.pick(25) == 0 {
+		if g.bad(25) {
 			g.out = append(g.out, badStrPieces[g.pick(len(badStrPieces))]...)
 			continue
 		}
@@ -229,6 +263,17 @@ var badNumPieces = []string{`01`, `-01`, `1.`, `.5`, `+1`, `1e`, `0x1`, `-`, `Na
 
 // number writes a number token: from numPieces, or built digit by digit.
 func (g *jsonGen) number() {
+	if g.refs && g.pick(40) != 1 {
+		// Mostly numbers the renderer vouches for: one it refuses in a
+		// customer or plan makes the trigger build its refs.
+		g.out = append(g.out, byte('1'+g.pick(9)))
+		g.digits(g.pick(4))
+		if g.pick(3) == 0 {
+			g.out = append(g.out, '.')
+			g.digits(1 + g.pick(4))
+		}
+		return
+	}
 	switch g.pick(25) {
 	case 0:
 		g.out = append(g.out, badNumPieces[g.pick(len(badNumPieces))]...)
@@ -331,5 +376,187 @@ func TestJSONBTextRefusesWhatPostgreSQLRefuses(t *testing.T) {
 		if valid, vouched := o.checkText(t, []byte(v)); valid || vouched {
 			t.Errorf("%.60q: PostgreSQL accepts it %v, the renderer vouches %v; want neither", v, valid, vouched)
 		}
+	}
+}
+
+// refsPayload is a generated body for EventRefs: a subscription object
+// whose members are mostly those it reads (a customer, a plan with
+// prices, price intervals), objects of jsonGen's values keyed mostly by
+// the keys it looks up.
+func (g *jsonGen) refsPayload() []byte {
+	g.refs = true
+	g.out = append(g.out, `{"subscription": {`...)
+	for i, key := range []string{`customer`, `plan`, `price_intervals`} {
+		if i > 0 {
+			g.out = append(g.out, ',')
+		}
+		if g.pick(5) == 0 {
+			g.str(true) // another key, or the same spelled otherwise
+		} else {
+			g.out = append(g.out, '"')
+			g.out = append(g.out, key...)
+			g.out = append(g.out, '"')
+		}
+		g.out = append(g.out, ':')
+		switch g.pick(6) {
+		case 0:
+			g.value(1)
+		case 1, 2:
+			g.refsList(1)
+		default:
+			g.refsObject(1)
+		}
+	}
+	g.out = append(g.out, "}}"...)
+	return g.out
+}
+
+// refsObject writes an object keyed mostly from refsKeyPieces, whose
+// members named like a customer, plan or price are mostly objects or
+// lists of them.
+func (g *jsonGen) refsObject(depth int) {
+	g.out = append(g.out, '{')
+	n, i := g.pick(7), 0
+	if g.pick(3) != 0 {
+		// Mostly with an id, so that refs list it, somewhere among the
+		// members (jsonb orders them anyway).
+		n++
+		i = 1
+		g.out = append(g.out, []string{`"id": `, `"\u0069d":`}[g.pick(2)]...)
+		g.str(false)
+	}
+	for ; i < n; i++ {
+		if i > 0 {
+			g.out = append(g.out, ',')
+		}
+		g.space()
+		key := ""
+		if g.pick(4) != 0 {
+			key = refsKeyPieces[g.pick(len(refsKeyPieces))]
+			g.out = append(g.out, '"')
+			g.out = append(g.out, key...)
+			g.out = append(g.out, '"')
+		} else {
+			g.str(true)
+		}
+		g.space()
+		g.out = append(g.out, ':')
+		switch key {
+		case `customer`, `plan`, `price`, `prices`, `pri\u0063es`, `price_intervals`:
+			if depth < 6 && g.pick(5) != 0 {
+				g.refsList(depth + 1)
+				continue
+			}
+		}
+		g.value(depth + 1)
+	}
+	g.out = append(g.out, '}')
+}
+
+// refsList writes an object of refsObject, or an array of them, of
+// arrays of them and of other values.
+func (g *jsonGen) refsList(depth int) {
+	g.space()
+	if g.pick(3) == 0 {
+		g.refsObject(depth)
+		g.space()
+		return
+	}
+	g.out = append(g.out, '[')
+	n := g.pick(5)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			g.out = append(g.out, ',')
+		}
+		switch g.pick(6) {
+		case 0:
+			g.value(depth + 1)
+		case 1:
+			g.refsList(depth + 1)
+		default:
+			g.space()
+			g.refsObject(depth + 1)
+		}
+	}
+	g.out = append(g.out, ']')
+	g.space()
+}
+
+// FuzzEventRefsGenerated compares EventRefs with event_refs on payloads
+// generated by jsonGen with the keys EventRefs reads: the fingerprints of
+// the embedded customer, plan and prices (the plan's rendered once, its
+// prices' taken from their spans in its text), over repeated and escaped
+// keys ("prices", "pri\u0063es"), nested prices, jsonb's key order, every
+// escape and number.
+//
+//	/work/qw go test -run '^$' -fuzz FuzzEventRefsGenerated -fuzztime 3m ./eventlog/
+func FuzzEventRefsGenerated(f *testing.F) {
+	for _, seed := range [][]byte{
+		{}, {0}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, []byte("plan prices"), []byte("\x00\x05\x05\x00\x05\x01"),
+		[]byte("\x0a\x01\x03\x00\x0a\x0a\x04\x02\x09\x00\x00\x03\x00\x0a\x01\x04\x00"),
+	} {
+		f.Add(seed)
+	}
+	o := newRefsOracle(f)
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		g := &jsonGen{src: seed}
+		o.check(t, g.refsPayload())
+	})
+}
+
+// TestEventRefsGeneratedSeeds runs FuzzEventRefsGenerated's generator
+// over fixed seeds in every test run, and checks it reaches what it is
+// for: vouched refs with a plan's, a customer's and a price's fingerprint.
+func TestEventRefsGeneratedSeeds(t *testing.T) {
+	t.Parallel()
+	o := newRefsOracle(t)
+	var vouched, plans, customers, prices int
+	for i := 0; i < 3000; i++ {
+		seed := make([]byte, 2048)
+		x := uint32(i)*2654435761 + 7
+		for j := range seed {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			seed[j] = byte(x)
+		}
+		g := &jsonGen{src: seed}
+		body := g.refsPayload()
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			if valid, ok := o.check(t, body); !valid || !ok {
+				return
+			}
+			vouched++
+			refs, _ := EventRefs(body)
+			var r struct {
+				Subscription struct {
+					Customer json.RawMessage
+					Plan     json.RawMessage
+				}
+			}
+			if json.Unmarshal(refs, &r) != nil {
+				return
+			}
+			var c, p struct {
+				FP     string
+				Prices []struct{ FP string }
+			}
+			if json.Unmarshal(r.Subscription.Customer, &c) == nil && c.FP != "" {
+				customers++
+			}
+			if json.Unmarshal(r.Subscription.Plan, &p) == nil && p.FP != "" {
+				plans++
+				for _, q := range p.Prices {
+					if q.FP != "" {
+						prices++
+						break
+					}
+				}
+			}
+		})
+	}
+	t.Logf("%d vouched: %d with a customer fp, %d a plan fp, %d a plan and a price fp", vouched, customers, plans, prices)
+	if vouched < 300 || customers < 50 || plans < 50 || prices < 30 {
+		t.Errorf("only %d vouched: %d with a customer fp, %d a plan fp, %d a price fp", vouched, customers, plans, prices)
 	}
 }

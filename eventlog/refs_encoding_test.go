@@ -71,7 +71,7 @@ func TestRefsSameInNonUTF8Database(t *testing.T) {
 	a.Start()
 	defer a.Stop()
 	body := []byte(`{"id": "evt_latin1", "type": "subscription.edited", "created_at": "2025-03-01T12:00:00Z", "properties": {},
-		"subscription": {"id": "sub_1", "customer": {"id": "cus_1"}, "plan": {"id": "plan_1", "prices": [
+		"subscription": {"id": "sub_1", "customer": {"id": "cus_1", "email": "z@x", "name": "Zo\u00eb Café"}, "plan": {"id": "plan_1", "prices": [
 			{"id": "price_1", "name": "Caf\u00e9 premium", "model_type": "unit", "unit_config": {"unit_amount": "1.00"}},
 			{"id": "price_2", "name": "Café", "model_type": "unit", "unit_config": {"unit_amount": "2.00"}}]},
 		"price_intervals": [{"id": "pi_1", "price": {"id": "price_3", "name": "Crème", "model_type": "unit"}}]}}`)
@@ -85,12 +85,18 @@ func TestRefsSameInNonUTF8Database(t *testing.T) {
 	if _, err := a.Append(ctx, Event{Envelope: env, Body: body}); err != nil {
 		t.Fatal(err)
 	}
-	var same bool
+	var same, fps bool
 	var refs, built string
-	err = pool.QueryRow(ctx, `select refs = orb.event_refs(payload), refs::text, orb.event_refs(payload)::text
-		from orb.events where event_id = 'evt_latin1'`).Scan(&same, &refs, &built)
+	// The customer's and plan's fingerprints too (migration 025): their
+	// text has non-ASCII characters.
+	err = pool.QueryRow(ctx, `select refs = orb.event_refs(payload), refs::text, orb.event_refs(payload)::text,
+		refs #> '{subscription,customer,fp}' is not null and refs #> '{subscription,plan,fp}' is not null
+		from orb.events where event_id = 'evt_latin1'`).Scan(&same, &refs, &built, &fps)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !fps {
+		t.Errorf("refs %s have no customer or plan fingerprint", refs)
 	}
 	if !same {
 		t.Errorf("refs stored %s\nevent_refs(payload) %s", refs, built)

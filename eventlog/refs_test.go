@@ -46,6 +46,21 @@ var refsCases = []string{
 	`{"subscription": {"plan": {"prices": {"id": "single", "v": [1, 2]}, "id": "p", "long_key_first": {"prices": 1}}}}`,
 	`{"subscription": {"plan": {"id": "p", "prices": [{"id": "q", "n": 1e2}]}}}`,
 	`{"subscription": {"customer": {"id": "c", "balance": 1e2}}}`,
+	// The plan's prices taken from its text (025): the kept one of
+	// "prices" spelled two ways, prices nested in prices, in other members
+	// and in the customer, keys sorted around "prices", repeated ids.
+	`{"subscription": {"plan": {"prices": [{"id": "a", "n": 1}], "pri\u0063es": [{"id": "b", "n": 2}, {"id": "c"}]}}}`,
+	`{"subscription": {"plan": {"pri\u0063es": [{"id": "a", "n": 1}], "prices": [{"id": "b", "n": 2}]}}}`,
+	`{"subscription": {"plan": {"prices": {"id": "a", "prices": [{"id": "x"}], "b": {"prices": {"id": "y"}}}, "pricez": [{"id": "z"}], "pricea": 1}}}`,
+	`{"subscription": {"plan": {"zzzzzz": {"b": 2, "a": 1}, "prices": [{"id": "é", "\u00e9": "\n"}, [{"id": "n"}], {"b": 1, "id": "q", "a": [{"id": 3}]}], "aaaaaa": [1, {"z": 1, "y": 2}], "a": {"prices": [{"id": 4}]}}}}`,
+	`{"subscription": {"plan": {"prices": [{"id": "a"}], "x": {"prices": [{"id": "b"}]}, "prices": [{"id": "c", "v": "\u2028\/"}]}}}`,
+	`{"subscription": {"plan": {"prices": [{"id": "a"}, {"id": "a"}, {"noid": "a"}, {"id": "b"}], "id": "p", "id": 7}}}`,
+	`{"subscription": {"plan": {"prices": [], "id": "p"}, "plan": {"prices": [{"id": "q"}], "id": "p2"}}}`,
+	`{"subscription": {"customer": {"id": "c", "email": null, "prices": [{"id": "x"}]}, "plan": {"prices": [{"id": "q", "prices": [{"id": "r"}]}]}}}`,
+	`{"subscription": {"customer": {"id": "c", "email": "e", "balance": 123456789012345678901234567890.1234567890}, "plan": {"prices": [{"id": "q", "n": -0.5, "m": 0.000}]}}}`,
+	`{"subscription": {"plan": {"prices": {"id": "single", "prices": {"id": "inner"}}, "id": "p"}}}`,
+	`{"subscription": {"plan": {"prices": [{"id": "q", "s": "\ud83d\ude00\u001f\u007f"}], "long_long_key": 1, "é": 2, "ab": 3}}}`,
+	`{"subscription": {"customer": {"id": 7, "email": "e"}, "plan": {"id": "", "prices": [{"id": ""}]}}}`,
 	`{"subscription": {}} x`, `{"subscription": {"plan": {"prices": [}}}`, `{"a": "\"}"}`, ``,
 }
 

@@ -379,7 +379,13 @@ func (g *sqlGen) repeatedWhen(equal string) string {
 // pinned object, is the same after both (see historyPin), and the second
 // changes nothing.
 func (g *sqlGen) repeatedRead() string {
-	same := g.repeatedWhen(g.readEqual())
+	return g.repeatedPinned(g.readEqual())
+}
+
+// repeatedPinned is repeatedWhen with equal, and for a pinned projection
+// the conditions repeatedRead gives.
+func (g *sqlGen) repeatedPinned(equal string) string {
+	same := g.repeatedWhen(equal)
 	if g.p.Pin == nil {
 		return same
 	}

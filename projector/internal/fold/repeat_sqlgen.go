@@ -99,7 +99,7 @@ func (g *sqlGen) readPayload() string {
 // that their objects as read are equal: by key and source where either
 // has a key, else by the objects.
 func (g *sqlGen) readEqual() string {
-	byObject := "(" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") + " or o.obj = lag(o.obj) over w)"
+	byObject := objectsEqual()
 	if len(g.embeddedKeyed()) == 0 {
 		return byObject
 	}
@@ -108,11 +108,48 @@ func (g *sqlGen) readEqual() string {
       else %s end)`, byObject)
 }
 
+// objectsEqual is the condition, on o and the row before it in window w,
+// that their objects are equal (as jsonb; the same bytes first, cheaply).
+func objectsEqual() string {
+	return "(" + sameImage("row(o.obj)", "row(lag(o.obj) over w)") + " or o.obj = lag(o.obj) over w)"
+}
+
 // keyedObjsCTE is objs for a projection with keyed sources: the rows read
 // less the repeated ones, with the objects of the keyed rows kept read
 // from their payload, in the order read gave them.
+//
+// Equal keys mean the same bytes, but different keys can still be equal
+// objects (1.0 and 1.00; a keyed object after an equal one from another
+// source, or from a row without a key): the objects kept are compared
+// once more, as the payload path compares them, so that the one it
+// would skip is skipped here too, and a later partial object merges onto
+// the same bytes. A row left out by key is equal to the kept one before
+// it, so comparing each kept row with the kept one before it is
+// comparing it with the row before it.
 func (g *sqlGen) keyedObjsCTE() string {
-	return fmt.Sprintf(`objs as (
+	cols := strings.ReplaceAll(g.objsPinCols()+g.readKeyCols(), "w.", "o.")
+	return g.keyedCTE() + fmt.Sprintf(`objs as (
+  -- The rows kept, compared as objects once the keyed ones are read: one
+  -- equal to the one before it (from another source, without a key, or
+  -- equal as jsonb in other bytes) is left out, as the payload path
+  -- leaves it out.
+  select o.entity, o.seq, o.created_at, o.lf_seq, o.lf_at, o.event_id, o.type, o.source, o.full,
+         o.obj%[1]s, o.repeated
+  from (
+    select o.*, %[2]s as again
+    from keyed o
+    window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  where not o.again
+),
+`, cols, g.repeatedPinned(objectsEqual()))
+}
+
+// keyedCTE is keyedObjsCTE's first step: the rows read less those
+// repeated by key (or, without keys, by object), the payloads of the
+// keyed ones kept read.
+func (g *sqlGen) keyedCTE() string {
+	return fmt.Sprintf(`keyed as (
   -- A full object equal to the full object just before it cannot change
   -- the state (a plan or customer embedded unchanged in every
   -- subscription event): it is left out before anything else, and only

@@ -124,7 +124,7 @@ read as (
     offset 0
   ) y
 ),
-objs as (
+keyed as (
   -- A full object equal to the full object just before it cannot change
   -- the state (a plan or customer embedded unchanged in every
   -- subscription event): it is left out before anything else, and only
@@ -159,6 +159,20 @@ objs as (
     offset 0
   ) y on true
   where not w.repeated
+),
+objs as (
+  -- The rows kept, compared as objects once the keyed ones are read: one
+  -- equal to the one before it (from another source, without a key, or
+  -- equal as jsonb in other bytes) is left out, as the payload path
+  -- leaves it out.
+  select o.entity, o.seq, o.created_at, o.lf_seq, o.lf_at, o.event_id, o.type, o.source, o.full,
+         o.obj, o.key, o.src, o.repeated
+  from (
+    select o.*, coalesce(o.type <> all (array['customer.balance_transaction_created']::text[]) and lag(o.type) over w <> all (array['customer.balance_transaction_created']::text[]) and o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) as again
+    from keyed o
+    window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  where not o.again
 ),
 folds as (
   -- Every window from here on is w, one order: the rows are sorted once,

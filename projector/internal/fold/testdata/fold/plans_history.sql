@@ -121,7 +121,7 @@ read as (
     offset 0
   ) y
 ),
-objs as (
+keyed as (
   -- A full object equal to the full object just before it cannot change
   -- the state (a plan or customer embedded unchanged in every
   -- subscription event): it is left out before anything else, and only
@@ -153,6 +153,20 @@ objs as (
     offset 0
   ) y on true
   where not w.repeated
+),
+objs as (
+  -- The rows kept, compared as objects once the keyed ones are read: one
+  -- equal to the one before it (from another source, without a key, or
+  -- equal as jsonb in other bytes) is left out, as the payload path
+  -- leaves it out.
+  select o.entity, o.seq, o.created_at, o.lf_seq, o.lf_at, o.event_id, o.type, o.source, o.full,
+         o.obj, o.ver, o.src, o.key, o.repeated
+  from (
+    select o.*, (coalesce(o.full and lag(o.full) over w and (pg_catalog.record_image_eq(row(o.obj), row(lag(o.obj) over w)) or o.obj = lag(o.obj) over w), false) and coalesce(o.src <> all (array[2]::int[]) and lag(o.src) over w <> all (array[2]::int[]) and o.ver is not distinct from lag(o.ver) over w, false)) as again
+    from keyed o
+    window w as (partition by o.entity order by o.created_at, o.seq)
+  ) o
+  where not o.again
 ),
 pin_firsts as (
   select distinct on (o.entity, o.ver) o.entity, o.ver, o.created_at, o.seq
