@@ -313,20 +313,7 @@ func TestEmbeddedCustomerPlanRepeatKeysLate(t *testing.T) {
 		t.Run(fmt.Sprint("late=", late), func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			var first, then []eventlog.Event
-			for i, ev := range events {
-				if slices.Contains(late, i) {
-					then = append(then, ev)
-				} else {
-					first = append(first, ev)
-				}
-			}
-			b.append(t, first...)
-			b.drain(t, 3)
-			for _, ev := range then {
-				b.append(t, ev)
-				b.drain(t, 100)
-			}
+			b.deliverLate(t, events, late)
 			b.checkEmbeddedVersions(t)
 			b.checkHistoryMatchesCurrent(t)
 			b.checkRebuildMatches(t)

@@ -276,23 +276,31 @@ func TestEmbeddedPriceRepeatKeysLate(t *testing.T) {
 		t.Run(fmt.Sprint("late=", late), func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			var first, then []eventlog.Event
-			for i, ev := range events {
-				if slices.Contains(late, i) {
-					then = append(then, ev)
-				} else {
-					first = append(first, ev)
-				}
-			}
-			b.append(t, first...)
-			b.drain(t, 3)
-			for _, ev := range then {
-				b.append(t, ev)
-				b.drain(t, 100)
-			}
+			b.deliverLate(t, events, late)
 			b.checkPriceVersions(t)
 			b.checkHistoryMatchesCurrent(t)
 			b.checkRebuildMatches(t)
 		})
+	}
+}
+
+// deliverLate appends events less those at the indexes late and drains
+// them in rounds of 3, then appends and drains each late one by itself:
+// each arrives after events newer than it were folded.
+func (b *testBundle) deliverLate(t *testing.T, events []eventlog.Event, late []int) {
+	t.Helper()
+	var first, then []eventlog.Event
+	for i, ev := range events {
+		if slices.Contains(late, i) {
+			then = append(then, ev)
+		} else {
+			first = append(first, ev)
+		}
+	}
+	b.append(t, first...)
+	b.drain(t, 3)
+	for _, ev := range then {
+		b.append(t, ev)
+		b.drain(t, 100)
 	}
 }

@@ -183,11 +183,11 @@ func (g *sqlGen) liveCount() string {
 // each member's Each and Except paths, each path once) compared as bytes
 // (k): cheaper to hash than jsonb, equal texts are equal ids (equal ids
 // spelt two ways only make two groups), and the arrays' texts, each a
-// whole JSON value, join without ambiguity. The groups are hashed, not sorted: each keeps its
-// count and its newest and oldest event as the greatest and least
-// [epoch of created_at, seq] (numeric, exact to the microsecond, so the
-// order is (created_at, seq)); the two kept events are read again by
-// position.
+// whole JSON value, join without ambiguity. The groups are hashed, not
+// sorted: each keeps its count and its newest and oldest event as the
+// greatest and least [epoch of created_at, seq] (numeric, exact to the
+// microsecond, so the order is (created_at, seq)); the two kept events
+// are read again by position.
 func (g *sqlGen) fanBatchSelect(members []int, where string) string {
 	s := g.p.Sources[members[0]]
 	var paths []string

@@ -373,11 +373,10 @@ func (g *sqlGen) repeatedWhen(equal string) string {
 }
 
 // repeatedRead is repeated for the objects as read (readEqual: keyed
-// objects by their keys). For a pinned
-// projection, both objects must also be of the same version and neither
-// from a source that sets the default: then the version shown, and so the
-// pinned object, is the same after both (see historyPin), and the second
-// changes nothing.
+// objects by their keys). For a pinned projection, both objects must also
+// be of the same version and neither from a source that sets the default:
+// then the version shown, and so the pinned object, is the same after both
+// (see historyPin), and the second changes nothing.
 func (g *sqlGen) repeatedRead() string {
 	return g.repeatedPinned(g.readEqual())
 }
