@@ -44,7 +44,9 @@ func (o *fingerprintOracle) check(t *testing.T, v []byte) (valid, vouched bool) 
 		t.Fatal(err)
 	}
 	start := skipSpace(v, 0)
-	sv, sok := scanValue(v, start)
+	d := jsonDoc{src: v}
+	d.index()
+	sv, sok := d.scanValue(start)
 	if !sok || skipSpace(v, sv.end) != len(v) {
 		if err == nil && start < len(v) {
 			t.Errorf("%q: PostgreSQL accepts what the scanner does not", v)
@@ -120,18 +122,20 @@ func forEachObject(t testing.TB, b []byte, fn func([]byte)) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
+	d := jsonDoc{src: b}
+	d.index()
 	var walk func(start int)
 	walk = func(start int) {
-		sv, ok := scanValue(b, start)
+		sv, ok := d.scanValue(start)
 		if !ok {
 			t.Fatalf("scanning %.60q", b[start:])
 		}
 		switch b[sv.start] {
 		case '{':
 			fn(b[sv.start:sv.end])
-			eachMember(b, sv.start, func(_, val span) bool { walk(val.start); return true })
+			d.eachMember(sv.start, func(_, val span) bool { walk(val.start); return true })
 		case '[':
-			eachElement(b, sv.start, func(e span) { walk(e.start) })
+			d.eachElement(sv.start, func(e span) { walk(e.start) })
 		}
 	}
 	walk(0)
