@@ -106,7 +106,8 @@ func (t *jsonbText) value(src []byte, i, depth int) (int, bool) {
 	case c == '[':
 		return t.array(src, i, depth)
 	case c == '"':
-		return t.str(src, i)
+		end, _, ok := t.str(src, i)
+		return end, ok
 	case c == 't' || c == 'f' || c == 'n':
 		for _, lit := range []string{"true", "false", "null"} {
 			if bytes.HasPrefix(src[i:], []byte(lit)) {
@@ -179,13 +180,15 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 			return 0, false
 		}
 		m := jsonbMember{start: len(t.buf)}
-		end, ok := t.str(src, i)
+		end, plain, ok := t.str(src, i)
 		if !ok {
 			return 0, false
 		}
-		key, ok := unquote(src[i:end])
-		if !ok {
-			return 0, false
+		key := src[i+1 : end-1] // str has checked a plain key: no escape, control character or invalid UTF-8
+		if !plain {
+			if key, ok = unquote(src[i:end]); !ok {
+				return 0, false
+			}
 		}
 		m.keyStart = len(t.keys)
 		t.keys = append(t.keys, key...)
@@ -261,13 +264,16 @@ func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
 }
 
 // str appends the string token at src[i] ('"') as escape_json writes its
-// value, and returns the index after the token. Without escapes, the
-// token is its own text.
-func (t *jsonbText) str(src []byte, i int) (int, bool) {
+// value, and returns the index after the token and whether it holds no
+// escape. Without escapes, the token is its own text.
+func (t *jsonbText) str(src []byte, i int) (end int, plain, ok bool) {
 	j := i + 1
-	plain := true
+	plain, ascii := true, true
 	for ; j < len(src); j++ {
 		c := src[j]
+		if !strSpecial[c] {
+			continue
+		}
 		if c == '"' {
 			break
 		}
@@ -277,27 +283,38 @@ func (t *jsonbText) str(src []byte, i int) (int, bool) {
 			continue
 		}
 		if c < 0x20 {
-			return 0, false
+			return 0, false, false
 		}
+		ascii = false
 	}
 	if j >= len(src) {
-		return 0, false
+		return 0, false, false
 	}
 	tok := src[i : j+1]
 	if plain {
-		if !utf8.Valid(tok) {
-			return 0, false
+		if !ascii && !utf8.Valid(tok) {
+			return 0, false, false
 		}
 		t.buf = append(t.buf, tok...)
-		return j + 1, true
+		return j + 1, true, true
 	}
 	s, ok := unquote(tok)
 	if !ok {
-		return 0, false
+		return 0, false, false
 	}
 	t.buf = appendEscaped(t.buf, s)
-	return j + 1, true
+	return j + 1, false, true
 }
+
+// strSpecial marks the bytes str's loop stops at: the quote, the
+// backslash, control characters (refused), and bytes of multi-byte UTF-8
+// (the token is then checked with utf8.Valid; an ASCII one needs no check).
+var strSpecial = func() (m [256]bool) {
+	for c := range 256 {
+		m[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return m
+}()
 
 // numberEnd is the index after the number-like token at src[i].
 func numberEnd(src []byte, i int) int {
