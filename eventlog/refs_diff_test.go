@@ -167,3 +167,28 @@ func TestEventRefsPooledConcurrently(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestEventRefsRefusesDeepCopiedValues: a value EventRefs copies into the
+// skeleton (a customer that is not an object, an id) was copied by
+// unbounded recursion, a few frames per level: a body of 4M nested
+// arrays (8 MB, under the receiver's 10 MB limit) ran over 5 minutes on
+// one request, its stack growing toward Go's 1 GB limit (a fatal error no
+// recover catches). Past maxJSONBDepth, as for the rendered objects, the
+// refs are left to the trigger (PostgreSQL bounds nesting itself).
+func TestEventRefsRefusesDeepCopiedValues(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{maxJSONBDepth + 1, 1 << 16} {
+		for _, b := range []string{
+			`{"subscription": {"customer": ` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`,
+			`{"subscription": {"customer": {"id": ` + strings.Repeat(`{"a": `, n) + `1` + strings.Repeat("}", n) + `}}}`,
+		} {
+			if refs, ok := EventRefs([]byte(b)); ok {
+				t.Errorf("depth %d: EventRefs vouches for refs (%d bytes) it copied by recursion", n, len(refs))
+			}
+		}
+	}
+	shallow := `{"subscription": {"customer": ` + strings.Repeat("[", 10) + strings.Repeat("]", 10) + `}}`
+	if _, ok := EventRefs([]byte(shallow)); !ok {
+		t.Error("EventRefs refuses a shallow copied array")
+	}
+}
