@@ -234,12 +234,7 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 // them. Stable: of repeated keys the last stays last, and is kept. The
 // watched spans of the object at depth 0 move with their member.
 func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
-	slices.SortStableFunc(ms, func(a, b jsonbMember) int {
-		if la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart; la != lb {
-			return la - lb
-		}
-		return bytes.Compare(t.key(a), t.key(b))
-	})
+	t.sort(ms)
 	t.tmp = append(t.tmp[:0], '{')
 	first := true
 	for k, m := range ms {
@@ -261,6 +256,42 @@ func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
 	}
 	t.tmp = append(t.tmp, '}')
 	t.buf = append(t.buf[:start], t.tmp...)
+}
+
+// sort orders ms as jsonb stores keys (shorter first, then bytewise),
+// stably. Objects have a few dozen members at most, as a rule: an
+// insertion sort with the comparison inline beats the generic sort's
+// call per comparison there.
+func (t *jsonbText) sort(ms []jsonbMember) {
+	if len(ms) > maxInsertionSort {
+		slices.SortStableFunc(ms, func(a, b jsonbMember) int {
+			if la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart; la != lb {
+				return la - lb
+			}
+			return bytes.Compare(t.key(a), t.key(b))
+		})
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		m := ms[i]
+		j := i
+		for ; j > 0 && t.before(m, ms[j-1]); j-- {
+			ms[j] = ms[j-1]
+		}
+		ms[j] = m
+	}
+}
+
+// maxInsertionSort is the most members sort orders by insertion.
+const maxInsertionSort = 48
+
+// before reports whether a's key comes strictly before b's in jsonb.
+func (t *jsonbText) before(a, b jsonbMember) bool {
+	la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart
+	if la != lb {
+		return la < lb
+	}
+	return string(t.key(a)) < string(t.key(b))
 }
 
 // str appends the string token at src[i] ('"') as escape_json writes its

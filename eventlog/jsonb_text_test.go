@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,22 @@ var jsonbTextCases = []string{
 	`{"a\"": "\\", "": null}`, ` { "a" : [ 1 , 2.50 , "x" ] , "b":{"c":null} } `,
 	`{"id": "price_1", "unit_config": {"unit_amount": "1.00"}, "fixed_price_quantity": 1.0, "metadata": {}, "item": {"id": "i", "name": "N\u00e4me \"q\""}}`,
 	`{"a": [1, 2,]}`, `{"a" 1}`, `{"a": 1,}`, `[1 2]`,
+	wideObject(maxInsertionSort + 20),
+}
+
+// wideObject is an object of n members, more than jsonbText orders by
+// insertion, with keys of several lengths out of order and repeated.
+func wideObject(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"%s": %d`, strings.Repeat("k", 1+(i*7)%5)+fmt.Sprint((i*13)%29), i)
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // fingerprintOracle compares fingerprint with PostgreSQL's md5(v::text).
