@@ -162,7 +162,7 @@ func (w *refsWriter) member(name string, v span, has bool) {
 	}
 	w.field(name)
 	var ok bool
-	w.buf, ok = w.doc.appendStripped(w.buf, v)
+	w.buf, ok = w.doc.appendStripped(w.buf, v, 0)
 	w.ok = w.ok && ok
 }
 
@@ -349,22 +349,31 @@ func (w *refsWriter) objects(v span, fn func(obj span, direct bool)) {
 }
 
 // appendStripped appends v with every null object member left out, at
-// every depth (nulls in arrays stay), as jsonb_strip_nulls does.
-func (d *jsonDoc) appendStripped(dst []byte, v span) ([]byte, bool) {
+// every depth (nulls in arrays stay), as jsonb_strip_nulls does. It
+// recurses, so, like jsonbText, it refuses v nested deeper than
+// maxJSONBDepth: the trigger builds those refs (an 8 MB body of nested
+// arrays otherwise grew the stack toward Go's fatal limit for minutes).
+func (d *jsonDoc) appendStripped(dst []byte, v span, depth int) ([]byte, bool) {
 	src := d.src
+	if depth > maxJSONBDepth {
+		return dst, false
+	}
 	switch src[v.start] {
 	case '{':
-		return d.appendStrippedObject(dst, v)
+		return d.appendStrippedObject(dst, v, depth)
 	case '[':
 		dst = append(dst, '[')
 		first, ok := true, true
 		ok = d.eachElement(v.start, func(e span) {
+			if !ok {
+				return
+			}
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
 			var eok bool
-			dst, eok = d.appendStripped(dst, e)
+			dst, eok = d.appendStripped(dst, e, depth+1)
 			ok = ok && eok
 		}) && ok
 		return append(dst, ']'), ok
@@ -376,7 +385,7 @@ func (d *jsonDoc) appendStripped(dst []byte, v span) ([]byte, bool) {
 // appendStrippedObject is appendStripped for an object. jsonb keeps the
 // last of repeated keys, so a repeated key is refused (rare, and the
 // trigger handles it) rather than resolved here.
-func (d *jsonDoc) appendStrippedObject(dst []byte, v span) ([]byte, bool) {
+func (d *jsonDoc) appendStrippedObject(dst []byte, v span, depth int) ([]byte, bool) {
 	src := d.src
 	var keys [][]byte
 	dst = append(dst, '{')
@@ -402,7 +411,7 @@ func (d *jsonDoc) appendStrippedObject(dst []byte, v span) ([]byte, bool) {
 		dst = append(dst, src[key.start:key.end]...)
 		dst = append(dst, ':')
 		var vok bool
-		dst, vok = d.appendStripped(dst, val)
+		dst, vok = d.appendStripped(dst, val, depth+1)
 		return vok
 	})
 	return append(dst, '}'), ok
