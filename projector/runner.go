@@ -265,6 +265,9 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 		return fmt.Errorf("beginning a round: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fold.PrepareRound(ctx, tx, roundPositions(round)); err != nil {
+		return err
+	}
 	present, err := p.typesIn(ctx, tx, round)
 	if err != nil {
 		return err
@@ -305,6 +308,15 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	return nil
 }
 
+// roundPositions is the most positions any step of round covers.
+func roundPositions(round []step) int64 {
+	var n int64
+	for _, st := range round {
+		n = max(n, st.to-st.from)
+	}
+	return n
+}
+
 // applyStep runs one projection's batch under a savepoint of tx.
 func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (fold.ApplyResult, error) {
 	name := st.target.Projection().Name
@@ -324,7 +336,7 @@ func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (fold.Ap
 		if st.target, err = p.refreshTarget(ctx, sp, st.target); err != nil {
 			return fold.ApplyResult{}, err
 		}
-		res, err := st.target.Apply(ctx, sp, st.from, st.to)
+		res, err := st.target.ApplyPrepared(ctx, sp, st.from, st.to)
 		if err != nil {
 			return res, err
 		}
