@@ -198,12 +198,20 @@ func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyRes
 	if err := PrepareTx(ctx, tx); err != nil {
 		return ApplyResult{}, err
 	}
-	return t.ApplyPrepared(ctx, tx, from, to)
+	res, err := t.ApplyPrepared(ctx, tx, from, to)
+	if err != nil {
+		return res, err
+	}
+	b := &pgx.Batch{}
+	t.QueueUnknownFields(b, from, to, &res.UnknownFields)
+	return res, tx.SendBatch(ctx, b).Close()
 }
 
 // ApplyPrepared is Apply for a transaction the caller has already set up
 // with PrepareRound (or PrepareTx), outside any savepoint that may roll
-// back: a round of several projections pays for the settings once.
+// back, so that a round of several projections pays for the settings once;
+// and without the sample of unknown fields, which the caller queues with
+// QueueUnknownFields in the round trip that ends its step.
 func (t *Target) ApplyPrepared(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
 	var res ApplyResult
 	if from >= to {
@@ -212,15 +220,7 @@ func (t *Target) ApplyPrepared(ctx context.Context, tx pgx.Tx, from, to int64) (
 	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
 		return res, err
 	}
-	if err := t.resolveSetAside(ctx, tx, to); err != nil {
-		return res, err
-	}
-	fields, err := t.unknownFields(ctx, tx, from, to)
-	if err != nil {
-		return res, err
-	}
-	res.UnknownFields = fields
-	return res, nil
+	return res, t.resolveSetAside(ctx, tx, to)
 }
 
 // resolveSetAside applies the events set aside because their entity could
@@ -393,20 +393,25 @@ func (t *Target) entities(ctx context.Context, db DB, seqs []int64) ([]string, e
 	return ids, nil
 }
 
-// unknownFields samples the newest full object of each source in the
-// range and returns its keys that have no column.
-func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]string, error) {
-	if t.sql.sample == "" {
-		return nil, nil
+// QueueUnknownFields queues on b the sample of the newest full object of
+// each source in (from, to]; when b runs, its keys that have no column are
+// stored in *out (sorted; none if the projection has no full objects).
+func (t *Target) QueueUnknownFields(b *pgx.Batch, from, to int64, out *[]string) {
+	if t.sql.sample == "" || from >= to {
+		return
 	}
-	rows, err := db.Query(ctx, t.sql.sample, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
-	}
+	b.Queue(t.sql.sample, from, to).Query(func(rows pgx.Rows) error {
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
+		}
+		*out = t.unknown(keys)
+		return nil
+	})
+}
+
+// unknown returns the keys that have no column, sorted.
+func (t *Target) unknown(keys []string) []string {
 	var unknown []string
 	for _, k := range keys {
 		if slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.IDKey == k }) {
@@ -417,17 +422,30 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 		}
 	}
 	slices.Sort(unknown)
-	return unknown, nil
+	return unknown
 }
+
+const tableOIDSQL = "select coalesce(to_regclass($1)::oid, 0)"
 
 // TableOID identifies the table now named schema.table (0 if none).
 func TableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
 	var oid uint32
-	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
+	err := db.QueryRow(ctx, tableOIDSQL, pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
 	if err != nil {
 		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
 	}
 	return oid, nil
+}
+
+// QueueTableOID queues TableOID on b, for the table t was compiled for; when
+// b runs, the oid is stored in *oid.
+func (t *Target) QueueTableOID(b *pgx.Batch, oid *uint32) {
+	b.Queue(tableOIDSQL, pgx.Identifier{t.schema, t.table}.Sanitize()).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(oid); err != nil {
+			return fmt.Errorf("looking up %s.%s: %w", t.schema, t.table, err)
+		}
+		return nil
+	})
 }
 
 // Fold is Apply without its sample of payload fields that have no column
