@@ -106,7 +106,8 @@ func (t *jsonbText) value(src []byte, i, depth int) (int, bool) {
 	case c == '[':
 		return t.array(src, i, depth)
 	case c == '"':
-		return t.str(src, i)
+		end, _, ok := t.str(src, i)
+		return end, ok
 	case c == 't' || c == 'f' || c == 'n':
 		for _, lit := range []string{"true", "false", "null"} {
 			if bytes.HasPrefix(src[i:], []byte(lit)) {
@@ -179,13 +180,15 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 			return 0, false
 		}
 		m := jsonbMember{start: len(t.buf)}
-		end, ok := t.str(src, i)
+		end, plain, ok := t.str(src, i)
 		if !ok {
 			return 0, false
 		}
-		key, ok := unquote(src[i:end])
-		if !ok {
-			return 0, false
+		key := src[i+1 : end-1] // str has checked a plain key: no escape, control character or invalid UTF-8
+		if !plain {
+			if key, ok = unquote(src[i:end]); !ok {
+				return 0, false
+			}
 		}
 		m.keyStart = len(t.keys)
 		t.keys = append(t.keys, key...)
@@ -231,12 +234,7 @@ func (t *jsonbText) object(src []byte, i, depth int) (int, bool) {
 // them. Stable: of repeated keys the last stays last, and is kept. The
 // watched spans of the object at depth 0 move with their member.
 func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
-	slices.SortStableFunc(ms, func(a, b jsonbMember) int {
-		if la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart; la != lb {
-			return la - lb
-		}
-		return bytes.Compare(t.key(a), t.key(b))
-	})
+	t.sort(ms)
 	t.tmp = append(t.tmp[:0], '{')
 	first := true
 	for k, m := range ms {
@@ -260,14 +258,53 @@ func (t *jsonbText) order(start int, ms []jsonbMember, depth int) {
 	t.buf = append(t.buf[:start], t.tmp...)
 }
 
+// sort orders ms as jsonb stores keys (shorter first, then bytewise),
+// stably. Objects have a few dozen members at most, as a rule: an
+// insertion sort with the comparison inline beats the generic sort's
+// call per comparison there.
+func (t *jsonbText) sort(ms []jsonbMember) {
+	if len(ms) > maxInsertionSort {
+		slices.SortStableFunc(ms, func(a, b jsonbMember) int {
+			if la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart; la != lb {
+				return la - lb
+			}
+			return bytes.Compare(t.key(a), t.key(b))
+		})
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		m := ms[i]
+		j := i
+		for ; j > 0 && t.before(m, ms[j-1]); j-- {
+			ms[j] = ms[j-1]
+		}
+		ms[j] = m
+	}
+}
+
+// maxInsertionSort is the most members sort orders by insertion.
+const maxInsertionSort = 48
+
+// before reports whether a's key comes strictly before b's in jsonb.
+func (t *jsonbText) before(a, b jsonbMember) bool {
+	la, lb := a.keyEnd-a.keyStart, b.keyEnd-b.keyStart
+	if la != lb {
+		return la < lb
+	}
+	return string(t.key(a)) < string(t.key(b))
+}
+
 // str appends the string token at src[i] ('"') as escape_json writes its
-// value, and returns the index after the token. Without escapes, the
-// token is its own text.
-func (t *jsonbText) str(src []byte, i int) (int, bool) {
+// value, and returns the index after the token and whether it holds no
+// escape. Without escapes, the token is its own text.
+func (t *jsonbText) str(src []byte, i int) (end int, plain, ok bool) {
 	j := i + 1
-	plain := true
+	plain, ascii := true, true
 	for ; j < len(src); j++ {
 		c := src[j]
+		if !strSpecial[c] {
+			continue
+		}
 		if c == '"' {
 			break
 		}
@@ -277,27 +314,38 @@ func (t *jsonbText) str(src []byte, i int) (int, bool) {
 			continue
 		}
 		if c < 0x20 {
-			return 0, false
+			return 0, false, false
 		}
+		ascii = false
 	}
 	if j >= len(src) {
-		return 0, false
+		return 0, false, false
 	}
 	tok := src[i : j+1]
 	if plain {
-		if !utf8.Valid(tok) {
-			return 0, false
+		if !ascii && !utf8.Valid(tok) {
+			return 0, false, false
 		}
 		t.buf = append(t.buf, tok...)
-		return j + 1, true
+		return j + 1, true, true
 	}
 	s, ok := unquote(tok)
 	if !ok {
-		return 0, false
+		return 0, false, false
 	}
 	t.buf = appendEscaped(t.buf, s)
-	return j + 1, true
+	return j + 1, false, true
 }
+
+// strSpecial marks the bytes str's loop stops at: the quote, the
+// backslash, control characters (refused), and bytes of multi-byte UTF-8
+// (the token is then checked with utf8.Valid; an ASCII one needs no check).
+var strSpecial = func() (m [256]bool) {
+	for c := range 256 {
+		m[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return m
+}()
 
 // numberEnd is the index after the number-like token at src[i].
 func numberEnd(src []byte, i int) int {

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,22 @@ var jsonbTextCases = []string{
 	`{"a\"": "\\", "": null}`, ` { "a" : [ 1 , 2.50 , "x" ] , "b":{"c":null} } `,
 	`{"id": "price_1", "unit_config": {"unit_amount": "1.00"}, "fixed_price_quantity": 1.0, "metadata": {}, "item": {"id": "i", "name": "N\u00e4me \"q\""}}`,
 	`{"a": [1, 2,]}`, `{"a" 1}`, `{"a": 1,}`, `[1 2]`,
+	wideObject(maxInsertionSort + 20),
+}
+
+// wideObject is an object of n members, more than jsonbText orders by
+// insertion, with keys of several lengths out of order and repeated.
+func wideObject(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"%s": %d`, strings.Repeat("k", 1+(i*7)%5)+fmt.Sprint((i*13)%29), i)
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // fingerprintOracle compares fingerprint with PostgreSQL's md5(v::text).
@@ -44,7 +61,9 @@ func (o *fingerprintOracle) check(t *testing.T, v []byte) (valid, vouched bool) 
 		t.Fatal(err)
 	}
 	start := skipSpace(v, 0)
-	sv, sok := scanValue(v, start)
+	d := jsonDoc{src: v}
+	d.index()
+	sv, sok := d.scanValue(start)
 	if !sok || skipSpace(v, sv.end) != len(v) {
 		if err == nil && start < len(v) {
 			t.Errorf("%q: PostgreSQL accepts what the scanner does not", v)
@@ -120,18 +139,20 @@ func forEachObject(t testing.TB, b []byte, fn func([]byte)) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
+	d := jsonDoc{src: b}
+	d.index()
 	var walk func(start int)
 	walk = func(start int) {
-		sv, ok := scanValue(b, start)
+		sv, ok := d.scanValue(start)
 		if !ok {
 			t.Fatalf("scanning %.60q", b[start:])
 		}
 		switch b[sv.start] {
 		case '{':
 			fn(b[sv.start:sv.end])
-			eachMember(b, sv.start, func(_, val span) bool { walk(val.start); return true })
+			d.eachMember(sv.start, func(_, val span) bool { walk(val.start); return true })
 		case '[':
-			eachElement(b, sv.start, func(e span) { walk(e.start) })
+			d.eachElement(sv.start, func(e span) { walk(e.start) })
 		}
 	}
 	walk(0)

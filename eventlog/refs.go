@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 )
 
 // EventRefs returns events.refs for an event whose body is body: the
@@ -30,16 +31,48 @@ import (
 // objects without the key read, name nothing. Every null member is left
 // out, at every depth (jsonb_strip_nulls).
 func EventRefs(body []byte) (refs []byte, ok bool) {
+	w := refsWriters.Get().(*refsWriter)
+	defer w.release()
+	return w.build(body)
+}
+
+// refsWriters keep refsWriter's buffers (the index, the rendered text)
+// from one body to the next: built anew, they were most of what building
+// a subscription's refs allocated.
+var refsWriters = sync.Pool{New: func() any { return new(refsWriter) }}
+
+// maxPooledRefsBytes bounds the buffers a pooled refsWriter keeps, so that
+// one huge body does not pin its buffers for good.
+const maxPooledRefsBytes = 1 << 20
+
+// release returns w to refsWriters, without its body, unless its buffers
+// grew past maxPooledRefsBytes.
+func (w *refsWriter) release() {
+	w.src = nil
+	w.doc.src = nil
+	if cap(w.buf)+cap(w.text.buf)+cap(w.text.tmp)+4*cap(w.doc.starts) > maxPooledRefsBytes {
+		return
+	}
+	refsWriters.Put(w)
+}
+
+// build is EventRefs with w's buffers. The skeleton is built in w.buf and
+// returned as a copy of its own.
+func (w *refsWriter) build(body []byte) (refs []byte, ok bool) {
+	w.doc.src = body
+	w.doc.index()
+	w.src, w.ok, w.comma = body, true, false
+	d := &w.doc
 	start := skipSpace(body, 0)
 	if start == len(body) {
 		return nil, false
 	}
 	if body[start] != '{' {
 		// Not an object: no subscription.
-		v, ok := scanValue(body, start)
+		v, ok := d.scanValue(start)
 		return nil, ok && skipSpace(body, v.end) == len(body)
 	}
-	root, end, ok := members(body, start, "subscription")
+	root, end, ok := d.members(start, "subscription")
 	if !ok || skipSpace(body, end) != len(body) {
 		return nil, false
 	}
@@ -47,8 +80,7 @@ func EventRefs(body []byte) (refs []byte, ok bool) {
 	if !root.has[0] || body[sub.start] != '{' {
 		return nil, true
 	}
-	w := refsWriter{src: body, ok: true}
-	w.buf = append(make([]byte, 0, 512), `{"subscription":{`...)
+	w.buf = append(w.buf[:0], `{"subscription":{`...)
 	f := w.lookup(sub, "customer", "plan", "price_intervals")
 	if f.has[0] {
 		w.customer(f.vals[0])
@@ -63,7 +95,7 @@ func EventRefs(body []byte) (refs []byte, ok bool) {
 	if !w.ok {
 		return nil, false
 	}
-	return w.buf, true
+	return bytes.Clone(w.buf), true
 }
 
 // span is a JSON value's bytes, src[start:end], without surrounding space.
@@ -73,6 +105,7 @@ type span struct{ start, end int }
 // input it cannot vouch for.
 type refsWriter struct {
 	src   []byte
+	doc   jsonDoc // src, indexed
 	buf   []byte
 	comma bool // a member was written into the innermost open object
 	ok    bool
@@ -86,7 +119,7 @@ func (w *refsWriter) kind(v span) byte { return w.src[v.start] }
 
 // lookup is members, recording failure in w.ok.
 func (w *refsWriter) lookup(obj span, names ...string) found {
-	f, _, ok := members(w.src, obj.start, names...)
+	f, _, ok := w.doc.members(obj.start, names...)
 	w.ok = w.ok && ok
 	return f
 }
@@ -129,7 +162,7 @@ func (w *refsWriter) member(name string, v span, has bool) {
 	}
 	w.field(name)
 	var ok bool
-	w.buf, ok = appendStripped(w.buf, w.src, v)
+	w.buf, ok = w.doc.appendStripped(w.buf, v)
 	w.ok = w.ok && ok
 }
 
@@ -280,7 +313,7 @@ func (w *refsWriter) idFields(id span, fp *[32]byte) {
 
 // elements is eachElement, recording failure in w.ok.
 func (w *refsWriter) elements(arr span, fn func(span)) {
-	w.ok = eachElement(w.src, arr.start, fn) && w.ok
+	w.ok = w.doc.eachElement(arr.start, fn) && w.ok
 }
 
 // eachItem calls fn with each item of v as lax [*] yields them: the
@@ -317,20 +350,21 @@ func (w *refsWriter) objects(v span, fn func(obj span, direct bool)) {
 
 // appendStripped appends v with every null object member left out, at
 // every depth (nulls in arrays stay), as jsonb_strip_nulls does.
-func appendStripped(dst, src []byte, v span) ([]byte, bool) {
+func (d *jsonDoc) appendStripped(dst []byte, v span) ([]byte, bool) {
+	src := d.src
 	switch src[v.start] {
 	case '{':
-		return appendStrippedObject(dst, src, v)
+		return d.appendStrippedObject(dst, v)
 	case '[':
 		dst = append(dst, '[')
 		first, ok := true, true
-		ok = eachElement(src, v.start, func(e span) {
+		ok = d.eachElement(v.start, func(e span) {
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
 			var eok bool
-			dst, eok = appendStripped(dst, src, e)
+			dst, eok = d.appendStripped(dst, e)
 			ok = ok && eok
 		}) && ok
 		return append(dst, ']'), ok
@@ -342,11 +376,12 @@ func appendStripped(dst, src []byte, v span) ([]byte, bool) {
 // appendStrippedObject is appendStripped for an object. jsonb keeps the
 // last of repeated keys, so a repeated key is refused (rare, and the
 // trigger handles it) rather than resolved here.
-func appendStrippedObject(dst, src []byte, v span) ([]byte, bool) {
+func (d *jsonDoc) appendStrippedObject(dst []byte, v span) ([]byte, bool) {
+	src := d.src
 	var keys [][]byte
 	dst = append(dst, '{')
 	first := true
-	_, ok := eachMember(src, v.start, func(key, val span) bool {
+	_, ok := d.eachMember(v.start, func(key, val span) bool {
 		name, kok := keyName(src, key)
 		if !kok {
 			return false
@@ -367,7 +402,7 @@ func appendStrippedObject(dst, src []byte, v span) ([]byte, bool) {
 		dst = append(dst, src[key.start:key.end]...)
 		dst = append(dst, ':')
 		var vok bool
-		dst, vok = appendStripped(dst, src, val)
+		dst, vok = d.appendStripped(dst, val)
 		return vok
 	})
 	return append(dst, '}'), ok
@@ -385,9 +420,9 @@ type found struct {
 // members looks up the members of obj, an object, called names (at most
 // maxNames), in one pass. jsonb keeps the last of repeated keys, so the
 // last one found wins. end is the index after the object.
-func members(src []byte, start int, names ...string) (f found, end int, ok bool) {
-	end, ok = eachMember(src, start, func(key, val span) bool {
-		k, kok := keyName(src, key)
+func (d *jsonDoc) members(start int, names ...string) (f found, end int, ok bool) {
+	end, ok = d.eachMember(start, func(key, val span) bool {
+		k, kok := keyName(d.src, key)
 		if !kok {
 			return false
 		}
@@ -418,13 +453,14 @@ func keyName(src []byte, key span) ([]byte, bool) {
 // eachMember calls fn with each member of the object starting at
 // src[start] ('{'), in order, and returns the index after the object; ok
 // is false if fn returns false or the object is malformed.
-func eachMember(src []byte, start int, fn func(key, val span) bool) (end int, ok bool) {
+func (d *jsonDoc) eachMember(start int, fn func(key, val span) bool) (end int, ok bool) {
+	src := d.src
 	i := skipSpace(src, start+1)
 	if i < len(src) && src[i] == '}' {
 		return i + 1, true
 	}
 	for i < len(src) {
-		key, ok := scanValue(src, i)
+		key, ok := d.scanValue(i)
 		if !ok || src[key.start] != '"' {
 			return 0, false
 		}
@@ -432,7 +468,7 @@ func eachMember(src []byte, start int, fn func(key, val span) bool) (end int, ok
 		if i >= len(src) || src[i] != ':' {
 			return 0, false
 		}
-		val, ok := scanValue(src, i+1)
+		val, ok := d.scanValue(i + 1)
 		if !ok || !fn(key, val) {
 			return 0, false
 		}
@@ -448,13 +484,14 @@ func eachMember(src []byte, start int, fn func(key, val span) bool) (end int, ok
 
 // eachElement calls fn with each element of the array starting at
 // src[start] ('['), in order; ok is false if the array is malformed.
-func eachElement(src []byte, start int, fn func(span)) (ok bool) {
+func (d *jsonDoc) eachElement(start int, fn func(span)) (ok bool) {
+	src := d.src
 	i := skipSpace(src, start+1)
 	if i < len(src) && src[i] == ']' {
 		return true
 	}
 	for i < len(src) {
-		val, ok := scanValue(src, i)
+		val, ok := d.scanValue(i)
 		if !ok {
 			return false
 		}
@@ -473,8 +510,8 @@ func eachElement(src []byte, start int, fn func(span)) (ok bool) {
 // with the envelope's scanner (skipValue): it checks only the structure it
 // needs to find the value's end; PostgreSQL validates the body itself when
 // it parses it into payload, and refuses the event if it is not JSON.
-func scanValue(src []byte, i int) (span, bool) {
-	start := skipSpace(src, i)
-	end, err := skipValue(src, start)
+func (d *jsonDoc) scanValue(i int) (span, bool) {
+	start := skipSpace(d.src, i)
+	end, err := d.skip(start)
 	return span{start, end}, err == nil
 }
