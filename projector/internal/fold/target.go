@@ -288,24 +288,27 @@ func PrepareTx(ctx context.Context, tx pgx.Tx) error {
 // larger folds costs 3 to 20 ms, as much as folding 100 positions, and was
 // most of the projector's fixed cost per round. The statements are written
 // so that the plan does not hinge on the range (materialized CTEs, one
-// index lookup per entity), and for a small range the generic plan runs
-// as fast as a custom one. Past this size planning is a small share of the
-// fold, and PostgreSQL chooses as it would.
+// index lookup per entity); past this size planning is a small share of
+// the fold, and each execution is planned for its range.
 const GenericPlanMax = 1000
 
 // PrepareRound is PrepareTx for a transaction whose folds each cover at
-// most positions positions: up to GenericPlanMax, it also has the
-// transaction's prepared statements run on their generic plans (planned
-// once per connection, and again only when a table they read changes or
-// is analyzed). Call it once, before any savepoint: settings made under a
-// savepoint that rolls back are lost with it.
+// most positions positions. Up to GenericPlanMax, the transaction's
+// prepared statements run on their generic plans (planned once per
+// connection, and again only when a table they read changes or is
+// analyzed), made with sequential scans disabled: a generic plan made
+// while a table was small would otherwise scan it whole and keep doing so
+// as it grows (the append's duplicate check has the same rule, migration
+// 020). Above, every execution gets a custom plan, so no generic plan is
+// made in those rounds. Call it once, before any savepoint: settings made
+// under a savepoint that rolls back are lost with it.
 func PrepareRound(ctx context.Context, tx pgx.Tx, positions int64) error {
-	mode := "auto"
+	mode, seqscan := "force_custom_plan", "on"
 	if positions <= GenericPlanMax {
-		mode = "force_generic_plan"
+		mode, seqscan = "force_generic_plan", "off"
 	}
 	_, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true), "+
-		"pg_catalog.set_config('plan_cache_mode', $1, true)", mode)
+		"pg_catalog.set_config('plan_cache_mode', $1, true), pg_catalog.set_config('enable_seqscan', $2, true)", mode, seqscan)
 	if err != nil {
 		return fmt.Errorf("preparing the transaction: %w", err)
 	}
