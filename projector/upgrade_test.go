@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -52,7 +53,13 @@ func TestUpgradeFromPreviousReleaseRebuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, version := range previousVersions {
+	// credit_notes stands for a projection whose rule did not change: it
+	// is stored at this binary's version (every projection of the previous
+	// release has changed since; see the catalog's Version fields).
+	stored := maps.Clone(previousVersions)
+	unchanged, _ := projectionByName("credit_notes")
+	stored["credit_notes"] = unchanged.Version
+	for name, version := range stored {
 		if _, err := s.Pool.Exec(ctx, fmt.Sprintf(`insert into %s.projection_checkpoints (projection, seq, version) values ($1, 5, $2)`, ident),
 			name, version); err != nil {
 			t.Fatal(err)
@@ -76,7 +83,7 @@ func TestUpgradeFromPreviousReleaseRebuilds(t *testing.T) {
 	)
 	reg := prometheus.NewRegistry()
 	b.start(t, Config{RebuildMetrics: NewRebuildMetrics(reg)})
-	for name, version := range previousVersions {
+	for name, version := range stored {
 		if p, _ := projectionByName(name); p.Version != version {
 			waitFor(t, name+" to be rebuilt", func() bool {
 				return metricValue(t, reg, "orb_rebuild_runs_total", name, "swapped") == 1

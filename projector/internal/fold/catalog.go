@@ -184,10 +184,13 @@ else r.balance end`
 // the same log. (customers 5, plans 4, plan_versions 2, prices 4,
 // credit_blocks 2, customer_balance_transactions 2: an id taken from an
 // object (IDKey) names an entity only if it is a non-empty JSON string;
-// see stringID.)
+// see stringID. Then one more for every projection with a source that is
+// not Embedded, but customer_balance_transactions (whose IDKey already
+// named no entity for such events): an event whose object is not a JSON
+// object is set aside rather than folded; see objectOnly.)
 var catalog = withHistory(append([]Projection{
 	{
-		Name: "customers", Table: "customers", Key: "id", Version: 5,
+		Name: "customers", Table: "customers", Key: "id", Version: 6,
 		Sources: []Source{
 			{Types: customerTypes, Object: `e.payload -> 'customer'`, Shape: Full},
 			// The customer's balance is the transaction's ending balance:
@@ -213,7 +216,7 @@ var catalog = withHistory(append([]Projection{
 		Derived: []Derived{{Column: "balance", SQL: chainedBalance, RowOnlyUnless: []string{balanceTransactionType}}},
 	},
 	{
-		Name: "subscriptions", Table: "subscriptions", Key: "id", Version: 2,
+		Name: "subscriptions", Table: "subscriptions", Key: "id", Version: 3,
 		Sources: []Source{
 			// A summary subscription's customer and plan may be cut down
 			// too; keep the full ones from the last full payload, but move
@@ -235,7 +238,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "invoices", Table: "invoices", Key: "id", Version: 2,
+		Name: "invoices", Table: "invoices", Key: "id", Version: 3,
 		Sources: []Source{
 			{Types: invoiceTypes, Object: `e.payload -> 'invoice'`, Shape: Summary, FullKey: "line_items"},
 			// Minified invoice {id, customer, invoice_number, status,
@@ -258,7 +261,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "credit_notes", Table: "credit_notes", Key: "id", Version: 1,
+		Name: "credit_notes", Table: "credit_notes", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{
 				"credit_note.accounting_sync_failed",
@@ -273,7 +276,7 @@ var catalog = withHistory(append([]Projection{
 		// A plan shows its default version (see Pin): subscriptions embed
 		// the version each is on, so the newest embed would flap between
 		// them. Every version is in plan_versions.
-		Name: "plans", Table: "plans", Key: "id", Version: 4,
+		Name: "plans", Table: "plans", Key: "id", Version: 5,
 		Pin: &Pin{Key: "version", DefaultValue: `e.payload #> '{properties,new_default_version_number}'`,
 			DefaultColumn: "default_version", LatestColumn: "latest_version"},
 		Sources: []Source{
@@ -313,7 +316,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "billable_metrics", Table: "billable_metrics", Key: "id", Version: 2,
+		Name: "billable_metrics", Table: "billable_metrics", Key: "id", Version: 3,
 		Sources: []Source{
 			// billable_metric.edited has been seen without an id: the log
 			// stores no resource id for it, and it is dead-lettered (the
@@ -332,7 +335,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "subscription_alerts", Table: "subscription_alerts", Key: "event_id", Version: 2,
+		Name: "subscription_alerts", Table: "subscription_alerts", Key: "event_id", Version: 3,
 		Sources: []Source{
 			{Types: subscriptionAlertTypes, Object: `e.payload -> 'properties'`, IDColumn: IDEvent, Shape: Full,
 				Extra: `(select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
@@ -342,7 +345,7 @@ var catalog = withHistory(append([]Projection{
 		},
 	},
 	{
-		Name: "customer_credit_alerts", Table: "customer_credit_alerts", Key: "event_id", Version: 1,
+		Name: "customer_credit_alerts", Table: "customer_credit_alerts", Key: "event_id", Version: 2,
 		Sources: []Source{
 			{Types: customerCreditAlertTypes, Object: `e.payload -> 'properties'`, IDColumn: IDEvent, Shape: Full,
 				Extra: `(select jsonb_build_object('event_id', e.event_id, 'type', e.type, 'created_at', e.created_at,
@@ -356,18 +359,18 @@ var catalog = withHistory(append([]Projection{
 // left in the log only.
 var moreObjects = []Projection{
 	{
-		Name: "items", Table: "items", Key: "id", Version: 1,
+		Name: "items", Table: "items", Key: "id", Version: 2,
 		Sources: []Source{{Types: []string{"snapshot.item"}, Object: `e.payload -> 'item'`, Shape: Full}},
 	},
 	{
-		Name: "coupons", Table: "coupons", Key: "id", Version: 1,
+		Name: "coupons", Table: "coupons", Key: "id", Version: 2,
 		Sources: []Source{{Types: []string{"snapshot.coupon"}, Object: `e.payload -> 'coupon'`, Shape: Full}},
 	},
 	{
 		// Every full price Orb sends: alone, and inside the full plans
 		// subscriptions and snapshots carry and a subscription's price
 		// intervals. A price that came inside a plan has its plan_id.
-		Name: "prices", Table: "prices", Key: "id", Version: 4,
+		Name: "prices", Table: "prices", Key: "id", Version: 5,
 		Sources: []Source{
 			// price.edited carries the whole price but not its plan: it is
 			// merged over the newest full copy, so plan_id stays.
@@ -394,7 +397,7 @@ var moreObjects = []Projection{
 		},
 	},
 	{
-		Name: "payment_methods", Table: "payment_methods", Key: "id", Version: 1,
+		Name: "payment_methods", Table: "payment_methods", Key: "id", Version: 2,
 		Sources: []Source{
 			{Types: []string{"payment_method.created"}, Object: `e.payload -> 'payment_method'`, Shape: Full},
 			{Types: []string{"payment_method.deleted"}, Object: `e.payload -> 'payment_method'`, Shape: Full,
@@ -402,7 +405,7 @@ var moreObjects = []Projection{
 		},
 	},
 	{
-		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 2,
+		Name: "credit_blocks", Table: "credit_blocks", Key: "id", Version: 3,
 		Sources: []Source{
 			{Types: []string{"credit_block.accounting_sync_failed", "credit_block.accounting_sync_succeeded"},
 				Object: `e.payload -> 'block'`, Shape: Full,
@@ -414,7 +417,7 @@ var moreObjects = []Projection{
 		},
 	},
 	{
-		Name: "accounting_sync", Table: "accounting_sync", Key: "object_id", Version: 1,
+		Name: "accounting_sync", Table: "accounting_sync", Key: "object_id", Version: 2,
 		Sources: []Source{
 			{Types: accountingSyncTypes, Object: `e.payload -> 'properties'`, Shape: Full, Extra: accountingSyncStatus},
 		},

@@ -119,7 +119,7 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 	if !eventlog.IsDataError(err) && !errors.Is(err, errNoEntity) {
 		return dl, err
 	}
-	failed, err := RecordDeadLetter(ctx, tx, t.schema, dl.Projection, dl.Seq, unwrapPg(err))
+	failed, err := RecordDeadLetter(ctx, tx, t.schema, dl.Projection, dl.Seq, retryCause(err, dl))
 	if err != nil {
 		return dl, err
 	}
@@ -134,6 +134,16 @@ func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, 
 // errNoEntity is why a retried dead letter whose event still names no
 // entity it can be applied to stays unresolved.
 var errNoEntity = errors.New("the event still names no entity this projection can find")
+
+// retryCause is what a failed retry of dl records: PostgreSQL's error, or,
+// for an event that still names no entity, why it was set aside (e.g.
+// "the event's customer is a string, not an object"), which says more.
+func retryCause(err error, dl DeadLetter) error {
+	if errors.Is(err, errNoEntity) && dl.Error != "" {
+		return errors.New(dl.Error)
+	}
+	return unwrapPg(err)
+}
 
 // unwrapPg returns the PostgreSQL error inside err, if any, so dead letters
 // hold the server's message rather than our wrapping.

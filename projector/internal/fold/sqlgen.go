@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -286,13 +287,57 @@ func (g *sqlGen) baseRow(alias string) string {
 func (g *sqlGen) writeUnapplied(b *strings.Builder) {
 	fmt.Fprintf(b, `unapplied as (
   insert into %[1]s (projection, seq, event_id, event_type, error)
-  select %[2]s, b.seq, b.event_id, e.type, 'the event names no '|| %[3]s || ' this projection can find'
-  from ranked b join %[4]s e on e.seq = b.seq
+  select %[2]s, b.seq, b.event_id, e.type, %[6]s
+  from ranked b join %[4]s e on e.seq = b.seq%[7]s
   where b.entity is null and b.src = any (%[5]s)
   on conflict (projection, seq) do nothing
   returning 1
 ),
-`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources())
+`, g.dead, orbsql.QuoteLiteral(g.deadKey), orbsql.QuoteLiteral(g.p.Key), g.events, g.requiredSources(),
+		g.unappliedReason(), g.unappliedObject())
+}
+
+// unappliedObject reads, for the events unapplied sets aside (and those
+// only), the type of their object and the object's name (objectName).
+func (g *sqlGen) unappliedObject() string {
+	var objs, names strings.Builder
+	for i, s := range g.p.Sources {
+		if !s.Embedded {
+			fmt.Fprintf(&objs, " when %d then %s", i, rankObject(s))
+			fmt.Fprintf(&names, " when %d then %s", i, orbsql.QuoteLiteral(objectName(s)))
+		}
+	}
+	if objs.Len() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n  cross join lateral (select jsonb_typeof(case b.src%s end) as t, case b.src%s end as name) x",
+		objs.String(), names.String())
+}
+
+// unappliedReason is why the event of ranked row b names no entity: its
+// object is missing or not an object (objectOnly), or it names no id.
+func (g *sqlGen) unappliedReason() string {
+	noID := "'the event names no ' || " + orbsql.QuoteLiteral(g.p.Key) + " || ' this projection can find'"
+	if g.unappliedObject() == "" {
+		return noID
+	}
+	return `case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else ` + noID + " end"
+}
+
+// objectKey is a key of a source's Object expression.
+var objectKey = regexp.MustCompile(`'([a-z_]+)'`)
+
+// objectName names a source's object in a dead letter: its keys in the
+// payload, e.g. "customer" or "properties.balance_transaction".
+func objectName(s Source) string {
+	var keys []string
+	for _, m := range objectKey.FindAllStringSubmatch(s.Object, -1) {
+		keys = append(keys, m[1])
+	}
+	return strings.Join(keys, ".")
 }
 
 // requiredSources lists, as an SQL array, the sources whose events must
@@ -428,14 +473,35 @@ func (g *sqlGen) rankSelect(i int, s Source, where, from, extraCols string) stri
 }
 
 // needsObject reports whether ranking must read the payload: to find the
-// id inside the object, or to resolve it.
+// id inside the object, to resolve it, or to check that it is an object
+// (see objectOnly).
 func needsObject(s Source) bool {
-	return s.IDKey != "" || s.Resolve != "" || s.Versioned || strings.Contains(s.IDSuffix, "{{obj}}")
+	return !s.Embedded || s.IDKey != "" || s.Resolve != "" || s.Versioned || strings.Contains(s.IDSuffix, "{{obj}}")
 }
 
 // rankID is the entity id while ranking, from the object read once.
 func (g *sqlGen) rankID(s Source) string {
-	return withSuffix(s, g.withResolve(s, baseID(s, "o.o"), "o.o"), "o.o")
+	return objectOnly(s, withSuffix(s, g.withResolve(s, baseID(s, "o.o"), "o.o"), "o.o"), "o.o")
+}
+
+// objectOnly makes id NULL when obj, the object of an event of a source
+// that is not Embedded, is not a JSON object: a bare id, a number, an
+// array, null. Orb sends a bare id only for invoice.cost_data_exported,
+// which no table reads; anything else is malformed. Folded, such an
+// object would be shaped to {} and, from a full source, blank the row
+// (every column NULL) and give the history a blank version; from a
+// partial one it would only move the row's provenance. Naming no entity,
+// the event goes to dead_letters (unapplied) with the object's type, in
+// the current fold and the history, live, recomputed and rebuilt alike;
+// and since late-event recomputes rank the same way, an event set aside
+// is never folded, even once its dead letter is retried. An embedded
+// object (a subscription's customer) that is not an object is only no
+// news for its table, as before.
+func objectOnly(s Source, id, obj string) string {
+	if s.Embedded {
+		return id
+	}
+	return fmt.Sprintf("case when jsonb_typeof(%s) = 'object' then %s end", obj, id)
 }
 
 // withSuffix appends the source's IDSuffix to the id, obj being its object.
@@ -529,13 +595,14 @@ func lookupExpr(s Source) string {
 }
 
 // entityExpr is the entity id over e alone, resolved where the source
-// resolves.
+// resolves; none where ranking finds none (objectOnly).
 func (g *sqlGen) entityExpr(s Source) string {
 	id := lookupExpr(s)
 	if s.IDKey != "" {
 		id = stringID("("+rankObject(s)+")", s.IDKey)
 	}
-	return withSuffix(s, g.withResolve(s, id, "("+s.Object+")"), "("+s.Object+")")
+	id = withSuffix(s, g.withResolve(s, id, "("+s.Object+")"), "("+s.Object+")")
+	return objectOnly(s, id, "("+rankObject(s)+")")
 }
 
 // lookupWhere finds the late entities' events; IS NOT NULL matches the

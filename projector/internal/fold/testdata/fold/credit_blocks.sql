@@ -1,11 +1,11 @@
--- Projection credit_blocks (version 2) into orb.credit_blocks: generated from the catalog
+-- Projection credit_blocks (version 3) into orb.credit_blocks: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'block' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 1 as src
@@ -18,8 +18,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'credit_blocks', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'credit_blocks', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'block' end) as t, case b.src when 0 then 'block' end as name) x
   where b.entity is null and b.src = any (array[0]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -36,8 +40,8 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'block' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 1 as src
@@ -63,8 +67,8 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'block' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 1 as src
@@ -144,7 +148,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
+  select case when jsonb_typeof((e.payload -> 'block')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['credit_block.accounting_sync_failed', 'credit_block.accounting_sync_succeeded']::text[])
   union all
   select case when jsonb_typeof((e.payload -> 'properties' -> 'block') -> 'id') = 'string' then nullif((e.payload -> 'properties' -> 'block') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.credit_ledger_incremented']::text[])
 ) x where x.entity is not null;

@@ -1,26 +1,26 @@
--- Projection customers (version 5) into orb.customers: generated from the catalog
+-- Projection customers (version 6) into orb.customers: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 3 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end end as entity, false as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ),
@@ -30,8 +30,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'customers', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'customers', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'customer' when 1 then e.payload -> 'customer' when 3 then e.payload -> 'customer' when 4 then e.payload -> 'payment_method' end) as t, case b.src when 0 then 'customer' when 1 then 'customer' when 3 then 'customer' when 4 then 'payment_method' end as name) x
   where b.entity is null and b.src = any (array[0, 1, 3, 4]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -48,23 +52,23 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 3 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end end as entity, false as full, 4 as src
     from "orb"."events" e cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
       ) p
@@ -87,23 +91,23 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['customer.balance_transaction_created']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, coalesce(o.o ? 'email', false) as full, 2 as src
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'customer' as o offset 0) o
     where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 3 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 3 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'customer' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['reconcile.missing']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end as entity, false as full, 4 as src
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then case when jsonb_typeof(o.o -> 'customer_id') = 'string' then nullif(o.o ->> 'customer_id', '') end end as entity, false as full, 4 as src
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'payment_method' as o offset 0) o
     where e.seq <= $2 and ((e.payload -> 'payment_method') ->> 'customer_id') = any (l.ids) and ((e.payload -> 'payment_method') ->> 'customer_id') is not null and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
   ) r
@@ -198,15 +202,15 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
+  select case when jsonb_typeof((e.payload -> 'customer')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.accounting_sync_failed', 'customer.accounting_sync_succeeded', 'customer.created', 'customer.credit_balance_depleted', 'customer.credit_balance_dropped', 'customer.credit_balance_recovered', 'customer.credit_ledger_incremented', 'customer.edited', 'snapshot.customer']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
+  select case when jsonb_typeof((e.payload -> 'customer')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['customer.balance_transaction_created']::text[])
   union all
   select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'customer') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
+  select case when jsonb_typeof((e.payload -> 'customer')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['reconcile.missing']::text[])
   union all
-  select case when jsonb_typeof((e.payload -> 'payment_method') -> 'customer_id') = 'string' then nullif((e.payload -> 'payment_method') ->> 'customer_id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
+  select case when jsonb_typeof((e.payload -> 'payment_method')) = 'object' then case when jsonb_typeof((e.payload -> 'payment_method') -> 'customer_id') = 'string' then nullif((e.payload -> 'payment_method') ->> 'customer_id', '') end end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['payment_method.created', 'payment_method.deleted']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

@@ -1,19 +1,19 @@
--- Projection invoices (version 2) into orb.invoices: generated from the catalog
+-- Projection invoices (version 3) into orb.invoices: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'line_items', false) as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.invoice_date_elapsed']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
 ),
 live as materialized (
@@ -22,8 +22,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'invoices', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'invoices', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'invoice' when 1 then e.payload -> 'invoice' when 2 then e.payload -> 'invoice' end) as t, case b.src when 0 then 'invoice' when 1 then 'invoice' when 2 then 'invoice' end as name) x
   where b.entity is null and b.src = any (array[0, 1, 2]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -40,19 +44,19 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'line_items', false) as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['invoice.invoice_date_elapsed']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
       ) p
-      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((e.payload -> 'invoice') ? 'line_items', false) from "orb"."events" e where e.seq = p.seq) else false end)
+      where p.entity = b.entity and coalesce(p.full, false)
     )
 ),
 late as materialized (
@@ -71,16 +75,16 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'line_items', false) as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.invoice_date_elapsed']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 2 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices' and d.seq = r.seq and d.resolved_at is null)
@@ -90,7 +94,7 @@ newest as (
   from cand c order by c.entity, c.created_at desc, c.seq desc
 ),
 heads as materialized ( -- Materialized: the probe must run once per row.
-  select n.*, coalesce(n.full, case n.src when 0 then (select coalesce((e.payload -> 'invoice') ? 'line_items', false) from "orb"."events" e where e.seq = n.seq) else false end) as head_full from newest n
+  select n.*, coalesce(n.full, false) as head_full from newest n
 ),
 deep as (
   select c.*, row_number() over (partition by c.entity order by c.created_at desc, c.seq desc) as rn
@@ -98,7 +102,7 @@ deep as (
 ),
 deep_shaped as materialized (
   select d.seq, d.created_at, d.event_id, d.entity, d.src, d.relog, d.rn,
-         coalesce(d.full, case d.src when 0 then (select coalesce((e.payload -> 'invoice') ? 'line_items', false) from "orb"."events" e where e.seq = d.seq) else false end) as full
+         coalesce(d.full, false) as full
   from deep d
 ),
 windowed as (
@@ -159,11 +163,11 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.invoice_date_elapsed']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.invoice_date_elapsed']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

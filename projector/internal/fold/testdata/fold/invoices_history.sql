@@ -1,19 +1,19 @@
--- Projection invoices_history (version 2) into orb.invoices_history: generated from the catalog
+-- Projection invoices_history (version 3) into orb.invoices_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'line_items', false) as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.invoice_date_elapsed']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 2 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
 ),
 live as materialized (
@@ -22,8 +22,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'invoices_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'invoices_history', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'invoice' when 1 then e.payload -> 'invoice' when 2 then e.payload -> 'invoice' end) as t, case b.src when 0 then 'invoice' when 1 then 'invoice' when 2 then 'invoice' end as name) x
   where b.entity is null and b.src = any (array[0, 1, 2]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -54,16 +58,16 @@ cand as (
   union all
   select r.seq, r.created_at, r.entity, r.full, r.src
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'line_items', false) as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.invoice_date_elapsed']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 2 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 2 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'invoice' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'invoices_history' and d.seq = r.seq and d.resolved_at is null)
@@ -266,11 +270,11 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.accounting_sync_failed', 'invoice.accounting_sync_succeeded', 'invoice.dunning_schedule_created', 'invoice.dunning_schedule_ended', 'invoice.dunning_schedule_reset', 'invoice.dunning_schedule_step_executed', 'invoice.edited', 'invoice.issue_failed', 'invoice.issued', 'invoice.issued_summary', 'invoice.manually_marked_as_paid', 'invoice.manually_marked_as_void', 'invoice.payment_failed', 'invoice.payment_processing', 'invoice.payment_succeeded', 'invoice.sync_failed', 'invoice.sync_succeeded', 'invoice.undo_mark_as_paid', 'sales_order.accounting_sync_failed', 'sales_order.accounting_sync_succeeded', 'snapshot.invoice']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.invoice_date_elapsed']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.invoice_date_elapsed']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
+  select case when jsonb_typeof((e.payload -> 'invoice')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['invoice.automation_schedule_step_executed']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

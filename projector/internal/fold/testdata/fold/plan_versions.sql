@@ -34,7 +34,7 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'plan_versions', b.seq, b.event_id, e.type, 'the event names no '|| 'version_key' || ' this projection can find'
+  select 'plan_versions', b.seq, b.event_id, e.type, 'the event names no ' || 'version_key' || ' this projection can find'
   from ranked b join "orb"."events" e on e.seq = b.seq
   where b.entity is null and b.src = any (array[]::int[])
   on conflict (projection, seq) do nothing

@@ -1,4 +1,4 @@
--- Projection plans_history (version 4) into orb.plans_history: generated from the catalog
+-- Projection plans_history (version 5) into orb.plans_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
@@ -8,17 +8,17 @@ with ranked as materialized (
     from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.plan']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) end as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.default_version_set']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) end as entity, false as full, 3 as src, null::numeric as ver, null::text as key
     from "orb"."events" e cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['plan.version_created']::text[])
 ),
@@ -28,8 +28,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'plans_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'plans_history', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 1 then e.payload -> 'plan' when 2 then e.payload -> 'plan' when 3 then e.payload -> 'plan' end) as t, case b.src when 1 then 'plan' when 2 then 'plan' when 3 then 'plan' end as name) x
   where b.entity is null and b.src = any (array[1, 2, 3]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -66,21 +70,21 @@ cand as (
     from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' -> 'plan' as o offset 0) o
     where e.seq <= $2 and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') = any (l.ids) and ((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id') is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src, case when true and jsonb_typeof(o.o -> 'version') = 'number' then (o.o -> 'version' #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.plan']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) end as entity, false as full, 2 as src, case when jsonb_typeof((e.payload #> '{properties,new_default_version_number}')) = 'number' then ((e.payload #> '{properties,new_default_version_number}') #>> '{}')::numeric end as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
+    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and case when jsonb_typeof((e.payload -> 'plan')) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) end = any (l.ids))) and e.type = any (array['plan.default_version_set']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) as entity, false as full, 3 as src, null::numeric as ver, null::text as key
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = (o.o) ->> 'external_plan_id' order by p.id limit 1)) end as entity, false as full, 3 as src, null::numeric as ver, null::text as key
     from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'plan' as o offset 0) o
-    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) = any (l.ids))) and e.type = any (array['plan.version_created']::text[])
+    where e.seq <= $2 and ((e.resource_id = any (l.ids) and e.resource_id is not null) or (e.resource_id is null and case when jsonb_typeof((e.payload -> 'plan')) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) end = any (l.ids))) and e.type = any (array['plan.version_created']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'plans_history' and d.seq = r.seq and d.resolved_at is null)
 ),
@@ -346,13 +350,13 @@ order by e.seq;
 select distinct x.entity from (
   select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') -> 'id') = 'string' then nullif((coalesce(e.refs, e.payload) -> 'subscription' -> 'plan') ->> 'id', '') end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
+  select case when jsonb_typeof((e.payload -> 'plan')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.plan']::text[])
   union all
-  select coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set']::text[])
+  select case when jsonb_typeof((e.payload -> 'plan')) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.default_version_set']::text[])
   union all
-  select coalesce(e.resource_id, (select p.id from "orb".plans p
-	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.version_created']::text[])
+  select case when jsonb_typeof((e.payload -> 'plan')) = 'object' then coalesce(e.resource_id, (select p.id from "orb".plans p
+	where p.external_plan_id = ((e.payload -> 'plan')) ->> 'external_plan_id' order by p.id limit 1)) end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['plan.version_created']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

@@ -1,15 +1,15 @@
--- Projection prices_history (version 4) into orb.prices_history: generated from the catalog
+-- Projection prices_history (version 5) into orb.prices_history: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'price' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['price.edited']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'price' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['snapshot.price']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 2 as src
@@ -30,8 +30,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'prices_history', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'prices_history', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'price' when 1 then e.payload -> 'price' end) as t, case b.src when 0 then 'price' when 1 then 'price' end as name) x
   where b.entity is null and b.src = any (array[0, 1]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -62,12 +66,12 @@ cand as (
   union all
   select r.seq, r.created_at, r.entity, r.full, r.src
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'price' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['price.edited']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, true as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, true as full, 1 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'price' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['snapshot.price']::text[])
     union all
     select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity, true as full, 2 as src
@@ -387,9 +391,9 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['price.edited']::text[])
+  select case when jsonb_typeof((e.payload -> 'price')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['price.edited']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.price']::text[])
+  select case when jsonb_typeof((e.payload -> 'price')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['snapshot.price']::text[])
   union all
   select case when jsonb_typeof(o.o -> 'id') = 'string' then nullif(o.o ->> 'id', '') end as entity from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) fp cross join lateral jsonb_path_query(fp.o, '$.plan.prices[*]') o(o) where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all

@@ -1,11 +1,11 @@
--- Projection subscription_alerts (version 2) into orb.subscription_alerts: generated from the catalog
+-- Projection subscription_alerts (version 3) into orb.subscription_alerts: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.event_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'properties' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
 ),
 live as materialized (
@@ -14,8 +14,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'subscription_alerts', b.seq, b.event_id, e.type, 'the event names no '|| 'event_id' || ' this projection can find'
+  select 'subscription_alerts', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'event_id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then e.payload -> 'properties' end) as t, case b.src when 0 then 'properties' end as name) x
   where b.entity is null and b.src = any (array[0]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -32,8 +36,8 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.event_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'properties' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
       ) p
       where p.entity = b.entity and coalesce(p.full, false)
@@ -55,8 +59,8 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.event_id as entity, true as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.event_id end as entity, true as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'properties' as o offset 0) o
     where e.seq <= $2 and e.event_id = any (l.ids) and e.event_id is not null and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'subscription_alerts' and d.seq = r.seq and d.resolved_at is null)
@@ -133,7 +137,7 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.event_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
+  select case when jsonb_typeof((e.payload -> 'properties')) = 'object' then e.event_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.cost_exceeded', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_balance_threshold_reached', 'subscription.spend_exceeded', 'subscription.usage_exceeded']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]

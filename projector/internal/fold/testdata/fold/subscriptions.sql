@@ -1,15 +1,15 @@
--- Projection subscriptions (version 2) into orb.subscriptions: generated from the catalog
+-- Projection subscriptions (version 3) into orb.subscriptions: generated from the catalog
 -- (projector/internal/fold). Do not edit; regenerate with
 -- go test ./projector/internal/fold -run Golden -update
 
 -- name: apply: fold ($1, $2] into the table; recompute late and forced ($3) entities
 with ranked as materialized (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'price_intervals', false) as full, 0 as src
+    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) o
     where e.seq > $1 and e.seq <= $2 and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
 ),
 live as materialized (
@@ -18,8 +18,12 @@ live as materialized (
 ),
 unapplied as (
   insert into "orb"."dead_letters" (projection, seq, event_id, event_type, error)
-  select 'subscriptions', b.seq, b.event_id, e.type, 'the event names no '|| 'id' || ' this projection can find'
+  select 'subscriptions', b.seq, b.event_id, e.type, case when x.t is null then 'the event carries no ' || x.name
+    when x.t <> 'object' then 'the event''s ' || x.name || ' is '
+      || case x.t when 'null' then 'null' when 'array' then 'an array' else 'a ' || x.t end || ', not an object'
+    else 'the event names no ' || 'id' || ' this projection can find' end
   from ranked b join "orb"."events" e on e.seq = b.seq
+  cross join lateral (select jsonb_typeof(case b.src when 0 then coalesce(e.refs, e.payload) -> 'subscription' when 1 then e.payload -> 'subscription' end) as t, case b.src when 0 then 'subscription' when 1 then 'subscription' end as name) x
   where b.entity is null and b.src = any (array[0, 1]::int[])
   on conflict (projection, seq) do nothing
   returning 1
@@ -36,15 +40,15 @@ stale as materialized (
   where (b.created_at, b.seq) < (t.last_event_at, t.last_event_seq)
     and exists (
       select 1 from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'price_intervals', false) as full, 0 as src
+    from "orb"."events" e cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join lateral (select e.payload -> 'subscription' as o offset 0) o
     where e.seq = t.last_event_seq and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
       ) p
-      where p.entity = b.entity and coalesce(p.full, case p.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = p.seq) else false end)
+      where p.entity = b.entity and coalesce(p.full, false)
     )
 ),
 late as materialized (
@@ -63,12 +67,12 @@ cand as (
   union all
   select r.seq, r.created_at, r.event_id, r.entity, r.full, r.src, true
   from (
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, null::boolean as full, 0 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, coalesce(o.o ? 'price_intervals', false) as full, 0 as src
+    from "orb"."events" e cross join late l cross join lateral (select coalesce(e.refs, e.payload) -> 'subscription' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
     union all
-    select e.seq, e.created_at, e.event_id, e.resource_id as entity, false as full, 1 as src
-    from "orb"."events" e cross join late l
+    select e.seq, e.created_at, e.event_id, case when jsonb_typeof(o.o) = 'object' then e.resource_id end as entity, false as full, 1 as src
+    from "orb"."events" e cross join late l cross join lateral (select e.payload -> 'subscription' as o offset 0) o
     where e.seq <= $2 and e.resource_id = any (l.ids) and e.resource_id is not null and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
   ) r
   where r.entity is not null and not exists (select from "orb"."dead_letters" d where d.projection = 'subscriptions' and d.seq = r.seq and d.resolved_at is null)
@@ -78,7 +82,7 @@ newest as (
   from cand c order by c.entity, c.created_at desc, c.seq desc
 ),
 heads as materialized ( -- Materialized: the probe must run once per row.
-  select n.*, coalesce(n.full, case n.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = n.seq) else false end) as head_full from newest n
+  select n.*, coalesce(n.full, false) as head_full from newest n
 ),
 deep as (
   select c.*, row_number() over (partition by c.entity order by c.created_at desc, c.seq desc) as rn
@@ -86,7 +90,7 @@ deep as (
 ),
 deep_shaped as materialized (
   select d.seq, d.created_at, d.event_id, d.entity, d.src, d.relog, d.rn,
-         coalesce(d.full, case d.src when 0 then (select coalesce((coalesce(e.refs, e.payload) -> 'subscription') ? 'price_intervals', false) from "orb"."events" e where e.seq = d.seq) else false end) as full
+         coalesce(d.full, false) as full
   from deep d
 ),
 windowed as (
@@ -145,9 +149,9 @@ order by e.seq;
 
 -- name: entities: entity ids of positions $1
 select distinct x.entity from (
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
+  select case when jsonb_typeof((coalesce(e.refs, e.payload) -> 'subscription')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.accounting_sync_failed', 'subscription.accounting_sync_succeeded', 'subscription.cancellation_scheduled', 'subscription.cancellation_unscheduled', 'subscription.cost_exceeded', 'subscription.created', 'subscription.edited', 'subscription.ended', 'subscription.fixed_fee_quantity_updated', 'subscription.plan_change_scheduled', 'subscription.plan_changed', 'subscription.plan_version_change_scheduled', 'subscription.plan_version_changed', 'subscription.spend_exceeded', 'subscription.started', 'subscription.trial_ended', 'subscription.usage_exceeded', 'snapshot.subscription']::text[])
   union all
-  select e.resource_id as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
+  select case when jsonb_typeof((e.payload -> 'subscription')) = 'object' then e.resource_id end as entity from "orb"."events" e where e.seq = any ($1::bigint[]) and e.type = any (array['subscription.alert_disabled', 'subscription.grouped_cost_exceeded', 'subscription.invoicing_threshold_exceeded', 'subscription.license_allocation_reset', 'subscription.license_balance_threshold_reached']::text[])
 ) x where x.entity is not null;
 
 -- name: sample: top-level keys of the newest full objects in ($1, $2]
