@@ -82,14 +82,14 @@ func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 }
 
 // refreshTarget returns the target to apply a batch with: t, or, if its
-// table is no longer the one t was compiled for (a rebuild swapped another
-// in, maybe with other columns), t compiled again for the table now live.
-// Called under the checkpoint lock, which a swap also takes, so the table
-// cannot change between this check and the batch.
-func (p *Projector) refreshTarget(ctx context.Context, db DB, t *fold.Target) (*fold.Target, error) {
-	oid, err := fold.TableOID(ctx, db, t.Schema(), t.Table())
-	if err != nil || oid == t.OID() {
-		return t, err
+// table is no longer the one t was compiled for (oid, the table's now, is
+// another: a rebuild swapped another in, maybe with other columns), t
+// compiled again for the table now live. The oid must be read under the
+// checkpoint lock, which a swap also takes, so the table cannot change
+// between this check and the batch.
+func (p *Projector) refreshTarget(ctx context.Context, db DB, t *fold.Target, oid uint32) (*fold.Target, error) {
+	if oid == t.OID() {
+		return t, nil
 	}
 	nt, err := fold.Compile(ctx, db, t.Schema(), t.Projection().Name, t.Table())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orb-sync/orb-sync/eventlog"
 )
@@ -47,6 +48,22 @@ func LockCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string) (
 	return c, nil
 }
 
+// queueLockCheckpoint queues LockCheckpoint on b; when b runs, the
+// checkpoint is stored in *c.
+func queueLockCheckpoint(b *pgx.Batch, schema, projection string, c *Checkpoint) {
+	c.Projection = projection
+	b.Queue(sqlFor(schema).LockCheckpoint, projection).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&c.Seq, &c.Version, &c.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: %s", ErrNoCheckpoint, projection)
+		}
+		if err != nil {
+			return fmt.Errorf("locking checkpoint of %s: %w", projection, err)
+		}
+		return nil
+	})
+}
+
 // SetCheckpoint moves projection's checkpoint to seq and records version,
 // unconditionally: for a rebuild's swap, under LockCheckpoint.
 func SetCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string, seq int64, version int) error {
@@ -71,6 +88,16 @@ func advanceCheckpoint(ctx context.Context, tx pgx.Tx, schema, projection string
 		return fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, projection, from)
 	}
 	return nil
+}
+
+// queueAdvanceCheckpoint queues advanceCheckpoint on b.
+func queueAdvanceCheckpoint(b *pgx.Batch, schema, projection string, from, to int64) {
+	b.Queue(sqlFor(schema).AdvanceCheckpoint, projection, from, to).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("%w: %s is no longer at %d", ErrCheckpointMoved, projection, from)
+		}
+		return nil
+	})
 }
 
 // advanceCheckpoints moves the checkpoints of steps that had nothing to

@@ -265,6 +265,9 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 		return fmt.Errorf("beginning a round: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fold.PrepareRound(ctx, tx, roundPositions(round)); err != nil {
+		return err
+	}
 	present, err := p.typesIn(ctx, tx, round)
 	if err != nil {
 		return err
@@ -305,39 +308,74 @@ func (p *Projector) applyRound(ctx context.Context, round []step) error {
 	return nil
 }
 
-// applyStep runs one projection's batch under a savepoint of tx.
+// roundPositions is the most positions any step of round covers.
+func roundPositions(round []step) int64 {
+	var n int64
+	for _, st := range round {
+		n = max(n, st.to-st.from)
+	}
+	return n
+}
+
+// applyStep runs one projection's batch under a savepoint of tx, in three
+// kinds of round trip: the savepoint, the checkpoint's lock and the table's
+// oid in one; the fold (bisecting a poison event under savepoints of its
+// own, which need the lock to outlast them); then the sample of unknown
+// fields, the checkpoint's compare-and-set and the savepoint's release in
+// one. A pipeline stops at its first error, and the step's savepoint is
+// rolled back.
 func (p *Projector) applyStep(ctx context.Context, tx pgx.Tx, st *step) (fold.ApplyResult, error) {
 	name := st.target.Projection().Name
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fold.ApplyResult{}, fmt.Errorf("opening a savepoint: %w", err)
+	var cp Checkpoint
+	var oid uint32
+	b := &pgx.Batch{}
+	b.Queue(stepSavepoint)
+	queueLockCheckpoint(b, p.cfg.Schema, name, &cp)
+	st.target.QueueTableOID(b, &oid)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fold.ApplyResult{}, p.rollbackStep(ctx, tx, err)
 	}
-	res, err := func() (fold.ApplyResult, error) {
-		cp, err := LockCheckpoint(ctx, sp, p.cfg.Schema, name)
-		if err != nil {
-			return fold.ApplyResult{}, err
-		}
-		if cp.Seq != st.from {
-			return fold.ApplyResult{}, fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, st.from)
-		}
-		// A rebuild may have swapped in a table with other columns: autorebuild.go.
-		if st.target, err = p.refreshTarget(ctx, sp, st.target); err != nil {
-			return fold.ApplyResult{}, err
-		}
-		res, err := st.target.Apply(ctx, sp, st.from, st.to)
-		if err != nil {
-			return res, err
-		}
-		return res, advanceCheckpoint(ctx, sp, p.cfg.Schema, name, st.from, st.to)
-	}()
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return fold.ApplyResult{}, err
+	if cp.Seq != st.from {
+		return fold.ApplyResult{}, p.rollbackStep(ctx, tx, fmt.Errorf("%w: %s is at %d, expected %d", ErrCheckpointMoved, name, cp.Seq, st.from))
 	}
-	if err := sp.Commit(ctx); err != nil {
-		return fold.ApplyResult{}, fmt.Errorf("releasing a savepoint: %w", err)
+	// A rebuild may have swapped in a table with other columns: autorebuild.go.
+	t, err := p.refreshTarget(ctx, tx, st.target, oid)
+	if err != nil {
+		return fold.ApplyResult{}, p.rollbackStep(ctx, tx, err)
+	}
+	st.target = t
+	res, err := t.ApplyPrepared(ctx, tx, st.from, st.to)
+	if err != nil {
+		return fold.ApplyResult{}, p.rollbackStep(ctx, tx, err)
+	}
+	b = &pgx.Batch{}
+	t.QueueUnknownFields(b, st.from, st.to, &res.UnknownFields)
+	queueAdvanceCheckpoint(b, p.cfg.Schema, name, st.from, st.to)
+	b.Queue("release savepoint " + stepSavepoint[len("savepoint "):])
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if errors.Is(err, ErrCheckpointMoved) {
+			// Under the lock, seen at from: cannot happen. Were it to, the
+			// step's rows stay in the round with its savepoint released,
+			// so the round must not commit.
+			return fold.ApplyResult{}, fmt.Errorf("finishing a step: %s", err.Error())
+		}
+		return fold.ApplyResult{}, p.rollbackStep(ctx, tx, err)
 	}
 	return res, nil
+}
+
+// stepSavepoint opens the savepoint a step runs under. Each step's is
+// released or rolled back before the next opens, so one name serves all.
+const stepSavepoint = "savepoint projector_step"
+
+// rollbackStep undoes a failed step (err) and returns err; if even that
+// fails, the transaction is unusable and that error is returned.
+func (p *Projector) rollbackStep(ctx context.Context, tx pgx.Tx, err error) error {
+	if _, rerr := tx.Exec(ctx, "rollback to savepoint "+stepSavepoint[len("savepoint "):]); rerr != nil {
+		// Not a step error: the transaction is unusable.
+		return fmt.Errorf("rolling back a step after %s: %v", err, rerr)
+	}
+	return err
 }
 
 // isStepError reports errors that fail one step but leave the round's

@@ -192,25 +192,35 @@ func checkColumns(p Projection, table string, cols []Column) error {
 // Apply sets TimeZone to UTC (so date-only strings like "2025-01-08" are
 // read the same way by every run) and turns JIT off, for the rest of tx.
 func (t *Target) Apply(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
+	if from >= to {
+		return ApplyResult{}, nil
+	}
+	if err := PrepareTx(ctx, tx); err != nil {
+		return ApplyResult{}, err
+	}
+	res, err := t.ApplyPrepared(ctx, tx, from, to)
+	if err != nil {
+		return res, err
+	}
+	b := &pgx.Batch{}
+	t.QueueUnknownFields(b, from, to, &res.UnknownFields)
+	return res, tx.SendBatch(ctx, b).Close()
+}
+
+// ApplyPrepared is Apply for a transaction the caller has already set up
+// with PrepareRound (or PrepareTx), outside any savepoint that may roll
+// back, so that a round of several projections pays for the settings once;
+// and without the sample of unknown fields, which the caller queues with
+// QueueUnknownFields in the round trip that ends its step.
+func (t *Target) ApplyPrepared(ctx context.Context, tx pgx.Tx, from, to int64) (ApplyResult, error) {
 	var res ApplyResult
 	if from >= to {
 		return res, nil
 	}
-	if err := PrepareTx(ctx, tx); err != nil {
-		return res, err
-	}
 	if err := t.applyIsolated(ctx, tx, from, to, &res); err != nil {
 		return res, err
 	}
-	if err := t.resolveSetAside(ctx, tx, to); err != nil {
-		return res, err
-	}
-	fields, err := t.unknownFields(ctx, tx, from, to)
-	if err != nil {
-		return res, err
-	}
-	res.UnknownFields = fields
-	return res, nil
+	return res, t.resolveSetAside(ctx, tx, to)
 }
 
 // resolveSetAside applies the events set aside because their entity could
@@ -263,6 +273,43 @@ func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo in
 // statement this size takes longer (100 ms and more) than running a batch.
 func PrepareTx(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true)"); err != nil {
+		return fmt.Errorf("preparing the transaction: %w", err)
+	}
+	return nil
+}
+
+// GenericPlanMax is the most positions a fold may cover for PrepareRound to
+// have it run on PostgreSQL's generic plan of its statement.
+//
+// Each fold statement is prepared once per connection, but under the
+// default plan_cache_mode PostgreSQL plans it again at every execution
+// (a custom plan for the range given): its estimate of the generic plan,
+// made without the range, stays above the cheap custom ones. Planning the
+// larger folds costs 3 to 20 ms, as much as folding 100 positions, and was
+// most of the projector's fixed cost per round. The statements are written
+// so that the plan does not hinge on the range (materialized CTEs, one
+// index lookup per entity); past this size planning is a small share of
+// the fold, and each execution is planned for its range.
+const GenericPlanMax = 1000
+
+// PrepareRound is PrepareTx for a transaction whose folds each cover at
+// most positions positions. Up to GenericPlanMax, the transaction's
+// prepared statements run on their generic plans (planned once per
+// connection, and again only when a table they read changes or is
+// analyzed), made with sequential scans disabled: a generic plan made
+// while a table was small would otherwise scan it whole and keep doing so
+// as it grows (the append's duplicate check has the same rule, migration
+// 020). Above, every execution gets a custom plan, so no generic plan is
+// made in those rounds. Call it once, before any savepoint: settings made
+// under a savepoint that rolls back are lost with it.
+func PrepareRound(ctx context.Context, tx pgx.Tx, positions int64) error {
+	mode, seqscan := "force_custom_plan", "on"
+	if positions <= GenericPlanMax {
+		mode, seqscan = "force_generic_plan", "off"
+	}
+	_, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true), "+
+		"pg_catalog.set_config('plan_cache_mode', $1, true), pg_catalog.set_config('enable_seqscan', $2, true)", mode, seqscan)
+	if err != nil {
 		return fmt.Errorf("preparing the transaction: %w", err)
 	}
 	return nil
@@ -349,20 +396,25 @@ func (t *Target) entities(ctx context.Context, db DB, seqs []int64) ([]string, e
 	return ids, nil
 }
 
-// unknownFields samples the newest full object of each source in the
-// range and returns its keys that have no column.
-func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]string, error) {
-	if t.sql.sample == "" {
-		return nil, nil
+// QueueUnknownFields queues on b the sample of the newest full object of
+// each source in (from, to]; when b runs, its keys that have no column are
+// stored in *out (sorted; none if the projection has no full objects).
+func (t *Target) QueueUnknownFields(b *pgx.Batch, from, to int64, out *[]string) {
+	if t.sql.sample == "" || from >= to {
+		return
 	}
-	rows, err := db.Query(ctx, t.sql.sample, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
-	}
+	b.Queue(t.sql.sample, from, to).Query(func(rows pgx.Rows) error {
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("sampling %s fields: %w", t.projection.Name, err)
+		}
+		*out = t.unknown(keys)
+		return nil
+	})
+}
+
+// unknown returns the keys that have no column, sorted.
+func (t *Target) unknown(keys []string) []string {
 	var unknown []string
 	for _, k := range keys {
 		if slices.ContainsFunc(t.projection.Sources, func(s Source) bool { return s.IDKey == k }) {
@@ -373,17 +425,30 @@ func (t *Target) unknownFields(ctx context.Context, db DB, from, to int64) ([]st
 		}
 	}
 	slices.Sort(unknown)
-	return unknown, nil
+	return unknown
 }
+
+const tableOIDSQL = "select coalesce(to_regclass($1)::oid, 0)"
 
 // TableOID identifies the table now named schema.table (0 if none).
 func TableOID(ctx context.Context, db DB, schema, table string) (uint32, error) {
 	var oid uint32
-	err := db.QueryRow(ctx, "select coalesce(to_regclass($1)::oid, 0)", pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
+	err := db.QueryRow(ctx, tableOIDSQL, pgx.Identifier{schema, table}.Sanitize()).Scan(&oid)
 	if err != nil {
 		return 0, fmt.Errorf("looking up %s.%s: %w", schema, table, err)
 	}
 	return oid, nil
+}
+
+// QueueTableOID queues TableOID on b, for the table t was compiled for; when
+// b runs, the oid is stored in *oid.
+func (t *Target) QueueTableOID(b *pgx.Batch, oid *uint32) {
+	b.Queue(tableOIDSQL, pgx.Identifier{t.schema, t.table}.Sanitize()).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(oid); err != nil {
+			return fmt.Errorf("looking up %s.%s: %w", t.schema, t.table, err)
+		}
+		return nil
+	})
 }
 
 // Fold is Apply without its sample of payload fields that have no column
