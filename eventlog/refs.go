@@ -385,9 +385,14 @@ func (d *jsonDoc) appendStripped(dst []byte, v span, depth int) ([]byte, bool) {
 // appendStrippedObject is appendStripped for an object. jsonb keeps the
 // last of repeated keys, so a repeated key is refused (rare, and the
 // trigger handles it) rather than resolved here.
+//
+// Past smallObjectKeys members the keys seen go into a set: a signed body
+// of a million distinct keys would otherwise cost a comparison with every
+// earlier key per member, hours of CPU for one request.
 func (d *jsonDoc) appendStrippedObject(dst []byte, v span, depth int) ([]byte, bool) {
 	src := d.src
 	var keys [][]byte
+	var seen map[string]struct{}
 	dst = append(dst, '{')
 	first := true
 	_, ok := d.eachMember(v.start, func(key, val span) bool {
@@ -395,12 +400,25 @@ func (d *jsonDoc) appendStrippedObject(dst []byte, v span, depth int) ([]byte, b
 		if !kok {
 			return false
 		}
-		for _, k := range keys {
-			if bytes.Equal(k, name) {
+		if seen != nil {
+			if _, dup := seen[string(name)]; dup {
 				return false
 			}
+			seen[string(name)] = struct{}{}
+		} else {
+			for _, k := range keys {
+				if bytes.Equal(k, name) {
+					return false
+				}
+			}
+			keys = append(keys, name)
+			if len(keys) > smallObjectKeys {
+				seen = make(map[string]struct{}, 2*len(keys))
+				for _, k := range keys {
+					seen[string(k)] = struct{}{}
+				}
+			}
 		}
-		keys = append(keys, name)
 		if src[val.start] == 'n' {
 			return true
 		}
@@ -416,6 +434,10 @@ func (d *jsonDoc) appendStrippedObject(dst []byte, v span, depth int) ([]byte, b
 	})
 	return append(dst, '}'), ok
 }
+
+// smallObjectKeys is the most members appendStrippedObject checks for a
+// repeated key by comparing with each earlier one.
+const smallObjectKeys = 16
 
 // maxNames is the most members members looks up at once.
 const maxNames = 3

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +226,40 @@ func TestAppendStoresRefsAsTheLogBuildsThem(t *testing.T) {
 	}
 	if differ != 0 || withRefs != 4 {
 		t.Errorf("%d events' refs differ from event_refs(payload); %d have refs, want 4", differ, withRefs)
+	}
+}
+
+// TestEventRefsWideCopiedObject: an object copied into refs with more
+// members than smallObjectKeys has its repeated keys found through a set,
+// as a small one has them found by comparison: refused when a key
+// repeats (first, middle or last), and built as event_refs builds it
+// otherwise.
+func TestEventRefsWideCopiedObject(t *testing.T) {
+	t.Parallel()
+	o := newRefsOracle(t)
+	wide := func(n int, repeat string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"subscription": {"customer": {"id": {`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, `"k%d": %d`, i, i)
+		}
+		if repeat != "" {
+			fmt.Fprintf(&b, `, %q: null`, repeat)
+		}
+		b.WriteString(`}}}}`)
+		return []byte(b.String())
+	}
+	for _, n := range []int{smallObjectKeys, smallObjectKeys + 1, 3 * smallObjectKeys, 2000} {
+		if valid, vouched := o.check(t, wide(n, "")); !valid || !vouched {
+			t.Errorf("%d distinct keys: valid %v, vouched %v", n, valid, vouched)
+		}
+		for _, repeat := range []string{"k0", fmt.Sprintf("k%d", n/2), fmt.Sprintf("k%d", n-1)} {
+			if _, vouched := o.check(t, wide(n, repeat)); vouched {
+				t.Errorf("%d keys, %s repeated: EventRefs vouches for a copied object with a repeated key", n, repeat)
+			}
+		}
 	}
 }
