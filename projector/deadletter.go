@@ -89,6 +89,9 @@ func retryProjection(ctx context.Context, db DB, schema string, p Projection, re
 	if err != nil {
 		return err
 	}
+	if err := fold.PrepareTx(ctx, tx); err != nil {
+		return err
+	}
 	rows, err := tx.Query(ctx, sqlFor(schema).ListUnresolvedDeadLetters, p.Name)
 	if err != nil {
 		return fmt.Errorf("listing %s dead letters: %w", p.Name, err)

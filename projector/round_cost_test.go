@@ -245,3 +245,53 @@ func TestGenericPlansNeverScanTables(t *testing.T) {
 		t.Fatalf("%d generic plans checked; whole-table scans: %q", checked, scans)
 	}
 }
+
+// TestRetriesOutsideRoundsPlanEachExecution: dead-letter retries run
+// outside rounds, where PostgreSQL's own plan choice could cache a generic
+// plan of a fold statement made with sequential scans allowed, which the
+// connection's small rounds would then reuse. They plan each execution.
+// The session here prefers generic plans, as PostgreSQL's choice may come
+// to after a few executions.
+func TestRetriesOutsideRoundsPlanEachExecution(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	poison := invoiceObj(t, "inv_1", "cus_1", "sub_1")
+	poison["amount_due"] = "twenty"
+	b.append(t, event(t, "evt_poison", "invoice.issued", at(1), map[string]any{"invoice": poison}))
+	b.drain(t, 100)
+	// The fix, so the retry folds the event (a failed fold's statement is
+	// not kept prepared).
+	if _, err := b.schema.Pool.Exec(ctx, "alter table "+pgx.Identifier{b.schema.Name, "invoices"}.Sanitize()+
+		" alter column amount_due type text"); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := b.schema.Pool.Config().Copy()
+	cfg.MaxConns = 1 // The retry's connection is the one inspected.
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	res, err := RetryDeadLetters(ctx, pool, b.schema.Name, "invoices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Resolved) != 1 || len(res.Failed) != 0 {
+		t.Fatalf("retry = %+v, want the event applied", res)
+	}
+	var custom, generic int64
+	err = pool.QueryRow(ctx, `select coalesce(sum(custom_plans), 0), coalesce(sum(generic_plans), 0)
+		from pg_catalog.pg_prepared_statements where statement like 'with ranked as materialized%'`).Scan(&custom, &generic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if custom == 0 || generic != 0 {
+		t.Errorf("the retry ran the fold on %d custom and %d generic plans, want a custom plan", custom, generic)
+	}
+	if row := b.row(t, "invoices", "inv_1"); row[colLastEventID] != "evt_poison" {
+		t.Errorf("invoice last written by %v, want evt_poison", row[colLastEventID])
+	}
+}

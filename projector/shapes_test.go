@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb-sync/orb-sync/eventlog"
@@ -268,11 +269,33 @@ func TestIntegralNumbersFitIntegerColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dead0 := dead
 	if dead = withoutHistory(dead); len(dead) != 1 || dead[0].EventID != "evt_2" || dead[0].Projection != "subscriptions" {
 		t.Errorf("dead letters %+v, want evt_2 in subscriptions", dead)
 	}
 	if n := b.count(t, "subscriptions"); n != 1 {
 		t.Errorf("%d subscriptions, want 1", n)
+	}
+	// The history rewrites the same spellings, and refuses the same fraction.
+	var netTerms, cycleDay int
+	if err := b.schema.Pool.QueryRow(context.Background(), "select net_terms, billing_cycle_day from "+
+		pgx.Identifier{b.schema.Name, "subscriptions_history"}.Sanitize()+" where id = 'sub_1'").Scan(&netTerms, &cycleDay); err != nil {
+		t.Fatal(err)
+	}
+	if netTerms != 30 || cycleDay != 10 {
+		t.Errorf("history: net_terms %d billing_cycle_day %d", netTerms, cycleDay)
+	}
+	var historyDead []string
+	for _, d := range dead0 {
+		if d.Projection == "subscriptions_history" {
+			historyDead = append(historyDead, d.EventID)
+		}
+	}
+	if !slices.Equal(historyDead, []string{"evt_2"}) {
+		t.Errorf("subscriptions_history dead letters %v, want evt_2", historyDead)
+	}
+	if n := b.count(t, "subscriptions_history"); n != 1 {
+		t.Errorf("%d subscription versions, want 1", n)
 	}
 	_ = fmt.Sprint
 }

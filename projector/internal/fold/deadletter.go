@@ -87,7 +87,8 @@ func RecordDeadLetter(ctx context.Context, tx pgx.Tx, schema, projection string,
 }
 
 // RetryDeadLetter resolves dl and recomputes its entities, under a savepoint; on
-// a data error it rolls that back and records the new error instead.
+// a data error it rolls that back and records the new error instead. The
+// caller sets tx up with PrepareTx or PrepareRound, as for Recompute.
 func (t *Target) RetryDeadLetter(ctx context.Context, tx pgx.Tx, dl DeadLetter, upTo int64) (DeadLetter, error) {
 	q := deadLetterFiles.For(t.schema)
 	sp, err := tx.Begin(ctx)

@@ -255,24 +255,29 @@ func (t *Target) resolveSetAside(ctx context.Context, tx pgx.Tx, upTo int64) err
 }
 
 // Recompute rebuilds the rows of the given entities from their events at
-// positions up to upTo (normally the projection's checkpoint), inside tx.
-// A data error is returned, not dead-lettered: the caller decides.
+// positions up to upTo (normally the projection's checkpoint), inside tx,
+// which the caller has set up with PrepareTx or PrepareRound (in a round,
+// PrepareTx would replace the round's plan settings). A data error is
+// returned, not dead-lettered: the caller decides.
 func (t *Target) Recompute(ctx context.Context, tx pgx.Tx, ids []string, upTo int64) (ApplyResult, error) {
 	if len(ids) == 0 {
 		return ApplyResult{}, nil
-	}
-	if err := PrepareTx(ctx, tx); err != nil {
-		return ApplyResult{}, err
 	}
 	return t.execSavepoint(ctx, tx, upTo, upTo, ids)
 }
 
 // PrepareTx sets, for the rest of tx, the settings the fold depends on:
-// TimeZone UTC, so date-only strings are read the same by every run; and
-// no JIT: the fold's cost estimates grow with the log, and compiling a
-// statement this size takes longer (100 ms and more) than running a batch.
+// TimeZone UTC, so date-only strings are read the same by every run; no
+// JIT: the fold's cost estimates grow with the log, and compiling a
+// statement this size takes longer (100 ms and more) than running a batch;
+// and a custom plan for every execution. Outside rounds (dead-letter
+// retries, snapshots) PostgreSQL's own choice could, after a few
+// executions, cache a generic plan of a fold statement made with
+// sequential scans allowed, which the connection's later small rounds
+// would then reuse (PrepareRound).
 func PrepareTx(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true)"); err != nil {
+	if _, err := tx.Exec(ctx, "select pg_catalog.set_config('TimeZone', 'UTC', true), pg_catalog.set_config('jit', 'off', true), "+
+		"pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true)"); err != nil {
 		return fmt.Errorf("preparing the transaction: %w", err)
 	}
 	return nil

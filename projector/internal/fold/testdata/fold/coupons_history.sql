@@ -77,7 +77,7 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'duration_in_months') = 'number' or jsonb_typeof(sh.s -> 'max_redemptions') = 'number' or jsonb_typeof(sh.s -> 'times_redeemed') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['duration_in_months', 'max_redemptions', 'times_redeemed', 'folded_seq']::text[]) else sh.s end as obj
+    select e.event_id, e.type, e.source, f.full, case when (jsonb_typeof(sh.s -> 'duration_in_months') = 'number' and (sh.s ->> 'duration_in_months') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'max_redemptions') = 'number' and (sh.s ->> 'max_redemptions') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'times_redeemed') = 'number' and (sh.s ->> 'times_redeemed') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'folded_seq') = 'number' and (sh.s ->> 'folded_seq') ~ '[.eE]') then "orb"."jsonb_integral"(sh.s, array['duration_in_months', 'max_redemptions', 'times_redeemed', 'folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0

@@ -151,7 +151,7 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj
+    select e.event_id, e.type, e.source, f.full, case when (jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' and (sh.s ->> 'plan_phase_order') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'folded_seq') = 'number' and (sh.s ->> 'folded_seq') ~ '[.eE]') then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
@@ -205,7 +205,7 @@ read as (
       when w.src = 2 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{subscription,plan,id}'), '{}'::jsonb)
       when w.src = 3 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')), '{}'::jsonb)
       when w.src = 4 then (x.o) || coalesce(jsonb_build_object('model_config', x.o -> ((x.o ->> 'model_type') || '_config')) || jsonb_build_object('plan_id', e.payload #> '{plan,id}'), '{}'::jsonb) end as s offset 0) sh
-  cross join lateral (select case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj offset 0) ob
+  cross join lateral (select case when (jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' and (sh.s ->> 'plan_phase_order') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'folded_seq') = 'number' and (sh.s ->> 'folded_seq') ~ '[.eE]') then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj offset 0) ob
 ),
 kept as (
   -- A full object equal to the full object just before it cannot change
@@ -227,7 +227,7 @@ objs as (
   -- the event is read once for all its items (x, the first of each id in
   -- path order, as fanObject finds it), not once per item; each of the
   -- event's candidates (u) takes its item by id.
-  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj, e.src, null::text as fp, false as repeated
+  select u.entity, e.seq, e.created_at, u.lf_seq, u.lf_at, e.event_id, e.type, e.source, u.is_full, case when (jsonb_typeof(sh.s -> 'plan_phase_order') = 'number' and (sh.s ->> 'plan_phase_order') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'folded_seq') = 'number' and (sh.s ->> 'folded_seq') ~ '[.eE]') then "orb"."jsonb_integral"(sh.s, array['plan_phase_order', 'folded_seq']::text[]) else sh.s end as obj, e.src, null::text as fp, false as repeated
   from (
     select c.*, v.event_id, v.type, v.source, v.resource_type, v.resource_id, v.payload
     from (

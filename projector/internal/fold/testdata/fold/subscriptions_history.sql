@@ -85,7 +85,7 @@ read as (
   -- One index lookup per event, decompressing its payload once (||
   -- returns it detoasted): the object and the sources' Extra read it.
   cross join lateral (
-    select e.event_id, e.type, e.source, f.full, case when jsonb_typeof(sh.s -> 'active_plan_phase_order') = 'number' or jsonb_typeof(sh.s -> 'billing_cycle_day') = 'number' or jsonb_typeof(sh.s -> 'net_terms') = 'number' or jsonb_typeof(sh.s -> 'folded_seq') = 'number' then "orb"."jsonb_integral"(sh.s, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms', 'folded_seq']::text[]) else sh.s end as obj
+    select e.event_id, e.type, e.source, f.full, case when (jsonb_typeof(sh.s -> 'active_plan_phase_order') = 'number' and (sh.s ->> 'active_plan_phase_order') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'billing_cycle_day') = 'number' and (sh.s ->> 'billing_cycle_day') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'net_terms') = 'number' and (sh.s ->> 'net_terms') ~ '[.eE]') or (jsonb_typeof(sh.s -> 'folded_seq') = 'number' and (sh.s ->> 'folded_seq') ~ '[.eE]') then "orb"."jsonb_integral"(sh.s, array['active_plan_phase_order', 'billing_cycle_day', 'net_terms', 'folded_seq']::text[]) else sh.s end as obj
     from (
       select v.seq, v.event_id, v.type, v.source, v.created_at, v.resource_type, v.resource_id, v.payload || '{}'::jsonb as payload
       from "orb"."events" v where v.seq = w.seq offset 0
