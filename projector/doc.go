@@ -95,6 +95,12 @@
 // applying twice. Only the leader applies; the others retry the lock every
 // ElectInterval and take over within about that long.
 //
+// LagWatcher reads the log head and the slowest checkpoint every 250 ms,
+// and after each round when Config.AfterRoundFunc nudges it, for the
+// webhook receiver's back-pressure. It reads the table, not a runner's
+// memory, so it serves ingest-only replicas too; a projector counts as
+// advancing while the slowest checkpoint moved within its window.
+//
 // # Re-projection
 //
 // To rebuild a table with zero downtime: create the shadow table LIKE the

@@ -76,6 +76,10 @@ type Config struct {
 	// new events are then seen within PollInterval. The projector lock
 	// still needs a session.
 	PollOnly bool
+	// AfterRoundFunc, if set, is called after each round commits, on the
+	// runner goroutine; it must not block (LagWatcher.Nudge, so
+	// back-pressure sees the new checkpoints at once).
+	AfterRoundFunc func()
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics, if set, records progress (see NewMetrics).

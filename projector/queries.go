@@ -14,6 +14,7 @@ type queries struct {
 	AdvanceCheckpoints string `sql:"advance_checkpoints"`
 	EnsureCheckpoints  string `sql:"ensure_checkpoints"`
 	ReadCheckpoints    string `sql:"read_checkpoints"`
+	SlowestCheckpoint  string `sql:"slowest_checkpoint"`
 
 	ListDeadLetters           string `sql:"list_dead_letters"`
 	OldestDeadLetters         string `sql:"oldest_dead_letters"`

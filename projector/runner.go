@@ -160,6 +160,9 @@ func (p *Projector) catchUp(ctx context.Context) error {
 		for _, st := range round {
 			p.settleStep(st, head, failed)
 		}
+		if p.cfg.AfterRoundFunc != nil {
+			p.cfg.AfterRoundFunc()
+		}
 	}
 	p.countUnknownTypes(ctx)
 	var errs []error

@@ -74,6 +74,9 @@ type ReceiverConfig struct {
 	// AppendTimeout bounds the wait for the commit. Orb expects an answer
 	// within 5 seconds and retries otherwise. Defaults to 15 seconds.
 	AppendTimeout time.Duration
+	// Backpressure, if set, holds the acknowledgement of a stored event
+	// while the projections lag (backpressure.go). Nil holds nothing.
+	Backpressure *Backpressure
 	// Now returns the current time; defaults to time.Now. For tests.
 	Now func() time.Time
 	// Logger defaults to slog.Default(). Bodies and secrets are never logged.
@@ -167,6 +170,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("too many webhook bytes in flight; retry later"))
 		return
 	}
+	release = sync.OnceFunc(release)
 	defer release()
 
 	// Not supported by every ResponseWriter (some test recorders); the
@@ -246,6 +250,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		outcome = outcomeStored
 		rc.cfg.Metrics.observeDelay(rc.cfg.Now().Sub(env.CreatedAt))
+		// Committed: the body's bytes are no longer held for it, and the
+		// ack may wait for the projections (a sender gone meanwhile loses
+		// nothing; its retry is a duplicate).
+		release()
+		rc.cfg.Backpressure.hold(r.Context())
 		writeJSON(w, http.StatusOK, map[string]any{"received": true, "seq": res.Seq})
 	}
 }

@@ -39,6 +39,10 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 		{"bad schema", with("DATABASE_SCHEMA", "Orb-Live"), nil, "DATABASE_SCHEMA"},
 		{"bad tolerance", with("ORB_WEBHOOK_TOLERANCE", "five"), nil, "ORB_WEBHOOK_TOLERANCE"},
 		{"bad log level", with("LOG_LEVEL", "loud"), nil, "LOG_LEVEL"},
+		{"negative lag bound", with("ORB_BACKPRESSURE_LAG_EVENTS", "-1"), nil, "ORB_BACKPRESSURE_LAG_EVENTS=-1 must be between 0 (off)"},
+		{"bad lag bound", with("ORB_BACKPRESSURE_LAG_EVENTS", "5k"), nil, `ORB_BACKPRESSURE_LAG_EVENTS="5k" is not an integer`},
+		{"hold past Orb's timeout", with("ORB_BACKPRESSURE_MAX_WAIT", "5s"), nil, "ORB_BACKPRESSURE_MAX_WAIT=5s must be between 10ms and 4s"},
+		{"bad hold", with("ORB_BACKPRESSURE_MAX_WAIT", "2"), nil, "ORB_BACKPRESSURE_MAX_WAIT"},
 		{"unreachable database", full, []string{"--port", "65000"}, "acquiring a connection"},
 		{"stray argument", full, []string{"extra"}, "unexpected arguments"},
 	}

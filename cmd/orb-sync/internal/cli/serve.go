@@ -42,6 +42,13 @@ const (
 // "Performance"). One writer keeps the batches whole.
 const appendWritersDefault = 1
 
+// backpressureLagDefault is ORB_BACKPRESSURE_LAG_EVENTS' default: on, at a
+// bound a projector keeping pace never reaches (its rounds gather about
+// 1,000 events) and works off in a few seconds when behind. Tables stay
+// within seconds of Orb under any load, at the price of holding some acks
+// up to ORB_BACKPRESSURE_MAX_WAIT when the projector is the bottleneck.
+const backpressureLagDefault = 5000
+
 type serveSettings struct {
 	db           dbSettings
 	secrets      *string
@@ -53,6 +60,8 @@ type serveSettings struct {
 	maxConns     *int
 	bgMaxConns   *int
 	writers      *int
+	bpLag        *int
+	bpMaxWait    *time.Duration
 	logLevel     *string
 	logFormat    *string
 	listenHost   *string
@@ -75,6 +84,10 @@ func addServeSettings(fs *flag.FlagSet, env *environment) *serveSettings {
 	s.bgMaxConns = intSetting(fs, env, setting{"db-background-max-conns", "DATABASE_BACKGROUND_MAX_CONNS"}, 4,
 		"connections of background work: projector, rebuilds, Orb API jobs (locks use sessions of their own)", &s.settingsErrs)
 	s.writers = intSetting(fs, env, setting{"append-writers", "APPEND_WRITERS"}, appendWritersDefault, "append transactions in flight at once (they still commit one at a time, in order)", &s.settingsErrs)
+	s.bpLag = intSetting(fs, env, setting{"backpressure-lag-events", "ORB_BACKPRESSURE_LAG_EVENTS"}, backpressureLagDefault,
+		"projection lag (events) above which webhook acks are held while a projector advances (0: never hold)", &s.settingsErrs)
+	s.bpMaxWait = durationSetting(fs, env, setting{"backpressure-max-wait", "ORB_BACKPRESSURE_MAX_WAIT"}, webhook.BackpressureMaxWaitDefault,
+		"longest a webhook ack is held by back-pressure (at most 4s: Orb waits 5s)", &s.settingsErrs)
 	s.logLevel = stringSetting(fs, env, setting{"log-level", "LOG_LEVEL"}, "info", "debug, info, warn or error")
 	s.logFormat = stringSetting(fs, env, setting{"log-format", "LOG_FORMAT"}, "json", "json or text")
 	s.noMigrate = fs.Bool("no-migrate", env.getenv("NO_MIGRATE") == "true", "don't apply migrations on start (env NO_MIGRATE=true)")
@@ -115,6 +128,12 @@ func (s *serveSettings) validate() error {
 	if *s.writers < 1 || *s.writers > 8 {
 		errs = append(errs, fmt.Errorf("APPEND_WRITERS=%d must be between 1 and 8", *s.writers))
 	}
+	if *s.bpLag < 0 || *s.bpLag > 100_000_000 {
+		errs = append(errs, fmt.Errorf("ORB_BACKPRESSURE_LAG_EVENTS=%d must be between 0 (off) and 100000000", *s.bpLag))
+	}
+	if *s.bpMaxWait < 10*time.Millisecond || *s.bpMaxWait > webhook.BackpressureMaxWaitLimit {
+		errs = append(errs, fmt.Errorf("ORB_BACKPRESSURE_MAX_WAIT=%s must be between 10ms and %s (Orb expects an answer within 5s)", *s.bpMaxWait, webhook.BackpressureMaxWaitLimit))
+	}
 	if _, err := newLogger(nil, *s.logLevel, *s.logFormat); err != nil {
 		errs = append(errs, err)
 	}
@@ -133,8 +152,9 @@ func (s *serveSettings) validate() error {
 //  2. the Orb API workers and the backfill job (they append);
 //  3. the rebuild jobs, before the projector whose tables they swap;
 //  4. the projector;
-//  5. the appender, after every component that appends;
-//  6. the two pools.
+//  5. the lag watcher, after the held acks were answered;
+//  6. the appender, after every component that appends;
+//  7. the two pools.
 func runServe(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "serve")
 	s := addServeSettings(fs, env)
@@ -185,11 +205,19 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	appender.Start()
 	group.add("appender", appender.Stop)
 
+	// Back-pressure: acks wait while the projections lag (serve_backpressure.go).
+	gate, nudgeLag, stopLag, err := startBackpressure(ctx, s, bgPool, schema, logger, webhookMetrics)
+	if err != nil {
+		return err
+	}
+	group.add("lag watcher", stopLag)
+
 	receiver, err := webhook.NewReceiver(appender, webhook.ReceiverConfig{
 		Secrets:       splitSecrets(*s.secrets),
 		Tolerance:     *s.tolerance,
 		MaxBodyBytes:  int64(*s.maxBody),
 		InflightBytes: int64(*s.maxInflight),
+		Backpressure:  gate,
 		Logger:        logger.With("component", "receiver"),
 		Metrics:       webhookMetrics,
 	})
@@ -208,7 +236,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 
 	// The projector: one replica at a time applies the log to the tables.
 	rebuildMetrics := projector.NewRebuildMetrics(reg)
-	proj, err := startProjector(ctx, s.projector, bgPool, schema, logger, reg, rebuildMetrics)
+	proj, err := startProjector(ctx, s.projector, bgPool, schema, logger, reg, rebuildMetrics, nudgeLag)
 	if err != nil {
 		return err
 	}

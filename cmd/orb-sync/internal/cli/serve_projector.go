@@ -64,7 +64,7 @@ func (s *projectorSettings) validate() []error {
 // startProjector starts the projector (unless disabled); its setup (compiling projections
 // against their tables, the LISTEN connection) fails here, not later.
 func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer,
-	rebuildMetrics *projector.RebuildMetrics) (*projector.Projector, error) {
+	rebuildMetrics *projector.RebuildMetrics, afterRound func()) (*projector.Projector, error) {
 	p, err := projector.New(pool, projector.Config{
 		Schema:           schema,
 		BatchSize:        *s.batchSize,
@@ -77,6 +77,7 @@ func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Poo
 		Logger:           logger,
 		Metrics:          projector.NewMetrics(reg),
 		RebuildMetrics:   rebuildMetrics,
+		AfterRoundFunc:   afterRound,
 	})
 	if err != nil {
 		return nil, err
