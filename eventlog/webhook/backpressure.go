@@ -15,15 +15,24 @@ const (
 	// BackpressureMaxWaitLimit is the longest hold accepted: past it, the
 	// request time Orb allows (5 s) is too close.
 	BackpressureMaxWaitLimit = 4 * time.Second
+	// backpressureReach: a lag above this many times the bound is not
+	// held for. Holds keep a lag made by webhooks near the bound (within
+	// about 6% in the reference load), so a lag this far past it was made
+	// by something the holds cannot slow: a backfill, import or reconcile
+	// appending in bulk, a new projection (or one whose checkpoint a
+	// migration reset) catching up from 0. Holding then only throttles Orb
+	// for as long as that takes, at no gain.
+	backpressureReach = 4
 )
 
 // Why a held acknowledgement was released, as counted in
 // orb_webhook_acks_held_total.
 const (
-	releaseCaughtUp   = "caught_up"   // the lag fell to the bound
-	releaseStalled    = "stalled"     // no projector is advancing any more
-	releaseMaxWait    = "max_wait"    // BackpressureConfig.MaxWait elapsed
-	releaseSenderGone = "sender_gone" // the request's context ended
+	releaseCaughtUp   = "caught_up"    // the lag fell to the bound
+	releaseStalled    = "stalled"      // no projector is advancing any more
+	releaseMaxWait    = "max_wait"     // BackpressureConfig.MaxWait elapsed
+	releaseSenderGone = "sender_gone"  // the request's context ended
+	releaseOutOfReach = "out_of_reach" // the lag went past backpressureReach times the bound
 )
 
 // BackpressureConfig configures the holding of acknowledgements while the
@@ -47,8 +56,10 @@ type BackpressureConfig struct {
 // the 2xx. The estimate comes from outside (Update, e.g. from
 // projector.LagWatcher); waiting costs no query.
 //
-// When no projector is advancing (none running, the leader gone), acks are
-// not held: holding could not make the lag fall, only slow Orb down.
+// When no projector is advancing (none running, the leader gone), or the
+// lag is more than backpressureReach times the bound (bulk appends, a
+// projection catching up from 0), acks are not held: holding could not
+// make the lag fall, only slow Orb down.
 type Backpressure struct {
 	cfg BackpressureConfig
 
@@ -93,6 +104,8 @@ func (b *Backpressure) state() (hold bool, release string, changed <-chan struct
 	switch {
 	case !b.advancing:
 		return false, releaseStalled, b.changed
+	case b.lag > b.cfg.LagEvents*backpressureReach:
+		return false, releaseOutOfReach, b.changed
 	case b.lag > b.cfg.LagEvents:
 		return true, "", b.changed
 	default:

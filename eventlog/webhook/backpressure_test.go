@@ -68,3 +68,41 @@ func TestBackpressureWakesOnUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestBackpressureOutOfReach: a lag far past the bound (a backfill of a
+// million events, a new projection catching up from 0) was not made by
+// the acks a hold could slow: nothing is held then, and an ack held when
+// the lag jumps there goes at once.
+func TestBackpressureOutOfReach(t *testing.T) {
+	t.Parallel()
+	b, err := NewBackpressure(BackpressureConfig{LagEvents: 100, MaxWait: BackpressureMaxWaitLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := func(what string, done <-chan struct{}) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), BackpressureMaxWaitLimit/2)
+		defer cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			t.Fatalf("%s: held", what)
+		}
+	}
+	b.Update(1_000_000, true)
+	done := make(chan struct{})
+	go func() { b.hold(context.Background()); close(done) }()
+	released("a lag of 10,000 times the bound", done)
+
+	b.Update(400, true) // Within reach: held.
+	done = make(chan struct{})
+	go func() { b.hold(context.Background()); close(done) }()
+	b.Update(300, true)
+	select {
+	case <-done:
+		t.Fatal("released while over the bound and within reach")
+	default:
+	}
+	b.Update(100+100*backpressureReach, true) // A bulk append lands.
+	released("the lag jumping out of reach", done)
+}
