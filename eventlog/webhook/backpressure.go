@@ -33,6 +33,7 @@ const (
 	releaseMaxWait    = "max_wait"     // BackpressureConfig.MaxWait elapsed
 	releaseSenderGone = "sender_gone"  // the request's context ended
 	releaseOutOfReach = "out_of_reach" // the lag went past backpressureReach times the bound
+	releaseClosed     = "shutdown"     // Close: the process is stopping
 )
 
 // BackpressureConfig configures the holding of acknowledgements while the
@@ -66,6 +67,7 @@ type Backpressure struct {
 	mu        sync.Mutex
 	lag       int64
 	advancing bool
+	closed    bool          // Close was called: hold nothing any more
 	changed   chan struct{} // closed, and replaced, by every Update
 }
 
@@ -96,12 +98,30 @@ func (b *Backpressure) Update(lag int64, advancing bool) {
 	b.cfg.Metrics.observeLag(lag, advancing)
 }
 
+// Close releases every held acknowledgement now and holds none after it:
+// on shutdown, the drain of in-flight requests should not wait up to
+// MaxWait for acks of events already stored. A nil gate is a no-op.
+func (b *Backpressure) Close() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
+}
+
 // state returns whether an ack must be held now, why not, and a channel
 // closed at the next Update.
 func (b *Backpressure) state() (hold bool, release string, changed <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
+	case b.closed:
+		return false, releaseClosed, b.changed
 	case !b.advancing:
 		return false, releaseStalled, b.changed
 	case b.lag > b.cfg.LagEvents*backpressureReach:

@@ -106,3 +106,31 @@ func TestBackpressureOutOfReach(t *testing.T) {
 	b.Update(100+100*backpressureReach, true) // A bulk append lands.
 	released("the lag jumping out of reach", done)
 }
+
+// TestBackpressureClose: on shutdown held acks go at once (the drain does
+// not wait MaxWait for them) and none is held after; a nil gate is fine.
+func TestBackpressureClose(t *testing.T) {
+	t.Parallel()
+	b, err := NewBackpressure(BackpressureConfig{LagEvents: 100, MaxWait: BackpressureMaxWaitLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Update(300, true)
+	done := make(chan struct{})
+	go func() { b.hold(context.Background()); close(done) }()
+	b.Update(300, true)
+	b.Close()
+	b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), BackpressureMaxWaitLimit/2)
+	defer cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("held past Close")
+	}
+	if hold, why, _ := b.state(); hold || why != releaseClosed {
+		t.Fatalf("after Close: hold %v (%s)", hold, why)
+	}
+	var nilGate *Backpressure
+	nilGate.Close()
+}

@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		acksHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "acks_held_total",
-			Help: "Acknowledgements of stored events held by back-pressure, by why they were released (caught_up, stalled, out_of_reach, max_wait, sender_gone).",
+			Help: "Acknowledgements of stored events held by back-pressure, by why they were released (caught_up, stalled, out_of_reach, max_wait, sender_gone, shutdown).",
 		}, []string{"release"}),
 		ackHold: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "orb", Subsystem: "webhook", Name: "ack_hold_seconds",
@@ -70,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when back-pressure last saw the slowest checkpoint move within its window (acks may be held), else 0.",
 		}),
 	}
-	for _, release := range []string{releaseCaughtUp, releaseStalled, releaseOutOfReach, releaseMaxWait, releaseSenderGone} {
+	for _, release := range []string{releaseCaughtUp, releaseStalled, releaseOutOfReach, releaseMaxWait, releaseSenderGone, releaseClosed} {
 		m.acksHeld.WithLabelValues(release)
 	}
 	// Refusals are counted before the body is parsed, under type "unknown".

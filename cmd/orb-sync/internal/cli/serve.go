@@ -269,6 +269,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	// (each is answered only after its commit).
 	group.add("http", func() {
 		ready.Store(false)
+		gate.Close() // Held acks go now: their events are stored.
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
 		if err := web.shutdown(shutdownCtx); err != nil {

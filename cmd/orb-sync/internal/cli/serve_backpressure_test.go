@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ const bpTestBound = 2
 type bpServe struct {
 	schema      *pgtest.Schema
 	base, admin string
+	cmd         *exec.Cmd
 }
 
 func startBackpressureServe(t *testing.T, maxWait string) *bpServe {
@@ -59,7 +61,7 @@ func startBackpressureServe(t *testing.T, maxWait string) *bpServe {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return &bpServe{schema: s, base: base, admin: admin}
+	return &bpServe{schema: s, base: base, admin: admin, cmd: cmd}
 }
 
 // post delivers a signed customer.edited webhook with event id id.
@@ -265,5 +267,39 @@ func TestBackpressureSenderGoneLosesNothing(t *testing.T) {
 	b.postOK(t, "evt_5") // The retry: a duplicate, acknowledged.
 	if n := b.metric(t, `orb_webhook_requests_total{outcome="duplicate",type="customer.edited"}`); n != 1 {
 		t.Fatalf("duplicates: %v, want 1", n)
+	}
+}
+
+// TestBackpressureShutdownReleasesHeldAcks: on SIGTERM a held ack goes out
+// at once as 200 (its event is stored): the drain does not wait out the
+// longest hold (4 s here; the answer must come within 2 s).
+func TestBackpressureShutdownReleasesHeldAcks(t *testing.T) {
+	t.Parallel()
+	b := startBackpressureServe(t, "4s")
+	b.overBound(t)
+	answered := make(chan int, 1)
+	go func() {
+		code, err := b.post(context.Background(), "evt_5")
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- code
+	}()
+	waitFor(t, func() bool { return b.metric(t, "orb_webhook_acks_holding") == 1 })
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.NewTimer(2 * time.Second)
+	defer timer.Stop()
+	select {
+	case code := <-answered:
+		if code != http.StatusOK {
+			t.Fatalf("held ack on shutdown: %d, want 200", code)
+		}
+	case <-timer.C:
+		t.Fatal("held ack not answered within 2 s of SIGTERM")
+	}
+	if n := b.stored(t, "evt_5"); n != 1 {
+		t.Fatalf("event stored %d times, want 1", n)
 	}
 }
