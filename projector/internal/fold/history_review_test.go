@@ -173,6 +173,9 @@ func TestFoldShortcutUnderRecomputesAndDeadLetters(t *testing.T) {
 			if count < 8 {
 				t.Fatalf("%s: %d versions: the events do not exercise the fold", table, count)
 			}
+			if table == "subscriptions_history" && dead == "" {
+				t.Fatal("no event dead-lettered: the events do not exercise the fold's data errors")
+			}
 			return rows + "\n" + dead
 		}
 		run := func(tg *Target, round int64) (folded, recomputed string) {
