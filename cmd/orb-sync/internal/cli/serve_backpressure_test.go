@@ -83,6 +83,22 @@ func (b *bpServe) post(ctx context.Context, id string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// postHeld delivers webhook id in the background and returns once its ack
+// is being held; the channel receives the status code when it is answered.
+func (b *bpServe) postHeld(t *testing.T, id string) <-chan int {
+	t.Helper()
+	answered := make(chan int, 1)
+	go func() {
+		code, err := b.post(context.Background(), id)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- code
+	}()
+	waitFor(t, func() bool { return b.metric(t, "orb_webhook_acks_holding") == 1 })
+	return answered
+}
+
 // postOK delivers webhooks that must be acknowledged within 3 s: less
 // than the 4 s hold these tests allow, so a held one fails the test.
 func (b *bpServe) postOK(t *testing.T, ids ...string) {
@@ -195,15 +211,7 @@ func TestBackpressureHoldsUntilCaughtUp(t *testing.T) {
 	t.Parallel()
 	b := startBackpressureServe(t, "4s")
 	b.overBound(t)
-	answered := make(chan int, 1)
-	go func() {
-		code, err := b.post(context.Background(), "evt_5")
-		if err != nil {
-			t.Error(err)
-		}
-		answered <- code
-	}()
-	waitFor(t, func() bool { return b.metric(t, "orb_webhook_acks_holding") == 1 })
+	answered := b.postHeld(t, "evt_5")
 	// Held, and already committed.
 	if n := b.stored(t, "evt_5"); n != 1 {
 		t.Fatalf("held event stored %d times, want 1", n)
@@ -277,15 +285,7 @@ func TestBackpressureShutdownReleasesHeldAcks(t *testing.T) {
 	t.Parallel()
 	b := startBackpressureServe(t, "4s")
 	b.overBound(t)
-	answered := make(chan int, 1)
-	go func() {
-		code, err := b.post(context.Background(), "evt_5")
-		if err != nil {
-			t.Error(err)
-		}
-		answered <- code
-	}()
-	waitFor(t, func() bool { return b.metric(t, "orb_webhook_acks_holding") == 1 })
+	answered := b.postHeld(t, "evt_5")
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
