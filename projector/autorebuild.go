@@ -74,6 +74,9 @@ func (p *Projector) outdated(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, proj := range fold.Projections() {
+		if p.paused(proj) {
+			continue // Rebuilt when it is resumed: this check runs at every start.
+		}
 		if c, ok := cps[proj.Name]; ok && c.Version < proj.Version {
 			out = append(out, proj.Name)
 		}

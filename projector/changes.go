@@ -46,6 +46,9 @@ func Changes(ctx context.Context, db DB, schema, table, id string) ([]Change, er
 	if !ok || !p.History {
 		return nil, fmt.Errorf("%q keeps no history (tables with history: %v)", table, fold.VersionedTables())
 	}
+	if err := checkLive(ctx, db, schema, p.Name); err != nil {
+		return nil, err
+	}
 	rows, err := db.Query(ctx, sqlFor(schema).Changes, p.BaseTable(), id)
 	if err != nil {
 		return nil, fmt.Errorf("reading the changes of %s %s: %w", p.BaseTable(), id, err)

@@ -161,6 +161,24 @@ func readCheckpoints(ctx context.Context, db DB, schema string) (map[string]Chec
 	return out, nil
 }
 
+// ErrPaused is returned when a read needs a history projection that the
+// leader leaves paused (PROJECTOR_HISTORY).
+var ErrPaused = errors.New("history paused")
+
+// checkLive fails with ErrPaused if the projection named is paused: its
+// table stops at its checkpoint, so what it answers would be silently old.
+func checkLive(ctx context.Context, db DB, schema, projection string) error {
+	var seq int64
+	err := db.QueryRow(ctx, sqlFor(schema).PausedCheckpoint, projection).Scan(&seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading whether %s is paused: %w", projection, err)
+	}
+	return fmt.Errorf("%w: %s is paused at log position %d (PROJECTOR_HISTORY); keep it live to read it, and it folds what it missed from the log", ErrPaused, projection, seq)
+}
+
 // readHead returns the last position in the log.
 func readHead(ctx context.Context, db DB, schema string) (int64, error) {
 	return eventlog.Head(ctx, db, schema)

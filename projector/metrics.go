@@ -19,6 +19,7 @@ type Metrics struct {
 	lagEvents      *prometheus.GaugeVec
 	lagSeconds     *prometheus.GaugeVec
 	deadUnresolved *prometheus.GaugeVec
+	paused         *prometheus.GaugeVec
 	applied        *prometheus.CounterVec
 	rowsWritten    *prometheus.CounterVec
 	recomputed     *prometheus.CounterVec
@@ -68,6 +69,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		deadUnresolved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "dead_letters_unresolved",
 			Help: "Events set aside by a projection and not resolved yet.",
+		}, perProjection),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "orb", Subsystem: "projection", Name: "paused",
+			Help: "1 for a history projection left paused by the leader's PROJECTOR_HISTORY (its lag then reads 0), else 0.",
 		}, perProjection),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "orb", Subsystem: "projection", Name: "events_applied_total",
@@ -119,7 +124,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while this instance holds the projector lock and applies events, else 0.",
 		}),
 	}
-	m.status = &statusCollector{gauges: []prometheus.Collector{m.logHead, m.checkpoint, m.lagEvents, m.lagSeconds, m.deadUnresolved}, m: m}
+	m.status = &statusCollector{gauges: []prometheus.Collector{m.logHead, m.checkpoint, m.lagEvents, m.lagSeconds, m.deadUnresolved, m.paused}, m: m}
 	m.all = []prometheus.Collector{m.status,
 		m.applied, m.rowsWritten, m.recomputed, m.deadLetters, m.unapplied, m.batchSeconds, m.batchErrors,
 		m.unknownFields, m.unknownTypes, m.reconnects, m.wakeups, m.leader}
@@ -172,6 +177,11 @@ func (m *Metrics) observeStatus(s Status) {
 		m.lagEvents.WithLabelValues(p.Projection).Set(float64(p.LagEvents))
 		m.lagSeconds.WithLabelValues(p.Projection).Set(p.LagSeconds)
 		m.deadUnresolved.WithLabelValues(p.Projection).Set(float64(p.DeadLetters))
+		paused := 0.0
+		if p.Paused {
+			paused = 1
+		}
+		m.paused.WithLabelValues(p.Projection).Set(paused)
 	}
 }
 

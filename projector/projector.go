@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +82,14 @@ type Config struct {
 	// runner goroutine; it must not block (LagWatcher.Nudge, so
 	// back-pressure sees the new checkpoints at once).
 	AfterRoundFunc func()
+	// PausedHistory names the versioned tables (fold.VersionedTables, e.g.
+	// "invoices") whose history this projector leaves paused
+	// (PROJECTOR_HISTORY): their history tables keep the versions up to
+	// their checkpoints and are not applied; the leader marks them paused
+	// in projection_checkpoints, so lag and status leave them out.
+	// Resuming one folds what it missed from the log. Empty: every
+	// history is live.
+	PausedHistory []string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics, if set, records progress (see NewMetrics).
@@ -145,6 +155,11 @@ func (c Config) validate() error {
 	if c.RoundEvents < 1 || c.RoundEvents > 1_000_000 {
 		errs = append(errs, fmt.Errorf("RoundEvents %d must be between 1 and 1,000,000", c.RoundEvents))
 	}
+	for _, t := range c.PausedHistory {
+		if !slices.Contains(fold.VersionedTables(), t) {
+			errs = append(errs, fmt.Errorf("PausedHistory: %q keeps no history (tables with history: %s)", t, strings.Join(fold.VersionedTables(), ", ")))
+		}
+	}
 	if len(c.ApplicationName) > 40 {
 		errs = append(errs, fmt.Errorf("ApplicationName %q must be at most 40 bytes", c.ApplicationName))
 	}
@@ -178,6 +193,7 @@ type Projector struct {
 	head            int64 // as the last catch-up read it
 	typesCounted    int64 // unknown types are counted up to here
 	typesCountedSet bool
+	pausedWritten   bool // this lead has written PausedHistory to the checkpoints
 	fieldsLogged    map[string]bool
 	runnerBackoff   backoff            // after a catch-up failed as a whole
 	retries         map[string]backoff // per projection, after its batch failed
@@ -255,10 +271,14 @@ func (p *Projector) Start(ctx context.Context) error {
 }
 
 // prepare compiles every projection against its table and creates missing
-// checkpoints.
+// checkpoints. Paused history projections are left out of the targets:
+// nothing is applied to them, and their checkpoints count for nothing.
 func (p *Projector) prepare(ctx context.Context) error {
 	p.targets = p.targets[:0]
 	for _, proj := range fold.Projections() {
+		if p.paused(proj) {
+			continue
+		}
 		t, err := fold.Compile(ctx, p.pool, p.cfg.Schema, proj.Name, proj.Table)
 		if err != nil {
 			return err
@@ -266,6 +286,23 @@ func (p *Projector) prepare(ctx context.Context) error {
 		p.targets = append(p.targets, t)
 	}
 	return ensureCheckpoints(ctx, p.pool, p.cfg.Schema, fold.Projections())
+}
+
+// paused reports whether proj is a history projection this projector
+// leaves paused.
+func (p *Projector) paused(proj fold.Projection) bool {
+	return proj.History && slices.Contains(p.cfg.PausedHistory, proj.BaseTable())
+}
+
+// pausedNames lists the projections this projector leaves paused.
+func (p *Projector) pausedNames() []string {
+	names := []string{}
+	for _, proj := range fold.Projections() {
+		if p.paused(proj) {
+			names = append(names, proj.Name)
+		}
+	}
+	return names
 }
 
 // Stop lets the batch in flight commit (up to DrainTimeout), then stops

@@ -15,6 +15,8 @@ type queries struct {
 	EnsureCheckpoints  string `sql:"ensure_checkpoints"`
 	ReadCheckpoints    string `sql:"read_checkpoints"`
 	SlowestCheckpoint  string `sql:"slowest_checkpoint"`
+	SetPaused          string `sql:"set_paused"`
+	PausedCheckpoint   string `sql:"paused_checkpoint"`
 
 	ListDeadLetters           string `sql:"list_dead_letters"`
 	OldestDeadLetters         string `sql:"oldest_dead_letters"`

@@ -49,6 +49,7 @@ func (p *Projector) run(ctx context.Context) {
 			// and a lead cut every few seconds never ran a round again.
 			term = lctx
 			p.runnerBackoff.succeeded()
+			p.pausedWritten = false // Another instance may have led with other settings.
 		}
 		if lctx == nil || !p.waitForRound(lctx, pace.due()) {
 			continue
@@ -129,6 +130,11 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	p.head = head
 	if err := p.loadCheckpoints(ctx); err != nil {
 		return err
+	}
+	if !p.pausedWritten {
+		if err := p.writePaused(ctx); err != nil {
+			return err
+		}
 	}
 	if !p.typesCountedSet {
 		// Count only what this process applies, not the history before it.
@@ -429,6 +435,35 @@ func (p *Projector) loadCheckpoints(ctx context.Context) error {
 		}
 		p.checkpoints[t.Projection().Name] = c.Seq
 	}
+	return nil
+}
+
+// writePaused marks this projector's paused history projections in
+// projection_checkpoints and every other one live, so that every reader of
+// the lag (back-pressure, metrics, status, on any replica) leaves the
+// paused ones out. Run by the leader at the start of each lead.
+func (p *Projector) writePaused(ctx context.Context) error {
+	rows, err := p.pool.Query(ctx, sqlFor(p.cfg.Schema).SetPaused, p.pausedNames())
+	if err != nil {
+		return fmt.Errorf("marking paused projections: %w", err)
+	}
+	type change struct {
+		Projection string
+		Paused     bool
+	}
+	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[change])
+	if err != nil {
+		return fmt.Errorf("marking paused projections: %w", err)
+	}
+	for _, c := range changes {
+		if c.Paused {
+			p.logger.InfoContext(ctx, "history paused (PROJECTOR_HISTORY): its table keeps the versions up to its checkpoint",
+				slog.String("projection", c.Projection), slog.Int64("checkpoint", p.checkpoints[c.Projection]))
+		} else {
+			p.logger.InfoContext(ctx, "projection resumed: it folds what it missed from the log", slog.String("projection", c.Projection))
+		}
+	}
+	p.pausedWritten = true
 	return nil
 }
 

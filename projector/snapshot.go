@@ -166,6 +166,9 @@ func snapshotTable(ctx context.Context, tx pgx.Tx, cfg SnapshotConfig, p Project
 	}
 	from := fmt.Sprintf("%s where last_event_at <= $1", live)
 	if historyOfTable(p.Table) {
+		if err := checkLive(ctx, tx, cfg.Schema, p.Table+"_history"); err != nil {
+			return 0, fmt.Errorf("%w (or freeze by position, --at-seq, which folds the log)", err)
+		}
 		from = fmt.Sprintf("%s($1)", pgx.Identifier{cfg.Schema, p.Table + "_as_of"}.Sanitize())
 	}
 	list := strings.Join(names, ", ")

@@ -43,6 +43,10 @@ type ProjectionStatus struct {
 	DeadLetters int64
 	// UpdatedAt is when the checkpoint last moved (zero if never).
 	UpdatedAt time.Time
+	// Paused is a history projection the leader leaves where it is
+	// (PROJECTOR_HISTORY): its lag grows on purpose, and LagEvents and
+	// LagSeconds are then 0.
+	Paused bool
 }
 
 // ReadStatus reads every projection's progress in schema. It needs only
@@ -68,6 +72,7 @@ func ReadStatus(ctx context.Context, db DB, schema string) (Status, error) {
 		UpdatedAt  time.Time
 		LagSeconds float64
 		Dead       int64
+		Paused     bool
 	}
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	if err != nil {
@@ -81,11 +86,11 @@ func ReadStatus(ctx context.Context, db DB, schema string) (Status, error) {
 		ps := ProjectionStatus{Projection: p.Name, Table: p.Table, Version: p.Version}
 		if r, ok := byName[p.Name]; ok {
 			ps.StoredVersion, ps.Checkpoint, ps.UpdatedAt = r.Version, r.Seq, r.UpdatedAt
-			ps.LagSeconds, ps.DeadLetters = r.LagSeconds, r.Dead
+			ps.LagSeconds, ps.DeadLetters, ps.Paused = r.LagSeconds, r.Dead, r.Paused
 		}
 		ps.LagEvents = max(st.Head-ps.Checkpoint, 0)
-		if ps.LagEvents == 0 {
-			ps.LagSeconds = 0
+		if ps.LagEvents == 0 || ps.Paused {
+			ps.LagEvents, ps.LagSeconds = 0, 0
 		}
 		st.Projections = append(st.Projections, ps)
 	}

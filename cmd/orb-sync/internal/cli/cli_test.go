@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/orb-sync/orb-sync/projector"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -43,6 +46,8 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 		{"bad lag bound", with("ORB_BACKPRESSURE_LAG_EVENTS", "5k"), nil, `ORB_BACKPRESSURE_LAG_EVENTS="5k" is not an integer`},
 		{"hold past Orb's timeout", with("ORB_BACKPRESSURE_MAX_WAIT", "5s"), nil, "ORB_BACKPRESSURE_MAX_WAIT=5s must be between 10ms and 4s"},
 		{"bad hold", with("ORB_BACKPRESSURE_MAX_WAIT", "2"), nil, "ORB_BACKPRESSURE_MAX_WAIT"},
+		{"history of a table without one", with("PROJECTOR_HISTORY", "invoices,events"), nil, `PROJECTOR_HISTORY="invoices,events": "events" keeps no history`},
+		{"empty history entry", with("PROJECTOR_HISTORY", "invoices,"), nil, `PROJECTOR_HISTORY="invoices,": "" keeps no history`},
 		{"unreachable database", full, []string{"--port", "65000"}, "acquiring a connection"},
 		{"stray argument", full, []string{"extra"}, "unexpected arguments"},
 	}
@@ -57,6 +62,30 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 				t.Fatal("the database URL leaked into the error output")
 			}
 		})
+	}
+}
+
+// TestPausedHistorySetting reads PROJECTOR_HISTORY into the tables to
+// pause: the ones not listed.
+func TestPausedHistorySetting(t *testing.T) {
+	t.Parallel()
+	versioned := projector.VersionedTables()
+	for _, tt := range []struct {
+		live string
+		want []string
+	}{
+		{"all", nil},
+		{"none", versioned},
+		{" invoices , subscriptions_history", slices.DeleteFunc(slices.Clone(versioned), func(t string) bool { return t == "invoices" || t == "subscriptions" })},
+		{strings.Join(versioned, ","), nil},
+	} {
+		got, err := pausedHistory(tt.live)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("PROJECTOR_HISTORY=%q: paused %v, %v; want %v", tt.live, got, err, tt.want)
+		}
+	}
+	if len(versioned) < 3 {
+		t.Fatalf("versioned tables %v: too few to test a list", versioned)
 	}
 }
 

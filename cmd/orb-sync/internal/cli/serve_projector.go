@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +25,7 @@ type projectorSettings struct {
 	roundGapMax  *time.Duration
 	roundEvents  *int
 	pollOnly     *bool
+	history      *string
 }
 
 func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *projectorSettings {
@@ -37,6 +40,8 @@ func addProjectorSettings(fs *flag.FlagSet, env *environment, errs *[]error) *pr
 			"most time between two projector rounds while events trickle in, when rounds are stretched to gather PROJECTOR_ROUND_EVENTS (bounds the added lag)", errs),
 		roundEvents: intSetting(fs, env, setting{"projector-round-events", "PROJECTOR_ROUND_EVENTS"}, 1000,
 			"log positions a projector round tries to gather while events trickle in", errs),
+		history: stringSetting(fs, env, setting{"projector-history", "PROJECTOR_HISTORY"}, "all",
+			"history tables kept live: all, none, or a comma-separated list of versioned tables (e.g. invoices,subscriptions); the others are paused"),
 		pollOnly: fs.Bool("projector-poll-only", env.getenv("PROJECTOR_POLL_ONLY") == "true", "don't LISTEN, only poll (for poolers without sessions; env PROJECTOR_POLL_ONLY=true)"),
 	}
 }
@@ -58,15 +63,50 @@ func (s *projectorSettings) validate() []error {
 	if *s.roundEvents < 1 || *s.roundEvents > 1_000_000 {
 		errs = append(errs, fmt.Errorf("PROJECTOR_ROUND_EVENTS=%d must be between 1 and 1000000", *s.roundEvents))
 	}
+	if _, err := pausedHistory(*s.history); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// pausedHistory reads PROJECTOR_HISTORY: the versioned tables whose
+// history stays live ("all", "none", or a list), as the tables to pause.
+func pausedHistory(live string) ([]string, error) {
+	versioned := projector.VersionedTables()
+	switch strings.TrimSpace(live) {
+	case "all":
+		return nil, nil
+	case "none":
+		return versioned, nil
+	}
+	keep := map[string]bool{}
+	for _, t := range strings.Split(live, ",") {
+		t = strings.TrimSuffix(strings.TrimSpace(t), "_history")
+		if !slices.Contains(versioned, t) {
+			return nil, fmt.Errorf("PROJECTOR_HISTORY=%q: %q keeps no history; give all, none, or tables among %s", live, t, strings.Join(versioned, ", "))
+		}
+		keep[t] = true
+	}
+	var paused []string
+	for _, t := range versioned {
+		if !keep[t] {
+			paused = append(paused, t)
+		}
+	}
+	return paused, nil
 }
 
 // startProjector starts the projector (unless disabled); its setup (compiling projections
 // against their tables, the LISTEN connection) fails here, not later.
 func startProjector(ctx context.Context, s *projectorSettings, pool *pgxpool.Pool, schema string, logger *slog.Logger, reg prometheus.Registerer,
 	rebuildMetrics *projector.RebuildMetrics, afterRound func()) (*projector.Projector, error) {
+	paused, err := pausedHistory(*s.history)
+	if err != nil {
+		return nil, err
+	}
 	p, err := projector.New(pool, projector.Config{
 		Schema:           schema,
+		PausedHistory:    paused,
 		BatchSize:        *s.batchSize,
 		PollInterval:     *s.pollInterval,
 		RoundInterval:    *s.roundGap,

@@ -51,8 +51,11 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 		if !p.UpdatedAt.IsZero() {
 			updated = p.UpdatedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%s\n", p.Projection, p.Checkpoint, p.LagEvents,
-			(time.Duration(p.LagSeconds * float64(time.Second))).Round(time.Millisecond), p.DeadLetters, version, updated)
+		lagEvents, lag := fmt.Sprint(p.LagEvents), (time.Duration(p.LagSeconds * float64(time.Second))).Round(time.Millisecond).String()
+		if p.Paused {
+			lagEvents, lag = "paused", "-"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%s\n", p.Projection, p.Checkpoint, lagEvents, lag, p.DeadLetters, version, updated)
 	}
 	if err := w.Flush(); err != nil {
 		return err
