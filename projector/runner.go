@@ -450,6 +450,7 @@ func (p *Projector) writePaused(ctx context.Context) error {
 	type change struct {
 		Projection string
 		Paused     bool
+		Seq        int64
 	}
 	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[change])
 	if err != nil {
@@ -458,9 +459,10 @@ func (p *Projector) writePaused(ctx context.Context) error {
 	for _, c := range changes {
 		if c.Paused {
 			p.logger.InfoContext(ctx, "history paused (PROJECTOR_HISTORY): its table keeps the versions up to its checkpoint",
-				slog.String("projection", c.Projection), slog.Int64("checkpoint", p.checkpoints[c.Projection]))
+				slog.String("projection", c.Projection), slog.Int64("checkpoint", c.Seq))
 		} else {
-			p.logger.InfoContext(ctx, "projection resumed: it folds what it missed from the log", slog.String("projection", c.Projection))
+			p.logger.InfoContext(ctx, "projection resumed: it folds what it missed from the log", slog.String("projection", c.Projection),
+				slog.Int64("checkpoint", c.Seq))
 		}
 	}
 	p.pausedWritten = true
