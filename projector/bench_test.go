@@ -77,33 +77,55 @@ func BenchmarkDrain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// history=false leaves the history projections out: the pair
-		// measures what keeping every version costs the live path.
-		for _, history := range []bool{false, true} {
-			b.Run(fmt.Sprintf("events=%d/batch=%d/history=%v", events, batch, history), func(b *testing.B) {
-				drainBench(b, s.Pool, s.Name, events, batch, history, floor)
+		for _, v := range historyVariants(b) {
+			b.Run(fmt.Sprintf("events=%d/batch=%d/history=%s", events, batch, v.name), func(b *testing.B) {
+				drainBench(b, s.Pool, s.Name, events, batch, v.paused, floor)
 			})
 		}
 	}
 }
 
+// historyVariant is a drain's PROJECTOR_HISTORY: the versioned tables
+// whose history it leaves paused.
+type historyVariant struct {
+	name   string
+	paused []string
+}
+
+// historyVariants are the drains to run: history=false pauses every
+// history (PROJECTOR_HISTORY=none) and history=true keeps all, so the pair
+// measures what keeping every version costs the live path;
+// ORB_BENCH_HISTORY (e.g. "invoices,subscriptions") adds a drain keeping
+// only those.
+func historyVariants(tb testing.TB) []historyVariant {
+	variants := []historyVariant{{"false", versioned}, {"true", nil}}
+	if list := os.Getenv("ORB_BENCH_HISTORY"); list != "" {
+		live := strings.Split(list, ",")
+		for _, t := range live {
+			if !slices.Contains(versioned, t) {
+				tb.Fatalf("ORB_BENCH_HISTORY: %q keeps no history (tables with history: %v)", t, versioned)
+			}
+		}
+		paused := slices.DeleteFunc(slices.Clone(versioned), func(t string) bool { return slices.Contains(live, t) })
+		variants = append(variants, historyVariant{list, paused})
+	}
+	return variants
+}
+
 // drainBench drains the backlog with the live path, b.N times.
-func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch int, history bool, floor time.Duration) {
+func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch int, paused []string, floor time.Duration) {
 	ctx := context.Background()
 	floorPerSec := float64(events) / floor.Seconds()
 	var drain time.Duration
 	for b.Loop() {
 		b.StopTimer() // Empty the tables; not measured.
 		resetProjections(b, pool, schema)
-		p, err := New(pool, Config{Schema: schema, BatchSize: batch, Logger: benchLogger()})
+		p, err := New(pool, Config{Schema: schema, BatchSize: batch, PausedHistory: paused, Logger: benchLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := p.prepare(ctx); err != nil {
 			b.Fatal(err)
-		}
-		if !history {
-			p.targets = slices.DeleteFunc(p.targets, func(t *fold.Target) bool { return t.Projection().History })
 		}
 		b.StartTimer()
 		t := time.Now()
