@@ -14,7 +14,7 @@ import (
 )
 
 // TestServePausedHistory runs serve with its projector and
-// PROJECTOR_HISTORY=customers: every other history table is paused at 0
+// PROJECTOR_HISTORY=customers: the ten other history tables are paused at 0
 // while the log grows. Back-pressure (bound 2) must not count them, or its
 // lag estimate would stay at the log head and hold every ack; the metrics
 // and `orb-sync status` must say they are paused.
@@ -62,7 +62,7 @@ func TestServePausedHistory(t *testing.T) {
 			b.metric(t, `orb_projection_checkpoint_seq{projection="customers"}`) == head
 	})
 	// The estimate back-pressure holds acks by: 0 once the live tables
-	// are caught up, though six tables have applied nothing.
+	// are caught up, though ten history tables are paused at 0.
 	waitFor(t, func() bool { return b.metric(t, "orb_webhook_backpressure_lag_events") == 0 })
 	for _, series := range []struct {
 		name string
