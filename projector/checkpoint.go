@@ -165,16 +165,25 @@ func readCheckpoints(ctx context.Context, db DB, schema string) (map[string]Chec
 // leader leaves paused (PROJECTOR_HISTORY).
 var ErrPaused = errors.New("history paused")
 
+// PausedAt reports whether the projection named is paused
+// (PROJECTOR_HISTORY), and the log position its table stops at.
+func PausedAt(ctx context.Context, db DB, schema, projection string) (seq int64, paused bool, err error) {
+	err = db.QueryRow(ctx, sqlFor(schema).PausedCheckpoint, projection).Scan(&seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("reading whether %s is paused: %w", projection, err)
+	}
+	return seq, true, nil
+}
+
 // checkLive fails with ErrPaused if the projection named is paused: its
 // table stops at its checkpoint, so what it answers would be silently old.
 func checkLive(ctx context.Context, db DB, schema, projection string) error {
-	var seq int64
-	err := db.QueryRow(ctx, sqlFor(schema).PausedCheckpoint, projection).Scan(&seq)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
-	case err != nil:
-		return fmt.Errorf("reading whether %s is paused: %w", projection, err)
+	seq, paused, err := PausedAt(ctx, db, schema, projection)
+	if err != nil || !paused {
+		return err
 	}
 	return fmt.Errorf("%w: %s is paused at log position %d (PROJECTOR_HISTORY); keep it live to read it, and it folds what it missed from the log", ErrPaused, projection, seq)
 }

@@ -394,3 +394,30 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("before the first event: %d events, state %v, %v", len(tl.Events), tl.State, err)
 	}
 }
+
+// TestEntityPageSaysHistoryIsPaused: with the customers' history paused
+// by the leader's PROJECTOR_HISTORY, the entity page's timeline and as-of
+// row stop at its checkpoint, and the page says so rather than show an
+// old timeline as if it were whole.
+func TestEntityPageSaysHistoryIsPaused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	page := "/console/customer/" + consoletest.CustomerID
+	if r := f.get(t, page); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	} else {
+		r.mustNotContain(t, "is paused")
+	}
+	var seq int64
+	if err := f.schema.Pool.QueryRow(context.Background(), "update "+f.schema.Name+
+		".projection_checkpoints set paused = true where projection = 'customers_history' returning seq").Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	notice := fmt.Sprintf("The history of <code>customers</code> is paused at log position %d (<code>PROJECTOR_HISTORY</code>)", seq)
+	r := f.get(t, page)
+	r.mustContain(t, notice, "the timeline leaves out every later event", "customer.edited")
+	r = f.get(t, page+"?as_of=2025-02-01T00:00:00")
+	r.mustContain(t, notice, "the timeline and the row as of then leave out every later event")
+	// Other kinds' histories are live: no notice.
+	f.get(t, "/console/invoice/"+consoletest.InvoiceID).mustNotContain(t, "is paused")
+}

@@ -37,6 +37,11 @@ type Timeline struct {
 	State map[string]Value
 	// Earlier is set when older events exist than the ones listed.
 	Earlier bool
+	// Paused is set when the kind's history projection is paused
+	// (PROJECTOR_HISTORY): the events and State end at PausedAt, its
+	// checkpoint, however far the log has gone since.
+	Paused   bool
+	PausedAt int64
 }
 
 // TimelineEvent is one event and what it changed.
@@ -112,6 +117,9 @@ func (h *tableHistory) Timeline(ctx context.Context, kind, id string, asOf time.
 		list, t.Earlier = list[:timelineLimit], true
 	}
 	t.Events = list
+	if t.PausedAt, t.Paused, err = projector.PausedAt(ctx, h.pool, h.schema, projectionOf[kind]+"_history"); err != nil {
+		return Timeline{}, err
+	}
 	if asOf.IsZero() {
 		return t, nil
 	}
