@@ -100,13 +100,10 @@ type historyVariant struct {
 func historyVariants(tb testing.TB) []historyVariant {
 	variants := []historyVariant{{"false", versioned}, {"true", nil}}
 	if list := os.Getenv("ORB_BENCH_HISTORY"); list != "" {
-		live := strings.Split(list, ",")
-		for _, t := range live {
-			if !slices.Contains(versioned, t) {
-				tb.Fatalf("ORB_BENCH_HISTORY: %q keeps no history (tables with history: %v)", t, versioned)
-			}
+		paused, err := PausedHistoryFor(list)
+		if err != nil {
+			tb.Fatalf("ORB_BENCH_HISTORY: %v", err)
 		}
-		paused := slices.DeleteFunc(slices.Clone(versioned), func(t string) bool { return slices.Contains(live, t) })
 		variants = append(variants, historyVariant{list, paused})
 	}
 	return variants

@@ -96,7 +96,13 @@ func (b *testBundle) start(t *testing.T, cfg Config) *Projector {
 // of batchSize: the live path, deterministic for tests.
 func (b *testBundle) drain(t *testing.T, batchSize int) *Projector {
 	t.Helper()
-	p, err := New(b.schema.Pool, b.config(Config{BatchSize: batchSize}))
+	return b.drainWith(t, Config{BatchSize: batchSize})
+}
+
+// drainWith is drain with the projector configured by cfg.
+func (b *testBundle) drainWith(t *testing.T, cfg Config) *Projector {
+	t.Helper()
+	p, err := New(b.schema.Pool, b.config(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,16 +32,7 @@ func TestPausedHistory(t *testing.T) {
 	paused := []string{"subscriptions", "invoices"}
 	for i := 60; i < len(events); i += 20 {
 		b.append(t, events[i:i+20]...)
-		p, err := New(b.schema.Pool, b.config(Config{PausedHistory: paused}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.prepare(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.catchUp(ctx); err != nil {
-			t.Fatal(err)
-		}
+		b.drainWith(t, Config{PausedHistory: paused})
 	}
 	head, err := readHead(ctx, b.schema.Pool, b.schema.Name)
 	if err != nil {

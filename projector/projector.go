@@ -288,6 +288,34 @@ func (p *Projector) prepare(ctx context.Context) error {
 	return ensureCheckpoints(ctx, p.pool, p.cfg.Schema, fold.Projections())
 }
 
+// PausedHistoryFor reads a PROJECTOR_HISTORY value, the versioned tables
+// whose history stays live ("all", "none", or a comma-separated list; a
+// "_history" suffix is allowed), into the tables to pause: PausedHistory.
+func PausedHistoryFor(live string) ([]string, error) {
+	versioned := fold.VersionedTables()
+	switch strings.TrimSpace(live) {
+	case "all":
+		return nil, nil
+	case "none":
+		return versioned, nil
+	}
+	keep := map[string]bool{}
+	for _, t := range strings.Split(live, ",") {
+		t = strings.TrimSuffix(strings.TrimSpace(t), "_history")
+		if !slices.Contains(versioned, t) {
+			return nil, fmt.Errorf("%q keeps no history; give all, none, or tables among %s", t, strings.Join(versioned, ", "))
+		}
+		keep[t] = true
+	}
+	var paused []string
+	for _, t := range versioned {
+		if !keep[t] {
+			paused = append(paused, t)
+		}
+	}
+	return paused, nil
+}
+
 // paused reports whether proj is a history projection this projector
 // leaves paused.
 func (p *Projector) paused(proj fold.Projection) bool {

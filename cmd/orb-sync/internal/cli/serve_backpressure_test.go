@@ -35,13 +35,20 @@ type bpServe struct {
 
 func startBackpressureServe(t *testing.T, maxWait string) *bpServe {
 	t.Helper()
+	return startServeWith(t, "PROJECTOR_ENABLED=false",
+		"ORB_BACKPRESSURE_LAG_EVENTS="+strconv.Itoa(bpTestBound), "ORB_BACKPRESSURE_MAX_WAIT="+maxWait)
+}
+
+// startServeWith runs `orb-sync serve` on a new empty schema with the
+// secret post signs with, and env added; it returns once serve is ready.
+func startServeWith(t *testing.T, env ...string) *bpServe {
+	t.Helper()
 	s := pgtest.NewEmptySchema(t)
 	args, base, admin := serveArgs(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
-		"ORB_WEBHOOK_SECRET=bp-secret", "LOG_FORMAT=text", "PROJECTOR_ENABLED=false",
-		"ORB_BACKPRESSURE_LAG_EVENTS="+strconv.Itoa(bpTestBound), "ORB_BACKPRESSURE_MAX_WAIT="+maxWait)
+	cmd.Env = append(append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
+		"ORB_WEBHOOK_SECRET=bp-secret", "LOG_FORMAT=text"), env...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

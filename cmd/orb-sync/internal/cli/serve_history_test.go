@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
 // TestServePausedHistory runs serve with its projector and
@@ -20,33 +15,8 @@ import (
 // and `orb-sync status` must say they are paused.
 func TestServePausedHistory(t *testing.T) {
 	t.Parallel()
-	s := pgtest.NewEmptySchema(t)
-	args, base, admin := serveArgs(t)
-	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "ORB_SYNC_TEST_MAIN=1", "DATABASE_URL="+s.URL, "DATABASE_SCHEMA="+s.Name,
-		"ORB_WEBHOOK_SECRET=bp-secret", "LOG_FORMAT=text", "PROJECTOR_HISTORY=customers",
-		"ORB_BACKPRESSURE_LAG_EVENTS=2", "ORB_BACKPRESSURE_MAX_WAIT=4s")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("serve's stderr:\n%s", stderr.String())
-		}
-	})
-	waitFor(t, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	b := &bpServe{schema: s, base: base, admin: admin, cmd: cmd}
+	b := startServeWith(t, "PROJECTOR_HISTORY=customers", "ORB_BACKPRESSURE_LAG_EVENTS=2", "ORB_BACKPRESSURE_MAX_WAIT=4s")
+	s := b.schema
 	ids := []string{"evt_1", "evt_2", "evt_3", "evt_4", "evt_5", "evt_6"}
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -69,29 +67,11 @@ func (s *projectorSettings) validate() []error {
 	return errs
 }
 
-// pausedHistory reads PROJECTOR_HISTORY: the versioned tables whose
-// history stays live ("all", "none", or a list), as the tables to pause.
+// pausedHistory reads PROJECTOR_HISTORY into the tables to pause.
 func pausedHistory(live string) ([]string, error) {
-	versioned := projector.VersionedTables()
-	switch strings.TrimSpace(live) {
-	case "all":
-		return nil, nil
-	case "none":
-		return versioned, nil
-	}
-	keep := map[string]bool{}
-	for _, t := range strings.Split(live, ",") {
-		t = strings.TrimSuffix(strings.TrimSpace(t), "_history")
-		if !slices.Contains(versioned, t) {
-			return nil, fmt.Errorf("PROJECTOR_HISTORY=%q: %q keeps no history; give all, none, or tables among %s", live, t, strings.Join(versioned, ", "))
-		}
-		keep[t] = true
-	}
-	var paused []string
-	for _, t := range versioned {
-		if !keep[t] {
-			paused = append(paused, t)
-		}
+	paused, err := projector.PausedHistoryFor(live)
+	if err != nil {
+		return nil, fmt.Errorf("PROJECTOR_HISTORY=%q: %w", live, err)
 	}
 	return paused, nil
 }
