@@ -210,13 +210,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 }
 
-// sameLog compares every column of both logs, bodies byte for byte (as
+// sameLog compares every column of both logs (refs too: import builds
+// them as the appender does), bodies byte for byte (as
 // eventlog.DecodeBody reads them: raw or compressed by the appender).
 func sameLog(t *testing.T, a, b *pgtest.Schema) {
 	t.Helper()
 	dump := func(s *pgtest.Schema) []string {
 		rows, err := s.Pool.Query(context.Background(), `select row(seq, event_id, type, created_at, received_at, source,
-  resource_type, resource_id, payload, orb_timestamp, orb_signature)::text, `+eventlog.BodyColumns+` from `+
+  resource_type, resource_id, payload, orb_timestamp, orb_signature, refs)::text, `+eventlog.BodyColumns+` from `+
 			pgx.Identifier{s.Name, "events"}.Sanitize()+` order by seq`)
 		if err != nil {
 			t.Fatal(err)
