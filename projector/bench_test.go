@@ -77,9 +77,25 @@ func BenchmarkDrain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, v := range historyVariants(b) {
+		// history=false first: its time is the baseline of the floors
+		// (history_floor_bench_test.go), run next, and of the drains with
+		// history.
+		var without time.Duration
+		for i, v := range historyVariants(b) {
+			if i == 1 {
+				for _, f := range historyFloors {
+					b.Run(fmt.Sprintf("events=%d/batch=%d/floor=%s", events, batch, f.name), func(b *testing.B) {
+						floorBench(b, s.Pool, s.Name, events, batch, f, false, without)
+					})
+				}
+			}
 			b.Run(fmt.Sprintf("events=%d/batch=%d/history=%s", events, batch, v.name), func(b *testing.B) {
-				drainBench(b, s.Pool, s.Name, events, batch, v.paused, floor)
+				took := drainBench(b, s.Pool, s.Name, events, batch, v.paused, floor)
+				if i == 0 {
+					without = took
+				} else {
+					reportWithoutHistory(b, took, without)
+				}
 			})
 		}
 	}
@@ -109,8 +125,9 @@ func historyVariants(tb testing.TB) []historyVariant {
 	return variants
 }
 
-// drainBench drains the backlog with the live path, b.N times.
-func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch int, paused []string, floor time.Duration) {
+// drainBench drains the backlog with the live path, b.N times, and
+// returns the time of one drain.
+func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch int, paused []string, floor time.Duration) time.Duration {
 	ctx := context.Background()
 	floorPerSec := float64(events) / floor.Seconds()
 	var drain time.Duration
@@ -137,6 +154,7 @@ func drainBench(b *testing.B, pool *pgxpool.Pool, schema string, events, batch i
 	b.ReportMetric(floorPerSec, "floor-events/s")
 	b.ReportMetric(perRun.Seconds()/floor.Seconds(), "x-floor")
 	b.Logf("drain %s (%.0f events/s), %.2f× the floor", perRun.Round(time.Millisecond), perSec, perRun.Seconds()/floor.Seconds())
+	return perRun
 }
 
 // fillBacklog writes n events in one INSERT ... SELECT from templates, as

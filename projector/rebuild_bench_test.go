@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
 	"github.com/orb-sync/orb-sync/sql/pgtest"
 )
 
@@ -38,7 +39,17 @@ func BenchmarkRebuild(b *testing.B) {
 	// history=false leaves the history projections out: the pair measures
 	// what keeping every version costs a rebuild, and the first compares
 	// with releases before history.
+	// Between the two, history's floors (history_floor_bench_test.go) in
+	// the rebuild's chunks, against history=false.
+	var without time.Duration
 	for _, history := range []bool{false, true} {
+		if history {
+			for _, f := range historyFloors {
+				b.Run("floor="+f.name, func(b *testing.B) {
+					floorBench(b, s.Pool, s.Name, events, fold.HistoryChunkMax, f, true, without)
+				})
+			}
+		}
 		var names []string
 		for _, p := range catalog {
 			if history || !p.History {
@@ -46,13 +57,19 @@ func BenchmarkRebuild(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("history=%v", history), func(b *testing.B) {
-			rebuildBench(b, r, names, events, floor)
+			took := rebuildBench(b, r, names, events, floor)
+			if history {
+				reportWithoutHistory(b, took, without)
+			} else {
+				without = took
+			}
 		})
 	}
 }
 
-// rebuildBench rebuilds the named projections b.N times.
-func rebuildBench(b *testing.B, r *Rebuilder, names []string, events int, floor time.Duration) {
+// rebuildBench rebuilds the named projections b.N times and returns the
+// time of one rebuild.
+func rebuildBench(b *testing.B, r *Rebuilder, names []string, events int, floor time.Duration) time.Duration {
 	ctx := context.Background()
 	var took time.Duration
 	for b.Loop() {
@@ -69,4 +86,5 @@ func rebuildBench(b *testing.B, r *Rebuilder, names []string, events int, floor 
 	b.ReportMetric(perRun.Seconds()/floor.Seconds(), "x-floor")
 	b.Logf("rebuild of every table %s (%.0f events/s), %.2f× the floor (%s)", perRun.Round(time.Millisecond),
 		float64(events)/perRun.Seconds(), perRun.Seconds()/floor.Seconds(), floor.Round(time.Millisecond))
+	return perRun
 }

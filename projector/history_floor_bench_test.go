@@ -1,0 +1,263 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orb-sync/orb-sync/projector/internal/fold"
+)
+
+// History's floors (issue 11). Keeping every version must cost at most
+// 20% of the live path and 30% of a rebuild without history. These
+// benchmarks measure, on the drain's and the rebuild's own log, how much
+// of that budget the least work of each kind takes when run alone, in
+// rounds of positions as the folds run: whatever layout history uses,
+// it pays at least the floor of what it does. Each floor covers the
+// tables of the mix whose every event is a version (customers,
+// subscriptions, invoices: fillBacklog changes each object's metadata at
+// every event), none of the versions of embedded objects (plans,
+// prices, customers of subscriptions), and closes no earlier version:
+// it is below what any history of the mix must do.
+//
+// Each floor reports x-without-history, its time as a multiple of the
+// same call's drain or rebuild without history (history=false), to set
+// against the budgets of 0.2 and 0.3.
+
+// historyFloor is one kind of least work, as a statement run per table
+// and round.
+type historyFloor struct {
+	name string
+	// writes says the floor fills a floor table of its own.
+	writes bool
+	// round returns the statement for one table: $1 and $2 bound the
+	// positions (seq in ($1, $2]), $3 is the event type.
+	round func(t floorTable) string
+}
+
+// floorTable is a versioned table of the mix whose every event is a
+// version, as one floor reads and writes it.
+type floorTable struct {
+	versioned string // the current table, e.g. "subscriptions"
+	eventType string // the type of the events that version it
+	object    string // the payload key of its object
+	cols      []fold.Column
+	// Quoted names: the log, the history table and the floor's table.
+	events, history, target string
+}
+
+var floorTables = []struct{ versioned, eventType, object string }{
+	{"customers", "customer.edited", "customer"},
+	{"subscriptions", "subscription.edited", "subscription"},
+	{"invoices", "invoice.issued", "invoice"},
+}
+
+// historyFloors, from the least work to the most:
+//   - version-rows: a narrow row per version (entity, interval, event),
+//     from the log's columns alone, with the history table's key and
+//     as-of index: what versions cost without their objects.
+//   - objects: each version's object read from its payload, nothing
+//     written: what a pass over the objects costs.
+//   - records: each object turned into the history table's typed row,
+//     nothing written.
+//   - scalar-rows: those rows written with every jsonb column null.
+//   - typed-rows: the rows written whole, as today's history tables
+//     hold them (objects repeated in each version).
+var historyFloors = []historyFloor{
+	{name: "version-rows", writes: true, round: func(t floorTable) string {
+		return `insert into ` + t.target + ` (id, valid_from, valid_to, last_event_id, last_event_seq, event_type, event_source)
+select e.resource_id, e.created_at, 'infinity', e.event_id, e.seq, e.type, e.source
+from ` + t.events + ` e
+where e.seq > $1 and e.seq <= $2 and e.type = $3`
+	}},
+	{name: "objects", round: func(t floorTable) string {
+		return `select count(e.payload -> ` + quoteLiteral(t.object) + `)
+from ` + t.events + ` e
+where e.seq > $1 and e.seq <= $2 and e.type = $3`
+	}},
+	{name: "records", round: func(t floorTable) string {
+		return `select count(r.*)
+from ` + t.events + ` e cross join lateral jsonb_populate_record(null::` + t.history + `, e.payload -> ` + quoteLiteral(t.object) + `) r
+where e.seq > $1 and e.seq <= $2 and e.type = $3`
+	}},
+	{name: "scalar-rows", writes: true, round: func(t floorTable) string { return typedRowsSQL(t, false) }},
+	{name: "typed-rows", writes: true, round: func(t floorTable) string { return typedRowsSQL(t, true) }},
+}
+
+// typedRowsSQL writes each event's version as a row of the history
+// table's type, its jsonb columns null unless withObjects.
+func typedRowsSQL(t floorTable, withObjects bool) string {
+	var names, values []string
+	for _, c := range t.cols {
+		if c.Generated {
+			continue
+		}
+		id := pgx.Identifier{c.Name}.Sanitize()
+		var v string
+		switch c.Name {
+		case "id":
+			v = "e.resource_id"
+		case colLastEventID:
+			v = "e.event_id"
+		case colLastEventSeq:
+			v = "e.seq"
+		case colLastEventAt, "valid_from":
+			v = "e.created_at"
+		case "valid_to":
+			v = "'infinity'"
+		case "event_type":
+			v = "e.type"
+		case "event_source":
+			v = "e.source"
+		case "folded_seq", "folded_at":
+			v = "null"
+		default:
+			v = "r." + id
+			if c.Type == "jsonb" && !withObjects {
+				v = "null"
+			}
+		}
+		names = append(names, id)
+		values = append(values, v)
+	}
+	return `insert into ` + t.target + ` (` + strings.Join(names, ", ") + `)
+select ` + strings.Join(values, ", ") + `
+from ` + t.events + ` e cross join lateral jsonb_populate_record(null::` + t.history + `, e.payload -> ` + quoteLiteral(t.object) + `) r
+where e.seq > $1 and e.seq <= $2 and e.type = $3`
+}
+
+// quoteLiteral quotes one of this file's own constants (a payload key)
+// as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// floorBench runs floor f over the first events positions, in rounds of
+// round positions, b.N times, each into empty floor tables. With
+// lateIndexes (the rebuild's floors), the floor tables have only their
+// key while they fill and build the as-of index after, as a rebuild's
+// shadow tables do; otherwise they keep both indexes from the start, as
+// the live tables do. without is the same call's time without history.
+func floorBench(b *testing.B, pool *pgxpool.Pool, schema string, events, round int, f historyFloor, lateIndexes bool, without time.Duration) {
+	ctx := context.Background()
+	var tables []floorTable
+	var stmts []string
+	for _, ft := range floorTables {
+		cols, err := fold.ReadColumns(ctx, pool, schema, ft.versioned+"_history")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := floorTable{versioned: ft.versioned, eventType: ft.eventType, object: ft.object, cols: cols,
+			events: pgx.Identifier{schema, "events"}.Sanitize(), history: pgx.Identifier{schema, ft.versioned + "_history"}.Sanitize()}
+		if f.writes {
+			t.target = pgx.Identifier{schema, "floor_" + strings.ReplaceAll(f.name, "-", "_") + "_" + ft.versioned}.Sanitize()
+		}
+		tables = append(tables, t)
+		stmts = append(stmts, f.round(t))
+	}
+	perTable := make([]time.Duration, len(tables))
+	var took time.Duration
+	for b.Loop() {
+		b.StopTimer() // New floor tables; not measured.
+		for _, t := range tables {
+			if t.target != "" {
+				createFloorTable(b, pool, f.name, t.target, t.history, lateIndexes)
+			}
+		}
+		b.StartTimer()
+		for i, t := range tables {
+			start := time.Now()
+			for lo := 0; lo < events; lo += round {
+				floorRound(b, pool, stmts[i], lo, min(lo+round, events), t.eventType)
+			}
+			if t.target != "" && lateIndexes {
+				mustExec(b, pool, fmt.Sprintf("create index on %s (valid_to, valid_from)", t.target))
+			}
+			d := time.Since(start)
+			perTable[i] += d
+			took += d
+		}
+	}
+	for _, t := range tables {
+		if t.target != "" {
+			checkFloorVersions(b, pool, t.target, t.events, t.eventType)
+		}
+	}
+	var parts []string
+	for i, t := range tables {
+		parts = append(parts, fmt.Sprintf("%s %s", t.versioned, (perTable[i]/time.Duration(b.N)).Round(time.Millisecond)))
+	}
+	b.Logf("floor %s: %s (%s)", f.name, (took / time.Duration(b.N)).Round(time.Millisecond), strings.Join(parts, ", "))
+	reportWithoutHistory(b, took/time.Duration(b.N), without)
+}
+
+// createFloorTable makes an empty floor table: for version-rows the
+// version columns alone, otherwise the history table's columns; with
+// the history table's key, and its as-of index unless lateIndexes.
+func createFloorTable(b *testing.B, pool *pgxpool.Pool, floor, target, history string, lateIndexes bool) {
+	mustExec(b, pool, "drop table if exists "+target)
+	if floor == "version-rows" {
+		mustExec(b, pool, "create table "+target+` (id text not null, valid_from timestamptz not null, valid_to timestamptz not null,
+  last_event_id text not null, last_event_seq bigint not null, event_type text not null, event_source text not null,
+  primary key (id, valid_from, last_event_seq))`)
+	} else {
+		// The history table's columns, compression and key.
+		mustExec(b, pool, fmt.Sprintf("create table %s (like %s including defaults including generated including constraints including compression, primary key (id, valid_from, last_event_seq))", target, history))
+	}
+	if !lateIndexes {
+		mustExec(b, pool, fmt.Sprintf("create index on %s (valid_to, valid_from)", target))
+	}
+}
+
+// floorRound runs one round in its own transaction, with the folds'
+// session settings, as the live path runs a batch.
+func floorRound(b *testing.B, pool *pgxpool.Pool, stmt string, lo, hi int, eventType string) {
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fold.PrepareTx(ctx, tx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, stmt, lo, hi, eventType); err != nil {
+		b.Fatalf("%v\n%s", err, stmt)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// checkFloorVersions fails unless the floor table holds a version for
+// every event of its type: a floor that wrote less would flatter.
+func checkFloorVersions(b *testing.B, pool *pgxpool.Pool, target, events, eventType string) {
+	var rows, want int64
+	if err := pool.QueryRow(context.Background(), fmt.Sprintf("select (select count(*) from %s), (select count(*) from %s where type = $1)", target, events),
+		eventType).Scan(&rows, &want); err != nil {
+		b.Fatal(err)
+	}
+	if rows != want || want == 0 {
+		b.Fatalf("%s holds %d versions; the log has %d %s events", target, rows, want, eventType)
+	}
+}
+
+// reportWithoutHistory reports took as a multiple of the same call's run
+// without history (0 when that run was filtered out).
+func reportWithoutHistory(b *testing.B, took, without time.Duration) {
+	if without <= 0 {
+		b.Logf("no history=false run in this call: x-without-history not reported")
+		return
+	}
+	b.ReportMetric(took.Seconds()/without.Seconds(), "x-without-history")
+}
+
+func mustExec(b *testing.B, pool *pgxpool.Pool, stmt string, args ...any) {
+	b.Helper()
+	if _, err := pool.Exec(context.Background(), stmt, args...); err != nil {
+		b.Fatalf("%v\n%s", err, stmt)
+	}
+}
