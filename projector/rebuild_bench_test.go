@@ -39,6 +39,7 @@ func BenchmarkRebuild(b *testing.B) {
 	// history=false leaves the history projections out: the pair measures
 	// what keeping every version costs a rebuild, and the first compares
 	// with releases before history.
+	//
 	// Between the two, history's floors (history_floor_bench_test.go) in
 	// the rebuild's chunks, against history=false.
 	var without time.Duration

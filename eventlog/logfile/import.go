@@ -35,10 +35,10 @@ type ImportConfig struct {
 // byte (the payload is parsed from it and its refs built, as on append).
 // A stored frame (version 2) is decompressed once, which checks its
 // content size and checksum, and kept as it came; a plain body is
-// compressed as the appender would. The log head moves to the last position. It refuses a
-// log that is not empty (ErrNotEmpty), a file of another format, positions
-// that do not increase and a frame that does not decode; on any error
-// nothing is imported.
+// compressed as the appender would. The log head moves to the last
+// position. It refuses a log that is not empty (ErrNotEmpty), a file of
+// another format, positions that do not increase and a frame that does
+// not decode; on any error nothing is imported.
 func Import(ctx context.Context, db eventlog.DB, r io.Reader, cfg ImportConfig) (Progress, error) {
 	p := Progress{Started: time.Now()}
 	br := bufio.NewReaderSize(r, 1<<20)
