@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,14 +97,19 @@ func wholeTable(b *testing.B, db DB, asOf, cols string, at time.Time, want int) 
 }
 
 // BenchmarkAsOf measures the as-of reads on the reference mix
-// (webhooktest: subscriptions are ~54 KB webhooks, every event changes its
-// object): ORB_BENCH_EVENTS events (default 30,000) about
-// ORB_BENCH_ENTITIES entities per kind (default 10,000), built with COPY
-// and folded by a rebuild of subscriptions and their history. With
+// (webhooktest: thirds customer.edited ~1 KB, subscription.edited ~54 KB,
+// invoice.issued ~4 KB; every event changes its object): ORB_BENCH_EVENTS
+// events (default 30,000) about ORB_BENCH_ENTITIES entities per kind
+// (default 10,000), built with COPY and folded by a rebuild of customers,
+// subscriptions, invoices and their histories. With
 // ORB_BENCH_KEEP=<schema> the log is built once into that schema and kept
-// (a 1,000,000-event one takes far longer to build than to measure).
-// The instant is the time of the middle event. current-table reads the
-// current subscriptions whole, whole-table's baseline.
+// (a 1,000,000-event one takes far longer to build than to measure). The
+// instant is the time of the middle event.
+//
+// For each table: one-entity (by id), whole-table (every column of every
+// entity), current-table (the current table read whole: whole-table's
+// baseline, the same rows without history), and the two reads of a
+// narrow history (asOfTable.fromEvents) for comparison.
 //
 //	ORB_BENCH_KEEP=bench_asof_1m ORB_BENCH_EVENTS=1000000 go test -run '^$' -bench AsOf -benchtime 20x -count 3 -timeout 90m ./projector/
 func BenchmarkAsOf(b *testing.B) {
@@ -118,10 +124,14 @@ func BenchmarkAsOf(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := r.Rebuild(ctx, "subscriptions", "subscriptions_history"); err != nil {
+		tables := []string{"events"}
+		for _, t := range asOfTables {
+			tables = append(tables, t.name, t.name+"_history")
+		}
+		if _, err := r.Rebuild(ctx, tables[1:]...); err != nil {
 			b.Fatal(err)
 		}
-		for _, t := range []string{"events", "subscriptions_history"} {
+		for _, t := range tables {
 			if _, err := s.Pool.Exec(ctx, "analyze "+pgx.Identifier{s.Name, t}.Sanitize()); err != nil {
 				b.Fatal(err)
 			}
@@ -129,7 +139,8 @@ func BenchmarkAsOf(b *testing.B) {
 	}
 	var s *pgtest.Schema
 	if keep := os.Getenv("ORB_BENCH_KEEP"); keep != "" {
-		s = pgtest.KeptSchema(b, keep, fmt.Sprintf("as-of bench: %d events, %d entities per kind", events, entities), build)
+		s = pgtest.KeptSchema(b, keep, fmt.Sprintf("as-of bench: %d events, %d entities per kind, customers, subscriptions and invoices with history",
+			events, entities), build)
 	} else {
 		s = pgtest.NewSchema(b)
 		build(s)
@@ -139,38 +150,121 @@ func BenchmarkAsOf(b *testing.B) {
 		events/2).Scan(&at); err != nil {
 		b.Fatal(err)
 	}
-	asOf := pgx.Identifier{s.Name, "subscriptions_as_of"}.Sanitize()
-	var versions, current int
-	if err := s.Pool.QueryRow(ctx, "select (select count(*) from "+pgx.Identifier{s.Name, "subscriptions_history"}.Sanitize()+
-		"), (select count(*) from "+asOf+"($1))", at).Scan(&versions, &current); err != nil {
+	for _, t := range asOfTables {
+		b.Run(t.name, func(b *testing.B) { t.bench(b, s, at, entities) })
+	}
+}
+
+// asOfTable is one table BenchmarkAsOf reads as of an instant.
+type asOfTable struct {
+	name   string // the current table; its history is name_history
+	object string // the key of its object in the webhooks' payload
+	prefix string // its ids' prefix in webhooktest
+	// compare lists columns fromEvents must answer as the as-of function
+	// does: the payload's own keys, not derived ones.
+	compare []string
+	// narrow, if set, are the columns of a report, without large objects.
+	narrow string
+}
+
+var asOfTables = []asOfTable{
+	{name: "customers", object: "customer", prefix: "cus_", compare: []string{"name", "email", "currency", "metadata"}},
+	{name: "subscriptions", object: "subscription", prefix: "sub_",
+		compare: []string{"status", "start_date", "metadata", "price_intervals"},
+		narrow:  "id, status, plan_id, customer_id, start_date, end_date, valid_from, last_event_id"},
+	{name: "invoices", object: "invoice", prefix: "inv_", compare: []string{"status", "total", "metadata", "line_items"}},
+}
+
+// fromEvents is the as-of a narrow history would answer: versions that
+// keep only their entity, interval and event (a copy made here, the
+// table <name>_versions), their columns read from the event's payload at
+// query time instead of stored. Its $1 is the instant, $2 the object's
+// key in the payload; the object is there or in the payload's subscription
+// (a customer's versions come from both), and where narrows the versions. It is a lower bound of that layout's
+// read: every version here is one whole object, so no partial objects are
+// folded and no derived column computed, as a narrow history would have
+// to for the types that carry them.
+func (t asOfTable) fromEvents(schema, where string) string {
+	return fmt.Sprintf(`select r.*, v.valid_from, v.valid_to, v.last_event_seq
+from %[1]s v
+join %[2]s e on e.seq = v.last_event_seq
+cross join lateral jsonb_populate_record(null::%[3]s, coalesce(e.payload -> $2::text, e.payload -> 'subscription' -> $2::text)) r
+where v.valid_from <= $1 and v.valid_to > $1%[4]s`,
+		pgx.Identifier{schema, t.name + "_versions"}.Sanitize(), pgx.Identifier{schema, "events"}.Sanitize(),
+		pgx.Identifier{schema, t.name}.Sanitize(), where)
+}
+
+func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, entities int) {
+	ctx := context.Background()
+	hist := pgx.Identifier{s.Name, t.name + "_history"}.Sanitize()
+	versions := pgx.Identifier{s.Name, t.name + "_versions"}.Sanitize()
+	asOf := pgx.Identifier{s.Name, t.name + "_as_of"}.Sanitize()
+	// The narrow history's versions: a table of its own, like the
+	// history's with the same indexes, so its reads are its own.
+	mustExec(b, s.Pool, "drop table if exists "+versions)
+	mustExec(b, s.Pool, "create table "+versions+" as select id, valid_from, valid_to, last_event_seq from "+hist)
+	mustExec(b, s.Pool, "alter table "+versions+" add primary key (id, valid_from, last_event_seq)")
+	mustExec(b, s.Pool, "create index on "+versions+" (valid_to, valid_from)")
+	mustExec(b, s.Pool, "analyze "+versions)
+	b.Cleanup(func() { mustExec(b, s.Pool, "drop table "+versions) })
+
+	var count, current int
+	if err := s.Pool.QueryRow(ctx, "select (select count(*) from "+hist+"), (select count(*) from "+asOf+"($1))", at).
+		Scan(&count, &current); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d events, %d subscription versions, %d subscriptions as of %s", events, versions, current, at.Format(time.RFC3339Nano))
-	b.Run("one-entity", func(b *testing.B) {
+	// fromEvents must give the as-of's answer, or it measures nothing.
+	var same []string
+	for _, c := range t.compare {
+		id := pgx.Identifier{c}.Sanitize()
+		same = append(same, "a."+id+" is not distinct from f."+id)
+	}
+	var differ int
+	if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) a full join ("+t.fromEvents(s.Name, "")+") f using (id)"+
+		" where not ("+strings.Join(same, " and ")+")", at, t.object).Scan(&differ); err != nil || differ != 0 {
+		b.Fatalf("%s: %d entities differ between the as-of and the narrow read (%v)", t.name, differ, err)
+	}
+	b.Logf("%s: %d versions, %d entities as of %s", t.name, count, current, at.Format(time.RFC3339Nano))
+
+	// oneEntity reads one random entity from query, whose parameters are
+	// the instant, then args; the id follows them.
+	oneEntity := func(b *testing.B, query string, args ...any) {
 		r := rand.New(rand.NewPCG(1, 2))
+		where := fmt.Sprintf(" where id = $%d", len(args)+2)
 		for b.Loop() {
-			id := fmt.Sprintf("sub_%d", r.IntN(entities))
+			id := fmt.Sprintf("%s%d", t.prefix, r.IntN(entities))
 			var n int
-			if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) where id = $2", at, id).Scan(&n); err != nil || n > 1 {
+			if err := s.Pool.QueryRow(ctx, "select count(*) from ("+query+") q"+where,
+				append([]any{at}, append(args, id)...)...).Scan(&n); err != nil || n > 1 {
 				b.Fatalf("%s: %d rows, %v", id, n, err)
 			}
 		}
-	})
+	}
+	b.Run("one-entity", func(b *testing.B) { oneEntity(b, "select * from "+asOf+"($1)") })
 	b.Run("whole-table", func(b *testing.B) { wholeTable(b, s.Pool, asOf, "*", at, current) })
-	b.Run("whole-table-narrow", func(b *testing.B) {
-		wholeTable(b, s.Pool, asOf, "id, status, plan_id, customer_id, start_date, end_date, valid_from, last_event_id", at, current)
-	})
-	// The baseline of whole-table: every column of the current table,
-	// the same 10,000 subscriptions with objects of the same size, no
-	// history read. What whole-table takes beyond it is the as-of's own.
+	if t.narrow != "" {
+		b.Run("whole-table-narrow", func(b *testing.B) { wholeTable(b, s.Pool, asOf, t.narrow, at, current) })
+	}
+	// The baseline of whole-table: every column of the current table, the
+	// same entities with objects of the same size, no history read. What
+	// whole-table takes beyond it is the as-of's own.
 	b.Run("current-table", func(b *testing.B) {
-		table := pgx.Identifier{s.Name, "subscriptions"}.Sanitize()
+		table := pgx.Identifier{s.Name, t.name}.Sanitize()
 		var want int
 		if err := s.Pool.QueryRow(ctx, "select count(*) from "+table).Scan(&want); err != nil {
 			b.Fatal(err)
 		}
 		readAll(b, s.Pool, "select * from "+table, want)
 	})
+	b.Run("one-entity-from-events", func(b *testing.B) { oneEntity(b, t.fromEvents(s.Name, " and v.id = $3"), t.object) })
+	b.Run("whole-table-from-events", func(b *testing.B) { readAll(b, s.Pool, t.fromEvents(s.Name, ""), current, at, t.object) })
+	if t.narrow != "" {
+		// A report's columns cost a narrow history every object read
+		// whole: they are in the payload, not in a row of their own.
+		b.Run("whole-table-narrow-from-events", func(b *testing.B) {
+			readAll(b, s.Pool, "select "+t.narrow+" from ("+t.fromEvents(s.Name, "")+") q", current, at, t.object)
+		})
+	}
 }
 
 // readAll runs query b.N times, fetching every row, and fails unless it
