@@ -108,8 +108,10 @@ func wholeTable(b *testing.B, db DB, asOf, cols string, at time.Time, want int) 
 //
 // For each table: one-entity (by id), whole-table (every column of every
 // entity), current-table (the current table read whole: whole-table's
-// baseline, the same rows without history), and the two reads of a
-// narrow history (asOfTable.fromEvents) for comparison.
+// baseline, the same rows without history), period-versions (one column
+// of every version begun in the middle tenth of the log: history read
+// across time), and the same reads as a narrow history would answer them
+// (*-from-events; asOfTable.fromEvents), for comparison.
 //
 //	ORB_BENCH_KEEP=bench_asof_1m ORB_BENCH_EVENTS=1000000 go test -run '^$' -bench AsOf -benchtime 20x -count 3 -timeout 90m ./projector/
 func BenchmarkAsOf(b *testing.B) {
@@ -151,7 +153,7 @@ func BenchmarkAsOf(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, t := range asOfTables {
-		b.Run(t.name, func(b *testing.B) { t.bench(b, s, at, entities) })
+		b.Run(t.name, func(b *testing.B) { t.bench(b, s, at, events, entities) })
 	}
 }
 
@@ -180,7 +182,8 @@ var asOfTables = []asOfTable{
 // table <name>_versions), their columns read from the event's payload at
 // query time instead of stored. Its $1 is the instant, $2 the object's
 // key in the payload; the object is there or in the payload's subscription
-// (a customer's versions come from both), and where narrows the versions. It is a lower bound of that layout's
+// (a customer's versions come from both). where picks the versions:
+// asOfWhere for those in effect at the instant $1. It is a lower bound of that layout's
 // read: every version here is one whole object, so no partial objects are
 // folded and no derived column computed, as a narrow history would have
 // to for the types that carry them.
@@ -189,12 +192,15 @@ func (t asOfTable) fromEvents(schema, where string) string {
 from %[1]s v
 join %[2]s e on e.seq = v.last_event_seq
 cross join lateral jsonb_populate_record(null::%[3]s, coalesce(e.payload -> $2::text, e.payload -> 'subscription' -> $2::text)) r
-where v.valid_from <= $1 and v.valid_to > $1%[4]s`,
+where %[4]s`,
 		pgx.Identifier{schema, t.name + "_versions"}.Sanitize(), pgx.Identifier{schema, "events"}.Sanitize(),
 		pgx.Identifier{schema, t.name}.Sanitize(), where)
 }
 
-func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, entities int) {
+// asOfWhere picks the versions in effect at the instant $1.
+const asOfWhere = "v.valid_from <= $1 and v.valid_to > $1"
+
+func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, events, entities int) {
 	ctx := context.Background()
 	hist := pgx.Identifier{s.Name, t.name + "_history"}.Sanitize()
 	versions := pgx.Identifier{s.Name, t.name + "_versions"}.Sanitize()
@@ -220,7 +226,7 @@ func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, entities 
 		same = append(same, "a."+id+" is not distinct from f."+id)
 	}
 	var differ int
-	if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) a full join ("+t.fromEvents(s.Name, "")+") f using (id)"+
+	if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) a full join ("+t.fromEvents(s.Name, asOfWhere)+") f using (id)"+
 		" where not ("+strings.Join(same, " and ")+")", at, t.object).Scan(&differ); err != nil || differ != 0 {
 		b.Fatalf("%s: %d entities differ between the as-of and the narrow read (%v)", t.name, differ, err)
 	}
@@ -256,15 +262,40 @@ func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, entities 
 		}
 		readAll(b, s.Pool, "select * from "+table, want)
 	})
-	b.Run("one-entity-from-events", func(b *testing.B) { oneEntity(b, t.fromEvents(s.Name, " and v.id = $3"), t.object) })
-	b.Run("whole-table-from-events", func(b *testing.B) { readAll(b, s.Pool, t.fromEvents(s.Name, ""), current, at, t.object) })
+	b.Run("one-entity-from-events", func(b *testing.B) { oneEntity(b, t.fromEvents(s.Name, asOfWhere+" and v.id = $3"), t.object) })
+	b.Run("whole-table-from-events", func(b *testing.B) { readAll(b, s.Pool, t.fromEvents(s.Name, asOfWhere), current, at, t.object) })
 	if t.narrow != "" {
 		// A report's columns cost a narrow history every object read
 		// whole: they are in the payload, not in a row of their own.
 		b.Run("whole-table-narrow-from-events", func(b *testing.B) {
-			readAll(b, s.Pool, "select "+t.narrow+" from ("+t.fromEvents(s.Name, "")+") q", current, at, t.object)
+			readAll(b, s.Pool, "select "+t.narrow+" from ("+t.fromEvents(s.Name, asOfWhere)+") q", current, at, t.object)
 		})
 	}
+
+	// History read across time, not at one instant ("every status change
+	// in a period"): one column of every version that started in the
+	// middle tenth of the log. A narrow history reads each version's
+	// payload for it; the history here has it in its row.
+	col := pgx.Identifier{t.compare[0]}.Sanitize()
+	var versionsFrom, versionsUntil time.Time
+	if err := s.Pool.QueryRow(ctx, "select (select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $1),"+
+		" (select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $2)",
+		events*9/20, events*11/20).Scan(&versionsFrom, &versionsUntil); err != nil {
+		b.Fatal(err)
+	}
+	var inPeriod int
+	if err := s.Pool.QueryRow(ctx, "select count(*) from "+hist+" where valid_from >= $1 and valid_from < $2",
+		versionsFrom, versionsUntil).Scan(&inPeriod); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("period-versions", func(b *testing.B) {
+		readAll(b, s.Pool, "select id, valid_from, "+col+" from "+hist+" where valid_from >= $1 and valid_from < $2",
+			inPeriod, versionsFrom, versionsUntil)
+	})
+	b.Run("period-versions-from-events", func(b *testing.B) {
+		readAll(b, s.Pool, "select id, valid_from, "+col+" from ("+t.fromEvents(s.Name, "v.valid_from >= $1 and v.valid_from < $3")+") q",
+			inPeriod, versionsFrom, t.object, versionsUntil)
+	})
 }
 
 // readAll runs query b.N times, fetching every row, and fails unless it
