@@ -22,8 +22,9 @@ import (
 // tables of the mix whose every event is a version (customers,
 // subscriptions, invoices: fillBacklog changes each object's metadata at
 // every event), none of the versions of embedded objects (plans,
-// prices, customers of subscriptions), and closes no earlier version:
-// it is below what any history of the mix must do.
+// prices, customers of subscriptions), and none recomputes late events;
+// only narrow-history closes earlier versions. Each is below what any
+// history of the mix must do.
 //
 // Each floor reports x-without-history, its time as a multiple of the
 // same call's drain or rebuild without history (history=false), to set
