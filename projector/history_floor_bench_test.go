@@ -78,9 +78,8 @@ var floorTables = []struct{ versioned, eventType, object string }{
 //     at ingest in that layout; here made before timing, in a table of
 //     its own) compared with the one before it, the entity's current
 //     version found by its key, a version written for each change and
-//     the earlier version closed. What the layout that could meet the
-//     budgets would pay on every batch; its reads are BenchmarkAsOf's
-//     *-from-events.
+//     the earlier version closed. What a narrow layout would pay on
+//     every batch; its reads are BenchmarkAsOf's *-from-events.
 //   - narrow-unclosed: narrow-history without closing the earlier
 //     version, as a layout would that stored no end of a version and
 //     found it at read time from the next one.
@@ -293,7 +292,7 @@ func floorBench(b *testing.B, pool *pgxpool.Pool, schema string, events, round i
 }
 
 // createFloorTable makes an empty floor table: for version-rows the
-// version columns alone (narrow-history: and the fingerprint), otherwise
+// version columns alone (the narrow floors: and the fingerprint), otherwise
 // the history table's columns; with the history table's key, and its
 // as-of index unless lateIndexes.
 func createFloorTable(b *testing.B, pool *pgxpool.Pool, floor, target, history string, lateIndexes bool) {
