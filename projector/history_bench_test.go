@@ -111,7 +111,8 @@ func wholeTable(b *testing.B, db DB, asOf, cols string, at time.Time, want int) 
 // baseline, the same rows without history), period-versions (one column
 // of every version begun in the middle tenth of the log: history read
 // across time), and the same reads as a narrow history would answer them
-// (*-from-events; asOfTable.fromEvents), for comparison.
+// (*-from-events; asOfTable.fromEvents), for comparison; *-unclosed as
+// one that stores no end of a version would.
 //
 //	ORB_BENCH_KEEP=bench_asof_1m ORB_BENCH_EVENTS=1000000 go test -run '^$' -bench AsOf -benchtime 20x -count 3 -timeout 90m ./projector/
 func BenchmarkAsOf(b *testing.B) {
@@ -188,13 +189,32 @@ var asOfTables = []asOfTable{
 // folded and no derived column computed, as a narrow history would have
 // to for the types that carry them.
 func (t asOfTable) fromEvents(schema, where string) string {
+	return t.readVersions(schema, pgx.Identifier{schema, t.name + "_versions"}.Sanitize(), where)
+}
+
+// fromEventsUnclosed is fromEvents as of the instant $1 for a narrow
+// history that stores no end of a version (the narrow-unclosed floor):
+// each entity's newest version begun by then, found by a backward scan
+// of the key. filter narrows the versions further.
+func (t asOfTable) fromEventsUnclosed(schema, filter string) string {
+	newest := `(
+  select distinct on (u.id) u.id, u.valid_from, u.valid_to, u.last_event_seq
+  from ` + pgx.Identifier{schema, t.name + "_versions"}.Sanitize() + ` u
+  where u.valid_from <= $1` + filter + `
+  order by u.id desc, u.valid_from desc, u.last_event_seq desc
+)`
+	return t.readVersions(schema, newest, "true")
+}
+
+// readVersions reads the versions of from (a table or subquery) that
+// where picks, their columns from the payload.
+func (t asOfTable) readVersions(schema, from, where string) string {
 	return fmt.Sprintf(`select r.*, v.valid_from, v.valid_to, v.last_event_seq
 from %[1]s v
 join %[2]s e on e.seq = v.last_event_seq
 cross join lateral jsonb_populate_record(null::%[3]s, coalesce(e.payload -> $2::text, e.payload -> 'subscription' -> $2::text)) r
 where %[4]s`,
-		pgx.Identifier{schema, t.name + "_versions"}.Sanitize(), pgx.Identifier{schema, "events"}.Sanitize(),
-		pgx.Identifier{schema, t.name}.Sanitize(), where)
+		from, pgx.Identifier{schema, "events"}.Sanitize(), pgx.Identifier{schema, t.name}.Sanitize(), where)
 }
 
 // asOfWhere picks the versions in effect at the instant $1.
@@ -225,10 +245,12 @@ func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, events, e
 		id := pgx.Identifier{c}.Sanitize()
 		same = append(same, "a."+id+" is not distinct from f."+id)
 	}
-	var differ int
-	if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) a full join ("+t.fromEvents(s.Name, asOfWhere)+") f using (id)"+
-		" where a.id is null or f.id is null or not ("+strings.Join(same, " and ")+")", at, t.object).Scan(&differ); err != nil || differ != 0 {
-		b.Fatalf("%s: %d entities differ between the as-of and the narrow read (%v)", t.name, differ, err)
+	for _, narrowRead := range []string{t.fromEvents(s.Name, asOfWhere), t.fromEventsUnclosed(s.Name, "")} {
+		var differ int
+		if err := s.Pool.QueryRow(ctx, "select count(*) from "+asOf+"($1) a full join ("+narrowRead+") f using (id)"+
+			" where a.id is null or f.id is null or not ("+strings.Join(same, " and ")+")", at, t.object).Scan(&differ); err != nil || differ != 0 {
+			b.Fatalf("%s: %d entities differ between the as-of and the narrow read (%v)\n%s", t.name, differ, err, narrowRead)
+		}
 	}
 	b.Logf("%s: %d versions, %d entities as of %s", t.name, count, current, at.Format(time.RFC3339Nano))
 
@@ -264,6 +286,12 @@ func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, events, e
 	})
 	b.Run("one-entity-from-events", func(b *testing.B) { oneEntity(b, t.fromEvents(s.Name, asOfWhere+" and v.id = $3"), t.object) })
 	b.Run("whole-table-from-events", func(b *testing.B) { readAll(b, s.Pool, t.fromEvents(s.Name, asOfWhere), current, at, t.object) })
+	b.Run("one-entity-from-events-unclosed", func(b *testing.B) {
+		oneEntity(b, t.fromEventsUnclosed(s.Name, " and u.id = $3"), t.object)
+	})
+	b.Run("whole-table-from-events-unclosed", func(b *testing.B) {
+		readAll(b, s.Pool, t.fromEventsUnclosed(s.Name, ""), current, at, t.object)
+	})
 	if t.narrow != "" {
 		// A report's columns cost a narrow history every object read
 		// whole: they are in the payload, not in a row of their own.
