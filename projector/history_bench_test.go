@@ -148,15 +148,22 @@ func BenchmarkAsOf(b *testing.B) {
 		s = pgtest.NewSchema(b)
 		build(s)
 	}
-	var at time.Time
-	if err := s.Pool.QueryRow(ctx, "select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $1",
-		events/2).Scan(&at); err != nil {
+	// The instant is the middle event's time; the period, for
+	// period-versions, the middle tenth of the log.
+	var in asOfInstants
+	eventAt := "(select created_at from " + pgx.Identifier{s.Name, "events"}.Sanitize() + " where seq = $%d)"
+	if err := s.Pool.QueryRow(ctx, "select "+fmt.Sprintf(eventAt, 1)+", "+fmt.Sprintf(eventAt, 2)+", "+fmt.Sprintf(eventAt, 3),
+		events/2, events*9/20, events*11/20).Scan(&in.at, &in.periodFrom, &in.periodUntil); err != nil {
 		b.Fatal(err)
 	}
 	for _, t := range asOfTables {
-		b.Run(t.name, func(b *testing.B) { t.bench(b, s, at, events, entities) })
+		b.Run(t.name, func(b *testing.B) { t.bench(b, s, in, entities) })
 	}
 }
+
+// asOfInstants are the times BenchmarkAsOf reads at: the instant of the
+// as-of reads and the period [periodFrom, periodUntil) of period-versions.
+type asOfInstants struct{ at, periodFrom, periodUntil time.Time }
 
 // asOfTable is one table BenchmarkAsOf reads as of an instant.
 type asOfTable struct {
@@ -220,8 +227,9 @@ where %[4]s`,
 // asOfWhere picks the versions in effect at the instant $1.
 const asOfWhere = "v.valid_from <= $1 and v.valid_to > $1"
 
-func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, events, entities int) {
+func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, in asOfInstants, entities int) {
 	ctx := context.Background()
+	at := in.at
 	hist := pgx.Identifier{s.Name, t.name + "_history"}.Sanitize()
 	versions := pgx.Identifier{s.Name, t.name + "_versions"}.Sanitize()
 	asOf := pgx.Identifier{s.Name, t.name + "_as_of"}.Sanitize()
@@ -305,12 +313,7 @@ func (t asOfTable) bench(b *testing.B, s *pgtest.Schema, at time.Time, events, e
 	// middle tenth of the log. A narrow history reads each version's
 	// payload for it; the history here has it in its row.
 	col := pgx.Identifier{t.compare[0]}.Sanitize()
-	var versionsFrom, versionsUntil time.Time
-	if err := s.Pool.QueryRow(ctx, "select (select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $1),"+
-		" (select created_at from "+pgx.Identifier{s.Name, "events"}.Sanitize()+" where seq = $2)",
-		events*9/20, events*11/20).Scan(&versionsFrom, &versionsUntil); err != nil {
-		b.Fatal(err)
-	}
+	versionsFrom, versionsUntil := in.periodFrom, in.periodUntil
 	var inPeriod int
 	if err := s.Pool.QueryRow(ctx, "select count(*) from "+hist+" where valid_from >= $1 and valid_from < $2",
 		versionsFrom, versionsUntil).Scan(&inPeriod); err != nil {
